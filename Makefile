@@ -32,7 +32,7 @@ demo: $(STAMP) $(RECORDING) ## Run the whole system on the sample conference (SP
 	$(PY) scripts/demo.py --event $(EVENT) --recording $(RECORDING) --speed $(SPEED)
 
 run: $(STAMP) ## Run every process for real events under a supervisor
-	$(PY) scripts/demo.py --event $(EVENT) --no-replay
+	$(PY) scripts/demo.py --event $(EVENT)
 
 collect: $(STAMP) ## Collect every event's sources into the archive and Redis
 	$(PY) -m collector run
