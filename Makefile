@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 EVENT  ?= northwind-2026
 RECORDING := var/recordings/$(EVENT).jsonl
 SPEED  ?= 60
+DURATION ?= 0
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo run collect site live test bench lint clean check-content
@@ -29,7 +30,7 @@ check-content: $(STAMP) ## Check content/ and list every mistake with file:line
 	$(PY) -m sitegen check-content
 
 demo: $(STAMP) $(RECORDING) ## Run the whole system on the sample conference (SPEED=60)
-	$(PY) scripts/demo.py --event $(EVENT) --recording $(RECORDING) --speed $(SPEED)
+	$(PY) scripts/demo.py --event $(EVENT) --recording $(RECORDING) --speed $(SPEED) --duration $(DURATION)
 
 run: $(STAMP) ## Run every process for real events under a supervisor
 	$(PY) scripts/demo.py --event $(EVENT)
