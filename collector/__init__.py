@@ -1,0 +1,1 @@
+"""The collector: sources → normalise → sanitise → archive (SQLite, the truth) → live tail (Redis)."""

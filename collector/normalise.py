@@ -1,0 +1,176 @@
+"""Source fields → Item fields, the rules every source shares: plain text from HTML, hashtags
+from text, lenient timestamps in UTC, and the change objects parsers hand to the store."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+from core.errors import ParseError
+from core.items import Item
+
+from .sanitise import safe_url
+
+
+@dataclass(frozen=True)
+class Delete:
+    """A retraction: by canonical uri (Bluesky), or by an instance-local id (Mastodon)."""
+
+    origin: str
+    uri: str | None = None
+    local_id: str | None = None
+
+
+Change = Item | Delete  # what a parser hands to collector.store.save_batch
+
+
+# -- text ---------------------------------------------------------------------------------
+
+_BLOCKS = {"p", "li", "blockquote", "pre", "ul", "ol", "div", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+class _TextAndLinks(HTMLParser):
+    """Collects the plain text of HTML, and the hrefs of anchors that are not mentions or tags."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCKS:
+            self.parts.append("\n\n")
+        elif tag == "a":
+            self._anchor(dict(attrs))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def _anchor(self, attrs: dict[str, str | None]) -> None:
+        classes = (attrs.get("class") or "").split()
+        rels = (attrs.get("rel") or "").split()
+        if "mention" in classes or "hashtag" in classes or "tag" in rels:
+            return
+        url = safe_url(attrs.get("href"))
+        if url and url not in self.links:
+            self.links.append(url)
+
+
+def _read(html: str) -> _TextAndLinks:
+    parser = _TextAndLinks()
+    parser.feed(html or "")
+    parser.close()
+    return parser
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of HTML: paragraphs apart by a blank line, <br> as a newline."""
+    text = "".join(_read(html).parts)
+    lines = [line.strip() for line in text.split("\n")]
+    text = "\n".join(lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip()
+
+
+def links_in_html(html: str) -> list[str]:
+    """http(s) links a post points at, without its mention and hashtag links."""
+    return _read(html).links
+
+
+# -- hashtags -----------------------------------------------------------------------------
+
+_INVISIBLE = {"\u00ad", "\u2060", "\u200a", "\u200b", "\u200c", "\u200d", "\u20e2"}
+MAX_TAG = 64
+
+
+def _tag_char(c: str) -> bool:
+    return not c.isspace() and c not in _INVISIBLE
+
+
+def _punct(c: str) -> bool:
+    return unicodedata.category(c).startswith("P")
+
+
+def tags_from_text(text: str) -> list[str]:
+    """Hashtags in plain text, lowercased, following Bluesky's RichText rules: a tag starts
+    after whitespace, trailing punctuation is not part of it, all-digit tags don't count, and
+    tags over 64 characters are not tags."""
+    tags: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c in "#＃" and (i == 0 or text[i - 1].isspace()):
+            j = i + 1
+            while j < len(text) and _tag_char(text[j]):
+                j += 1
+            tag = _clean_tag(text[i + 1 : j])
+            if tag and tag not in tags:
+                tags.append(tag)
+            i = j
+        else:
+            i += 1
+    return tags
+
+
+def _clean_tag(run: str) -> str | None:
+    if not run or run[0] == "\ufe0f":
+        return None
+    while run and _punct(run[-1]):
+        run = run[:-1]
+    if not any(not (c.isdigit() or _punct(c)) for c in run) or len(run) > MAX_TAG:
+        return None
+    return run.casefold()
+
+
+def normalise_tags(*groups) -> tuple[str, ...]:
+    """Lowercased tags without '#', first occurrence kept, in order."""
+    seen: list[str] = []
+    for group in groups:
+        for tag in group or ():
+            tag = str(tag).strip().lstrip("#＃").casefold()
+            if tag and tag not in seen:
+                seen.append(tag)
+    return tuple(seen)
+
+
+# -- time ---------------------------------------------------------------------------------
+
+
+def parse_source_time(value, what: str = "time") -> datetime:
+    """A source timestamp as aware UTC. Accepts Z, +00:00, no zone (taken as UTC), epoch seconds."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(int(value), UTC)
+    if not isinstance(value, str) or not value.strip():
+        raise ParseError(f"missing {what}")
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParseError(f"bad {what} {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def clamp(value: datetime, latest: datetime) -> datetime:
+    """A claimed time no later than when the source saw it (clients' clocks lie)."""
+    return min(value, latest)
+
+
+def first(*values):
+    """The first value that is not None or empty."""
+    return next((v for v in values if v), None)
+
+
+class SkipItem(Exception):
+    """A well-formed payload we deliberately do not archive (a private status, a post without
+    the event's hashtags). Counted, never logged as malformed."""

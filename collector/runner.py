@@ -1,0 +1,248 @@
+"""Run a replay: read the recording on a simulated clock, save batches, publish, report.
+
+One loop, three rules: a batch and its cursor commit together before anything is published; a
+stop signal finishes the current batch and exits cleanly; the stream is re-seeded from the
+archive at start, so a crash between commit and publish (or a Redis that lost its data) is
+repaired on restart with the same IDs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import redis as redis_lib
+
+from core.archive import load_cursor, open_archive
+from core.errors import ParseError
+from core.events import Event
+from core.items import format_time, parse_time
+from core.settings import Settings
+from core.tail import status_key
+
+from .normalise import SkipItem
+from .publish import publish_after_commit, reseed_from_archive
+from .sources import replay as recording
+from .store import Malformed, save_batch, save_cursor
+
+log = logging.getLogger("collector")
+BATCH_LINES = 500
+PROGRESS_SECONDS = 5.0
+
+
+def event_hashtags(event: Event) -> set[str]:
+    """Every hashtag that makes a post the event's: the event's, the rooms' and the talks'."""
+    tags = set(event.hashtags) | {r.hashtag for r in event.rooms if r.hashtag}
+    tags |= {p.hashtag for p in event.presentations if p.hashtag}
+    return {t.lstrip("#").casefold() for t in tags}
+
+
+class Stopper:
+    """SIGTERM/SIGINT ask the loop to stop after the batch in hand; a second signal too."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def install(self) -> Stopper:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.stop)
+        return self
+
+    def stop(self, *_args) -> None:
+        self.stopped = True
+
+
+class ReplayClock:
+    """Maps the recording's times onto wall time at `speed`x; gaps over `max_gap` are skipped."""
+
+    def __init__(self, start: datetime, speed: float, max_gap: timedelta) -> None:
+        self.speed, self.max_gap = speed, max_gap
+        self.base, self.wall = start, time.monotonic()
+
+    def now(self) -> datetime:
+        return self.base + timedelta(seconds=(time.monotonic() - self.wall) * self.speed)
+
+    def seconds_until(self, at: datetime) -> float:
+        if self.speed <= 0:
+            return 0.0
+        ahead = at - self.now()
+        if ahead > self.max_gap:  # an overnight lull: jump to just before the next delivery
+            self.base, self.wall = at, time.monotonic()
+            return 0.0
+        return max(ahead.total_seconds() / self.speed, 0.0)
+
+
+@dataclass
+class Stats:
+    lines: int = 0
+    posts: int = 0
+    changes: int = 0
+    malformed: int = 0
+    skipped: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self) -> float:
+        return self.posts / max(time.monotonic() - self.started, 1e-6)
+
+
+@dataclass
+class _Pending:
+    """Lines read but not yet committed."""
+
+    changes: list = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+    last_line: int = 0
+    lines: int = 0
+    clock: datetime | None = None
+
+
+class Replay:
+    def __init__(self, settings: Settings, event: Event, path: Path, speed: float,
+                 max_gap_minutes: float, stopper: Stopper | None = None) -> None:  # fmt: skip
+        self.settings, self.event, self.path = settings, event, Path(path)
+        self.slug, self.source_key = event.slug, f"replay:{self.path.name}"
+        self.speed, self.max_gap = speed, timedelta(minutes=max_gap_minutes)
+        self.stopper = stopper or Stopper()
+        self.hashtags, self.handles = event_hashtags(event), {}
+        self.stats, self.pending = Stats(), _Pending()
+        self.clock: ReplayClock | None = None
+        self.last_progress = time.monotonic()
+
+    def run(self) -> Stats:
+        self.db = open_archive(self.settings.archive_path)
+        self.redis = redis_lib.Redis.from_url(self.settings.redis_url)
+        try:
+            reseed_from_archive(self.redis, self.db, self.slug, self.settings.tail_length)
+            cursor = load_cursor(self.db, self.slug, self.source_key) or {}
+            self.pending.last_line = int(cursor.get("line", 0))
+            self.pending.clock = parse_time(cursor.get("clock"))
+            self._read(self.pending.last_line)
+            self.flush()
+            self._progress("done" if not self.stopper.stopped else "stopped")
+        finally:
+            self.redis.close()
+            self.db.close()
+        return self.stats
+
+    def _read(self, after: int) -> None:
+        for line in recording.read_lines(self.path, after):
+            if self.stopper.stopped:
+                return
+            data = self._load(line)
+            if data is not None and not recording.is_header(data):
+                if not self._wait_for(recording.line_time(data)):
+                    return
+                self._parse(data, line.number)
+            self.pending.last_line = line.number
+            self.pending.lines += 1
+            if self.pending.lines >= BATCH_LINES:
+                self.flush()
+            self._maybe_progress()
+
+    def _load(self, line: recording.Line) -> dict | None:
+        try:
+            data = recording.load_line(line)
+            recording.line_time(data)
+            return data
+        except ParseError as exc:
+            self._malformed(None, line, str(exc))
+            return None
+
+    def _parse(self, data: dict, number: int) -> None:
+        try:
+            delivery = recording.parse_delivery(data, number, self.hashtags, self.handles)
+        except SkipItem:
+            self.stats.skipped += 1
+            return
+        except (ParseError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            reason = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
+            self._malformed(data, recording.Line(number, ""), reason, raw=data)
+            return
+        self.pending.changes.extend(delivery.changes)
+        self.pending.clock = max(filter(None, [self.pending.clock, delivery.at]))
+
+    def _malformed(self, data, line: recording.Line, reason: str, raw=None) -> None:
+        source = (data or {}).get("source", "replay")
+        name = recording.identity(data, line.number)
+        log.warning("Could not process %s:%s: %s", source, name, reason)
+        text = line.text if raw is None else _dump(raw)
+        self.pending.malformed.append(Malformed(f"{source}:{name}", reason, text))
+        self.stats.malformed += 1
+
+    def _wait_for(self, at: datetime) -> bool:
+        """Sleep until the recording's `at` is due; commit what is pending first. Saves a
+        clock-only cursor every simulated minute, so the site scheduler sees time pass."""
+        if self.clock is None:
+            self.clock = ReplayClock(self.pending.clock or at, self.speed, self.max_gap)
+        if self.clock.seconds_until(at) <= 0:
+            return True
+        self.flush()
+        minute = _minute(self.clock.now())
+        while (wait := self.clock.seconds_until(at)) > 0:
+            if self.stopper.stopped:
+                return False
+            time.sleep(min(wait, 0.2))
+            now = self.clock.now()
+            if _minute(now) > minute and now < at:
+                minute = _minute(now)
+                self._save_clock(now)
+            self._maybe_progress()
+        return True
+
+    def _save_clock(self, now: datetime) -> None:
+        self.pending.clock = now
+        cursor = self._cursor()
+        with self.db.atomic():
+            save_cursor(self.db, self.slug, self.source_key, cursor)
+
+    def _cursor(self) -> dict:
+        return {"line": self.pending.last_line, "clock": format_time(self.pending.clock)}
+
+    def flush(self) -> None:
+        """Commit the pending lines with their cursor, then publish what changed."""
+        pending = self.pending
+        if not pending.lines and not pending.changes and not pending.malformed:
+            return
+        committed = save_batch(self.db, self.slug, pending.changes, self.source_key,
+                               self._cursor(), pending.malformed)  # fmt: skip
+        self.stats.lines += pending.lines
+        self.stats.changes += len(committed)
+        self.stats.posts += sum(1 for c in committed if c.kind == "post")
+        self.pending = _Pending(last_line=pending.last_line, clock=pending.clock)
+        self._publish(committed)
+
+    def _publish(self, committed) -> None:
+        try:
+            publish_after_commit(self.redis, self.db, self.slug, committed, self.settings.tail_length)
+            self.redis.hset(status_key(self.slug), self.source_key, _dump(self._cursor()))
+        except redis_lib.RedisError as exc:
+            # The archive holds the batch; the next publish (or restart) re-seeds the gap.
+            log.warning("Redis unavailable, will re-seed from the archive: %s", exc)
+
+    def _maybe_progress(self) -> None:
+        if time.monotonic() - self.last_progress >= PROGRESS_SECONDS:
+            self._progress("progress")
+
+    def _progress(self, what: str) -> None:
+        self.last_progress = time.monotonic()
+        s = self.stats
+        log.info(
+            "replay %s %s: %d lines, %d posts archived, %d changes, %.1f posts/s, "
+            "%d malformed, %d skipped, clock %s",
+            self.slug, what, s.lines, s.posts, s.changes, s.rate(), s.malformed, s.skipped,
+            format_time(self.pending.clock) or "-",
+        )  # fmt: skip
+
+
+def _minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
+
+
+def _dump(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,134 @@
+"""The one HTML sanitiser policy (Ammonia, through nh3), the http(s)-only URL filter, and the
+plain text → HTML conversion for sources whose posts are text (Bluesky, Flickr titles).
+
+Everything a source sends is hostile. Whatever this module returns is what sitegen marks safe
+and what the live page inserts, so the policy is deliberately small: text formatting, lists,
+quotes, code, and links to http(s) URLs only.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import nh3
+
+LINK_REL = "nofollow ugc noopener"
+ALLOWED_TAGS = {
+    "p", "br", "a", "span", "strong", "em", "b", "i", "u",
+    "code", "pre", "blockquote", "ul", "ol", "li",
+}  # fmt: skip
+# Elements whose *content* goes too: a script's text is not prose.
+DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template",
+                        "svg", "math", "textarea", "select", "title"}
+SCHEMES = {"http", "https"}
+
+# Ammonia keeps an <a> whose href it removed; nothing can follow it, so unwrap it to its text.
+# Ammonia's serialiser output is regular (and anchors never nest in parsed HTML), so a
+# pattern over *its* output is exact here.
+_DEAD_ANCHOR = re.compile(rf'<a rel="{LINK_REL}">(.*?)</a>', re.DOTALL)
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is an absolute http(s) URL with a host, else None."""
+    if not url or not isinstance(url, str):
+        return None
+    if url != url.strip() or any(ord(c) < 0x20 or c.isspace() for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
+        return None
+    return url
+
+
+def _filter_attribute(tag: str, name: str, value: str) -> str | None:
+    if tag == "a" and name == "href":
+        return safe_url(value)
+    return value
+
+
+_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    clean_content_tags=DROPPED_WITH_CONTENT,
+    attributes={"a": {"href"}},
+    attribute_filter=_filter_attribute,
+    url_schemes=SCHEMES,
+    url_relative="deny",
+    link_rel=LINK_REL,
+    strip_comments=True,
+)
+
+
+def sanitise_html(html: str | None) -> str:
+    """Clean untrusted HTML to our policy. Safe to insert into a page as is."""
+    if not html:
+        return ""
+    cleaned = _CLEANER.clean(html)
+    return _DEAD_ANCHOR.sub(r"\1", cleaned).strip()
+
+
+def text_to_html(text: str | None, facets: Iterable[dict] | None = None) -> str:
+    """Plain text → escaped HTML paragraphs, with links from Bluesky-style facets.
+
+    Facet offsets count UTF-8 bytes, not characters, so the text is sliced as bytes.
+    """
+    if not text:
+        return ""
+    data = text.encode("utf-8")
+    out: list[str] = []
+    pos = 0
+    for start, end, href in _facet_links(facets or (), len(data)):
+        if start < pos:
+            continue  # overlapping facets: keep the first
+        out.append(_escape(data[pos:start]))
+        out.append(f'<a href="{htmllib.escape(href)}">{_escape(data[start:end])}</a>')
+        pos = end
+    out.append(_escape(data[pos:]))
+    body = "".join(out)
+    paragraphs = [p for p in re.split(r"\n\s*\n", body) if p.strip()]
+    return sanitise_html("".join(f"<p>{p.strip().replace(chr(10), '<br>')}</p>" for p in paragraphs))
+
+
+def _escape(chunk: bytes) -> str:
+    return htmllib.escape(chunk.decode("utf-8", errors="replace"), quote=False)
+
+
+def _facet_links(facets: Iterable[dict], size: int) -> list[tuple[int, int, str]]:
+    """(byteStart, byteEnd, href) for every facet that makes a valid link, in order."""
+    links = []
+    for facet in facets:
+        if not isinstance(facet, dict):
+            continue
+        index = facet.get("index") or {}
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= size):
+            continue
+        href = _facet_href(facet.get("features") or [])
+        if href:
+            links.append((start, end, href))
+    return sorted(links)
+
+
+def _facet_href(features: list) -> str | None:
+    for feature in features:
+        if not isinstance(feature, dict):
+            continue
+        kind = feature.get("$type", "")
+        if kind.endswith("#link"):
+            return safe_url(feature.get("uri"))
+        if kind.endswith("#tag") and feature.get("tag"):
+            return "https://bsky.app/hashtag/" + _quote(feature["tag"])
+        if kind.endswith("#mention") and str(feature.get("did", "")).startswith("did:"):
+            return "https://bsky.app/profile/" + _quote(feature["did"])
+    return None
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(value), safe=":")

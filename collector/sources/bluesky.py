@@ -1,0 +1,238 @@
+"""Bluesky: Jetstream v1 events and searchPosts postViews → Item or Delete.
+
+Jetstream carries every post on the network, so hashtags are matched here: facet #tag features,
+then record.tags, then a text fallback with Bluesky's own tag rules. Pure functions; the
+websocket and the search polling live apart from them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.errors import ParseError
+from core.items import Author, Item, Media
+
+from ..normalise import Delete, SkipItem, clamp, normalise_tags, parse_source_time, tags_from_text
+from ..sanitise import safe_url, text_to_html
+
+SOURCE = "bluesky"
+POST = "app.bsky.feed.post"
+CDN = "https://cdn.bsky.app/img"
+HIDE_LABEL = "!no-unauthenticated"  # the author asked apps not to show logged-out viewers
+
+
+def at_uri(did: str, rkey: str) -> str:
+    return f"at://{did}/{POST}/{rkey}"
+
+
+def web_url(did: str, rkey: str) -> str:
+    return f"https://bsky.app/profile/{did}/post/{rkey}"
+
+
+def parse_jetstream(
+    event: dict, hashtags: set[str], handles: dict[str, str] | None = None
+) -> Item | Delete | None:
+    """One Jetstream v1 event. Posts not carrying one of `hashtags` give None, as do likes,
+    follows and account events. Identity events teach `handles` (did → handle) and give None."""
+    if not isinstance(event, dict) or not isinstance(event.get("did"), str):
+        raise ParseError("event has no did")
+    did, kind = event["did"], event.get("kind")
+    if kind == "identity":
+        identity = event.get("identity") or {}
+        if handles is not None and identity.get("handle"):
+            handles[did] = str(identity["handle"])
+        return None
+    commit = event.get("commit")
+    if kind != "commit" or not isinstance(commit, dict) or commit.get("collection") != POST:
+        return None
+    rkey, operation = commit.get("rkey"), commit.get("operation")
+    if not isinstance(rkey, str) or not rkey:
+        raise ParseError("commit has no rkey")
+    if operation == "delete":
+        return Delete("jetstream", uri=at_uri(did, rkey))
+    if operation not in ("create", "update"):
+        return None
+    try:
+        return parse_record(did, rkey, commit, event.get("time_us"), hashtags, handles or {})
+    except SkipItem:
+        return None
+
+
+def parse_record(did, rkey, commit, time_us, hashtags, handles) -> Item:
+    record = commit.get("record")
+    if not isinstance(record, dict):
+        raise ParseError("post without a record")
+    tags = record_tags(record)
+    if not set(tags) & {h.casefold() for h in hashtags}:
+        raise SkipItem("no event hashtag")
+    seen = _time_from_us(time_us)
+    created = parse_source_time(record["createdAt"]) if record.get("createdAt") else seen
+    author = Author(id=did, handle=handles.get(did, ""), url=f"https://bsky.app/profile/{did}")
+    return _item(
+        did, rkey, "jetstream", record, author,
+        created=clamp(created, seen) if seen else created,
+        media=tuple(_blob_media(did, record.get("embed"))),
+        extra={"cid": commit.get("cid"), "time_us": time_us},
+    )  # fmt: skip
+
+
+def parse_post_view(view: dict, hashtags: set[str] | None = None) -> Item:
+    """A postView from app.bsky.feed.searchPosts (or getPosts), hydrated by the AppView."""
+    if not isinstance(view, dict):
+        raise ParseError("postView is not an object")
+    uri, record, author = view.get("uri"), view.get("record"), view.get("author")
+    if not isinstance(uri, str) or not uri.startswith("at://") or not isinstance(record, dict):
+        raise ParseError("postView has no uri or record")
+    if not isinstance(author, dict) or not author.get("did"):
+        raise ParseError("postView has no author")
+    did, rkey = author["did"], uri.rsplit("/", 1)[-1]
+    if hashtags is not None and not set(record_tags(record)) & {h.casefold() for h in hashtags}:
+        raise SkipItem("no event hashtag")
+    seen = parse_source_time(view["indexedAt"]) if view.get("indexedAt") else None
+    created = parse_source_time(record.get("createdAt") or view.get("indexedAt"), "createdAt")
+    return _item(
+        did, rkey, "appview", record, _view_author(author),
+        created=clamp(created, seen) if seen else created,
+        media=tuple(_view_media(view.get("embed"))),
+        counts=(view.get("repostCount"), view.get("likeCount"), view.get("replyCount")),
+        extra={"cid": view.get("cid"), "indexed_at": view.get("indexedAt")},
+    )  # fmt: skip
+
+
+def record_tags(record: dict) -> tuple[str, ...]:
+    """Every hashtag of a post record, lowercased: facets, then record.tags, then the text."""
+    facet_tags = [
+        feature.get("tag")
+        for facet in record.get("facets") or []
+        if isinstance(facet, dict)
+        for feature in facet.get("features") or []
+        if isinstance(feature, dict) and str(feature.get("$type", "")).endswith("#tag")
+    ]
+    text = record.get("text") if isinstance(record.get("text"), str) else ""
+    return normalise_tags(facet_tags, record.get("tags") or [], tags_from_text(text))
+
+
+def _item(did, rkey, origin, record, author, *, created, media, extra, counts=(0, 0, 0)) -> Item:
+    text = record.get("text") if isinstance(record.get("text"), str) else ""
+    langs = record.get("langs") or []
+    return Item(
+        uri=at_uri(did, rkey), source=SOURCE, origin=origin, local_id=at_uri(did, rkey),
+        url=web_url(did, rkey), created_at=created, author=author,
+        html=text_to_html(text, record.get("facets")), text=text,
+        lang=langs[0] if langs and isinstance(langs[0], str) else None,
+        tags=record_tags(record), media=media, links=tuple(_links(record)),
+        reply_to=_ref_uri(((record.get("reply") or {}).get("parent"))),
+        quote_of=_quote_uri(record.get("embed")),
+        boosts=_n(counts[0]), likes=_n(counts[1]), replies=_n(counts[2]),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )  # fmt: skip
+
+
+def _view_author(author: dict) -> Author:
+    labels = {label.get("val") for label in author.get("labels") or [] if isinstance(label, dict)}
+    return Author(
+        id=author["did"],
+        handle=str(author.get("handle") or ""),
+        name=str(author.get("displayName") or ""),
+        url=f"https://bsky.app/profile/{author['did']}",
+        avatar=safe_url(author.get("avatar")) or "",
+        hidden=HIDE_LABEL in labels,
+    )
+
+
+def _blob_media(did: str, embed) -> list[Media]:
+    """Media from a raw record embed: only blob CIDs, so the CDN URLs are built."""
+    if not isinstance(embed, dict):
+        return []
+    kind = embed.get("$type", "")
+    if kind == "app.bsky.embed.recordWithMedia":
+        return _blob_media(did, embed.get("media"))
+    if kind == "app.bsky.embed.images":
+        return [m for m in (_blob_image(did, i) for i in embed.get("images") or []) if m]
+    if kind == "app.bsky.embed.video":
+        cid = _blob_cid(embed.get("video"))
+        if cid:
+            base = f"https://video.bsky.app/watch/{did}/{cid}"
+            return [Media("video", f"{base}/playlist.m3u8", f"{base}/thumbnail.jpg",
+                          str(embed.get("alt") or ""), *_ratio(embed))]
+    return []
+
+
+def _blob_image(did: str, image) -> Media | None:
+    cid = _blob_cid(image.get("image")) if isinstance(image, dict) else None
+    if not cid:
+        return None
+    return Media("image", f"{CDN}/feed_fullsize/plain/{did}/{cid}@jpeg",
+                 f"{CDN}/feed_thumbnail/plain/{did}/{cid}@jpeg",
+                 str(image.get("alt") or ""), *_ratio(image))  # fmt: skip
+
+
+def _view_media(embed) -> list[Media]:
+    if not isinstance(embed, dict):
+        return []
+    kind = embed.get("$type", "")
+    if kind == "app.bsky.embed.recordWithMedia#view":
+        return _view_media(embed.get("media"))
+    if kind == "app.bsky.embed.images#view":
+        return [Media("image", url, safe_url(i.get("thumb")) or "", str(i.get("alt") or ""),
+                      *_ratio(i))
+                for i in embed.get("images") or []
+                if isinstance(i, dict) and (url := safe_url(i.get("fullsize")))]  # fmt: skip
+    if kind == "app.bsky.embed.video#view" and safe_url(embed.get("playlist")):
+        return [Media("video", embed["playlist"], safe_url(embed.get("thumbnail")) or "",
+                      str(embed.get("alt") or ""), *_ratio(embed))]
+    return []
+
+
+def _blob_cid(blob) -> str | None:
+    if isinstance(blob, dict):
+        ref = blob.get("ref")
+        if isinstance(ref, dict) and isinstance(ref.get("$link"), str):
+            return ref["$link"]
+        if isinstance(blob.get("cid"), str):  # the legacy blob shape
+            return blob["cid"]
+    return None
+
+
+def _ratio(node: dict) -> tuple[int | None, int | None]:
+    ratio = node.get("aspectRatio") or {}
+    width, height = ratio.get("width"), ratio.get("height")
+    return (width if isinstance(width, int) else None, height if isinstance(height, int) else None)
+
+
+def _links(record: dict) -> list[str]:
+    links = [
+        feature.get("uri")
+        for facet in record.get("facets") or []
+        if isinstance(facet, dict)
+        for feature in facet.get("features") or []
+        if isinstance(feature, dict) and str(feature.get("$type", "")).endswith("#link")
+    ]
+    embed = record.get("embed") or {}
+    if isinstance(embed, dict) and isinstance(embed.get("external"), dict):
+        links.append(embed["external"].get("uri"))
+    return list(dict.fromkeys(u for u in map(safe_url, links) if u))
+
+
+def _quote_uri(embed) -> str | None:
+    if not isinstance(embed, dict):
+        return None
+    record = embed.get("record")
+    if isinstance(record, dict) and isinstance(record.get("record"), dict):
+        record = record["record"]  # recordWithMedia nests the strongRef one level deeper
+    return _ref_uri(record)
+
+
+def _ref_uri(ref) -> str | None:
+    uri = ref.get("uri") if isinstance(ref, dict) else None
+    return uri if isinstance(uri, str) and uri.startswith("at://") else None
+
+
+def _time_from_us(time_us) -> datetime | None:
+    if isinstance(time_us, int) and time_us > 0:
+        return datetime.fromtimestamp(time_us / 1_000_000, UTC)
+    return None
+
+
+def _n(value) -> int:
+    return value if isinstance(value, int) and value > 0 else 0

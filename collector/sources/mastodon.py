@@ -1,0 +1,188 @@
+"""Mastodon: Status JSON (REST or streaming) → Item, and streaming events → changes.
+
+Pure functions only; fetching (SSE with a user token, REST backfill walked with min_id) lives
+apart from them, so every payload can be tested from a file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from core.errors import ParseError
+from core.items import Author, Item, Media
+
+from ..normalise import (
+    Delete,
+    SkipItem,
+    first,
+    html_to_text,
+    links_in_html,
+    normalise_tags,
+    parse_source_time,
+    tags_from_text,
+)
+from ..sanitise import safe_url, sanitise_html
+
+SOURCE = "mastodon"
+ARCHIVED_VISIBILITY = {"public", "unlisted"}
+BRIDGY_PREFIX = "https://bsky.brid.gy/convert/ap/"
+MEDIA_KINDS = {"image", "gifv", "video", "audio"}
+
+
+def origin_host(origin: str) -> str:
+    """'https://mastodon.social/' and 'mastodon.social' are the same origin."""
+    return (urlsplit(origin).hostname if "//" in origin else origin.strip("/")) or origin
+
+
+def canonical_uri(uri: str) -> str:
+    """A status's identity: its ActivityPub uri, with Bridgy Fed mirrors mapped to the at-uri."""
+    if uri.startswith(BRIDGY_PREFIX + "at://"):
+        return uri[len(BRIDGY_PREFIX) :]
+    return uri
+
+
+def parse_status(status: dict, origin: str) -> Item:
+    """One Status object as seen through `origin` → Item. A boost parses to the boosted post.
+
+    Raises ParseError when the payload is not a usable status, SkipItem when it is a status
+    we deliberately do not archive (private or direct visibility).
+    """
+    if not isinstance(status, dict):
+        raise ParseError("status is not an object")
+    if isinstance(status.get("reblog"), dict):
+        status = status["reblog"]
+    host = origin_host(origin)
+    uri, local_id = status.get("uri"), status.get("id")
+    if not isinstance(uri, str) or not uri or local_id in (None, ""):
+        raise ParseError("status has no uri or id")
+    visibility = status.get("visibility") or "public"
+    if visibility not in ARCHIVED_VISIBILITY:
+        raise SkipItem(f"visibility {visibility}")
+    content = status.get("content") or ""
+    html = sanitise_html(content)
+    text = html_to_text(content)
+    return Item(
+        uri=canonical_uri(uri),
+        source=SOURCE,
+        origin=host,
+        local_id=str(local_id),
+        url=safe_url(status.get("url")) or safe_url(uri) or "",
+        created_at=parse_source_time(status.get("created_at"), "created_at"),
+        author=parse_account(status.get("account"), host),
+        html=html,
+        text=text,
+        spoiler=str(status.get("spoiler_text") or ""),
+        sensitive=bool(status.get("sensitive")),
+        lang=status.get("language") or None,
+        tags=normalise_tags([t.get("name") for t in status.get("tags") or [] if isinstance(t, dict)],
+                            tags_from_text(text)),
+        media=tuple(m for m in map(parse_media, status.get("media_attachments") or []) if m),
+        links=tuple(links_in_html(content)),
+        reply_to=None,  # we only know the instance-local in_reply_to_id; see extra
+        quote_of=_quoted_uri(status.get("quote")),
+        boosts=_count(status.get("reblogs_count")),
+        likes=_count(status.get("favourites_count")),
+        replies=_count(status.get("replies_count")),
+        edited_at=_maybe_time(status.get("edited_at")),
+        extra=_extra(status),
+    )
+
+
+def parse_account(account: dict | None, host: str) -> Author:
+    if not isinstance(account, dict):
+        raise ParseError("status has no account")
+    acct = str(account.get("acct") or account.get("username") or "")
+    if not acct:
+        raise ParseError("account has no acct")
+    handle = "@" + acct if "@" in acct else f"@{acct}@{host}"  # local accounts omit the host
+    url = safe_url(account.get("url")) or ""
+    return Author(
+        id=str(first(account.get("uri"), url, handle)),
+        handle=handle,
+        name=str(account.get("display_name") or ""),  # plain text; templates escape it
+        url=url,
+        avatar=safe_url(first(account.get("avatar_static"), account.get("avatar"))) or "",
+        noindex=account.get("noindex") is True,
+    )
+
+
+def parse_media(attachment: dict) -> Media | None:
+    if not isinstance(attachment, dict):
+        return None
+    url = safe_url(attachment.get("url")) or safe_url(attachment.get("remote_url"))
+    if not url:
+        return None
+    meta = attachment.get("meta") or {}
+    size = meta.get("original") or meta.get("small") or {}
+    kind = attachment.get("type")
+    return Media(
+        kind=kind if kind in MEDIA_KINDS else "unknown",
+        url=url,
+        preview_url=safe_url(attachment.get("preview_url")) or "",
+        alt=str(attachment.get("description") or ""),
+        width=_int_or_none(size.get("width")),
+        height=_int_or_none(size.get("height")),
+    )
+
+
+def _quoted_uri(quote) -> str | None:
+    if isinstance(quote, dict) and isinstance(quote.get("quoted_status"), dict):
+        uri = quote["quoted_status"].get("uri")
+        return canonical_uri(uri) if isinstance(uri, str) and uri else None
+    return None
+
+
+def _extra(status: dict) -> dict:
+    extra = {"visibility": status.get("visibility") or "public"}
+    if status.get("in_reply_to_id"):
+        extra["in_reply_to_id"] = str(status["in_reply_to_id"])
+    if status.get("uri") != canonical_uri(status.get("uri", "")):
+        extra["bridged_from"] = status["uri"]
+    return extra
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _int_or_none(value) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _maybe_time(value):
+    return parse_source_time(value, "edited_at") if value else None
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """What one streaming event means: kind is update, edit, delete or ignored."""
+
+    kind: str
+    item: Item | None = None
+    delete: Delete | None = None
+
+    @property
+    def change(self) -> Item | Delete | None:
+        return self.item or self.delete
+
+
+def parse_stream_event(event_name: str, data_text: str, origin: str) -> StreamEvent:
+    """One SSE event from a hashtag stream. Unknown event names are ignored, not errors."""
+    if event_name == "delete":
+        local_id = (data_text or "").strip().strip('"')
+        if not local_id:
+            raise ParseError("delete without an id")
+        return StreamEvent("delete", delete=Delete(origin_host(origin), local_id=local_id))
+    if event_name not in ("update", "status.update"):
+        return StreamEvent("ignored")
+    try:
+        status = json.loads(data_text)
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"invalid JSON: {exc}") from None
+    kind = "update" if event_name == "update" else "edit"
+    return StreamEvent(kind, item=parse_status(status, origin))

@@ -1,0 +1,184 @@
+"""Save parsed changes into the archive: items, edits, retractions, their sequence numbers and
+the source cursor, all in one transaction. Nothing is published from here: the caller publishes
+the returned changes after the commit, so Redis never shows what SQLite might not hold."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from core.archive import Change, last_seq
+from core.items import Item, format_time, item_to_dict, parse_time
+from core.tail import live_payload
+
+from .normalise import Delete
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A payload we could not parse, kept raw so a fixed parser can re-process it."""
+
+    identity: str
+    reason: str
+    raw: str
+
+
+@dataclass
+class _Batch:
+    """The state of one transaction: the next sequence number and the changes made."""
+
+    db: sqlite_utils.Database
+    event: str
+    now: str
+    seq: int
+    changes: list[Change] = field(default_factory=list)
+
+    def record(self, kind: str, uri: str, item: Item | None) -> int:
+        self.seq += 1
+        payload = live_payload(kind, self.seq, uri, item_to_dict(item) if item else None)
+        self.db.execute(
+            "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [self.event, self.seq, kind, uri, self.now, _json(payload)],
+        )
+        self.changes.append(Change(self.event, self.seq, kind, uri, self.now, payload))
+        return self.seq
+
+
+def save_batch(
+    db: sqlite_utils.Database,
+    event: str,
+    changes: Iterable[Item | Delete],
+    source_key: str,
+    cursor: dict[str, Any] | None,
+    malformed: Iterable[Malformed] = (),
+) -> list[Change]:
+    """Apply changes and save the cursor in ONE transaction; return the changes to publish."""
+    with db.atomic():
+        batch = _Batch(db, event, _now(), last_seq(db, event))
+        for change in changes:
+            if isinstance(change, Delete):
+                _save_delete(batch, change)
+            else:
+                _save_item(batch, change)
+        for bad in malformed:
+            save_malformed(db, event, source_key, bad, batch.now)
+        if cursor is not None:
+            save_cursor(db, event, source_key, cursor, batch.now)
+        if batch.changes:
+            db.execute(
+                "INSERT INTO sequences (event, last_seq) VALUES (?, ?) "
+                "ON CONFLICT (event) DO UPDATE SET last_seq = excluded.last_seq",
+                [event, batch.seq],
+            )
+    return batch.changes
+
+
+def _save_item(batch: _Batch, item: Item) -> None:
+    db, event = batch.db, batch.event
+    db.execute(
+        "INSERT OR IGNORE INTO local_ids (event, origin, local_id, uri) VALUES (?, ?, ?, ?)",
+        [event, item.origin, item.local_id, item.uri],
+    )
+    row = db.execute(
+        "SELECT data, status, version FROM items WHERE event = ? AND uri = ?", [event, item.uri]
+    ).fetchone()
+    if row is None:
+        _insert_item(batch, item)
+        return
+    old_data, status, version = json.loads(row[0]), row[1], row[2]
+    if status == "deleted" or not _is_newer_content(item, old_data):
+        return  # a retraction wins over resends; a duplicate or an older version changes nothing
+    db.execute(
+        "INSERT OR IGNORE INTO item_versions (event, uri, version, data, replaced_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [event, item.uri, version, row[0], batch.now],
+    )
+    seq = batch.record("edit", item.uri, item) if status == "visible" else 0
+    db.execute(
+        "UPDATE items SET data = ?, version = version + 1, seq = CASE WHEN ? > 0 THEN ? ELSE seq END "
+        "WHERE event = ? AND uri = ?",
+        [_json(item_to_dict(item)), seq, seq, event, item.uri],
+    )
+
+
+def _insert_item(batch: _Batch, item: Item) -> None:
+    # Hidden authors (Bluesky "!no-unauthenticated") are kept for the record, never published.
+    hidden = item.author.hidden
+    seq = 0 if hidden else batch.record("post", item.uri, item)
+    batch.db.execute(
+        "INSERT INTO items (event, uri, source, origin, local_id, created_at, author_id, data, "
+        "first_seen, seq, version, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+        [batch.event, item.uri, item.source, item.origin, item.local_id,
+         format_time(item.created_at), item.author.id, _json(item_to_dict(item)), batch.now, seq,
+         "hidden" if hidden else "visible"],
+    )  # fmt: skip
+
+
+def _save_delete(batch: _Batch, delete: Delete) -> None:
+    db, event = batch.db, batch.event
+    uri = delete.uri
+    if uri is None:
+        row = db.execute(
+            "SELECT uri FROM local_ids WHERE event = ? AND origin = ? AND local_id = ?",
+            [event, delete.origin, delete.local_id],
+        ).fetchone()
+        uri = row[0] if row else None
+    status = db.execute(
+        "SELECT status FROM items WHERE event = ? AND uri = ?", [event, uri]
+    ).fetchone()
+    if uri is None or status is None or status[0] == "deleted":
+        return  # never seen, or already retracted: nothing a live page must hear
+    seq = batch.record("retract", uri, None) if status[0] == "visible" else 0
+    db.execute(
+        "UPDATE items SET status = 'deleted', seq = CASE WHEN ? > 0 THEN ? ELSE seq END "
+        "WHERE event = ? AND uri = ?",
+        [seq, seq, event, uri],
+    )
+
+
+CONTENT_FIELDS = ("html", "text", "spoiler", "sensitive", "media", "tags", "links", "quote_of")
+
+
+def _is_newer_content(item: Item, old: dict) -> bool:
+    """True when `item` shows something different from the stored version and is not older.
+
+    Counts (boosts, likes) and the origin we saw it through are not content: the same post
+    reached through a second instance is a duplicate, not an edit.
+    """
+    new = item_to_dict(item)
+    if all(new[k] == old.get(k) for k in CONTENT_FIELDS):
+        return False
+    old_edit, new_edit = parse_time(old.get("edited_at")), item.edited_at
+    if old_edit and (new_edit is None or new_edit < old_edit):
+        return False
+    return True
+
+
+def save_cursor(db, event: str, source_key: str, cursor: dict, now: str | None = None) -> None:
+    db.execute(
+        "INSERT INTO cursors (event, source_key, cursor, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (event, source_key) DO UPDATE SET cursor = excluded.cursor, "
+        "updated_at = excluded.updated_at",
+        [event, source_key, _json(cursor), now or _now()],
+    )
+
+
+def save_malformed(db, event: str, source_key: str, bad: Malformed, now: str | None = None) -> None:
+    db.execute(
+        "INSERT INTO malformed (event, source_key, received_at, identity, reason, raw) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [event, source_key, now or _now(), bad.identity, bad.reason, bad.raw],
+    )
+
+
+def _now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
