@@ -22,7 +22,7 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 # Elements whose *content* goes too: a script's text is not prose.
 DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template",
-                        "svg", "math", "textarea", "select", "title"}
+                        "svg", "textarea", "select", "title"}
 SCHEMES = {"http", "https"}
 
 # Ammonia keeps an <a> whose href it removed; nothing can follow it, so unwrap it to its text.
@@ -82,7 +82,7 @@ def text_to_html(text: str | None, facets: Iterable[dict] | None = None) -> str:
     data = text.encode("utf-8")
     out: list[str] = []
     pos = 0
-    for start, end, href in _facet_links(facets or (), len(data)):
+    for start, end, href in facet_links(facets or (), len(data)):
         if start < pos:
             continue  # overlapping facets: keep the first
         out.append(_escape(data[pos:start]))
@@ -98,7 +98,7 @@ def _escape(chunk: bytes) -> str:
     return htmllib.escape(chunk.decode("utf-8", errors="replace"), quote=False)
 
 
-def _facet_links(facets: Iterable[dict], size: int) -> list[tuple[int, int, str]]:
+def facet_links(facets: Iterable[dict], size: int) -> list[tuple[int, int, str]]:
     """(byteStart, byteEnd, href) for every facet that makes a valid link, in order."""
     links = []
     for facet in facets:

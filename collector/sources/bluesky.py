@@ -13,7 +13,7 @@ from core.errors import ParseError
 from core.items import Author, Item, Media
 
 from ..normalise import Delete, SkipItem, clamp, normalise_tags, parse_source_time, tags_from_text
-from ..sanitise import safe_url, text_to_html
+from ..sanitise import facet_links, safe_url, text_to_html
 
 SOURCE = "bluesky"
 POST = "app.bsky.feed.post"
@@ -201,17 +201,21 @@ def _ratio(node: dict) -> tuple[int | None, int | None]:
 
 
 def _links(record: dict) -> list[str]:
-    links = [
-        feature.get("uri")
-        for facet in record.get("facets") or []
-        if isinstance(facet, dict)
-        for feature in facet.get("features") or []
-        if isinstance(feature, dict) and str(feature.get("$type", "")).endswith("#link")
-    ]
+    """Link facets that text_to_html turned into anchors, then an external embed's URL."""
+    text = record.get("text") if isinstance(record.get("text"), str) else ""
+    size = len(text.encode("utf-8"))
+    link_facets = [
+        facet for facet in record.get("facets") or []
+        if isinstance(facet, dict) and all(
+            isinstance(f, dict) and str(f.get("$type", "")).endswith("#link")
+            for f in facet.get("features") or [None]
+        )
+    ]  # fmt: skip
+    links = [href for _, _, href in facet_links(link_facets, size)]
     embed = record.get("embed") or {}
     if isinstance(embed, dict) and isinstance(embed.get("external"), dict):
-        links.append(embed["external"].get("uri"))
-    return list(dict.fromkeys(u for u in map(safe_url, links) if u))
+        links.append(safe_url(embed["external"].get("uri")))
+    return list(dict.fromkeys(u for u in links if u))
 
 
 def _quote_uri(embed) -> str | None:

@@ -62,7 +62,7 @@ def parse_status(status: dict, origin: str) -> Item:
         raise SkipItem(f"visibility {visibility}")
     content = status.get("content") or ""
     html = sanitise_html(content)
-    text = html_to_text(content)
+    text = html_to_text(html)  # from the cleaned HTML: a <script>'s text is not the post's
     return Item(
         uri=canonical_uri(uri),
         source=SOURCE,
