@@ -1,0 +1,108 @@
+"""collector/store.py against a real SQLite archive."""
+
+import dataclasses
+import json
+
+import pytest
+
+from collector.normalise import Delete
+from collector.sources.mastodon import parse_status
+from collector.store import Malformed, save_batch
+from core.archive import changes_after, last_seq, load_cursor
+from core.items import Author
+
+from .conftest import mastodon_status
+
+EVENT = "northwind-2026"
+
+
+def item(k=1, host="mastodon.social", **changes):
+    status = {**mastodon_status(k), **changes}
+    return parse_status(status, host)
+
+
+def rows(db):
+    return db.execute("SELECT uri, status, version, seq FROM items ORDER BY id").fetchall()
+
+
+def test_new_items_get_sequence_numbers_and_live_payloads(archive):
+    changes = save_batch(archive, EVENT, [item(1), item(2)], "src", {"line": 2})
+    assert [(c.seq, c.kind) for c in changes] == [(1, "post"), (2, "post")]
+    assert changes[0].data["seq"] == 1 and changes[0].data["item"]["uri"] == item(1).uri
+    assert "extra" not in changes[0].data["item"]
+    assert [r[3] for r in rows(archive)] == [1, 2]
+    assert last_seq(archive, EVENT) == 2
+    assert [c.data for c in changes_after(archive, EVENT, 0)] == [c.data for c in changes]
+
+
+def test_same_post_through_two_instances_is_one_item(archive):
+    first = item(1)
+    second = dataclasses.replace(first, origin="fosstodon.org", local_id="999", boosts=40)
+    save_batch(archive, EVENT, [first], "a", None)
+    assert save_batch(archive, EVENT, [second, first], "b", None) == []
+    assert len(rows(archive)) == 1
+    # both instance-local ids now lead to the one item
+    assert archive.execute("SELECT count(*) FROM local_ids").fetchone()[0] == 2
+
+
+def test_edit_keeps_the_old_version(archive):
+    original = item(1)
+    edited = item(1, content="<p>better</p>", edited_at="2026-10-24T10:00:00Z")
+    save_batch(archive, EVENT, [original], "s", None)
+    changes = save_batch(archive, EVENT, [edited], "s", None)
+    assert [(c.seq, c.kind) for c in changes] == [(2, "edit")]
+    assert rows(archive) == [(original.uri, "visible", 2, 2)]
+    old = archive.execute("SELECT version, data FROM item_versions").fetchall()
+    assert [(v, json.loads(d)["html"]) for v, d in old] == [(1, original.html)]
+    # the older version arriving late (through a slow instance) changes nothing
+    assert save_batch(archive, EVENT, [original], "s", None) == []
+
+
+def test_delete_by_local_id_retracts(archive):
+    post = item(1)
+    save_batch(archive, EVENT, [post], "s", None)
+    changes = save_batch(archive, EVENT, [Delete("mastodon.social", local_id=post.local_id)], "s", None)
+    assert [(c.seq, c.kind, c.uri, c.data) for c in changes] == [
+        (2, "retract", post.uri, {"seq": 2, "kind": "retract", "uri": post.uri})]
+    assert rows(archive) == [(post.uri, "deleted", 1, 2)]
+    # a resend after the delete does not bring it back; a second delete is silent
+    assert save_batch(archive, EVENT, [post, Delete("x", uri=post.uri)], "s", None) == []
+
+
+def test_unknown_delete_is_no_change(archive):
+    assert save_batch(archive, EVENT, [Delete("mastodon.social", local_id="404")], "s", None) == []
+
+
+def test_hidden_author_is_stored_but_never_published(archive):
+    post = item(1)
+    hidden = dataclasses.replace(post, author=Author(id="did:x", hidden=True))
+    assert save_batch(archive, EVENT, [hidden], "s", None) == []
+    assert rows(archive) == [(post.uri, "hidden", 1, 0)]
+
+
+def test_cursor_and_malformed_commit_with_items(archive):
+    bad = Malformed("mastodon:line 3", "invalid JSON", "{x")
+    save_batch(archive, EVENT, [item(1)], "replay:r.jsonl", {"line": 3, "clock": "T"}, [bad])
+    assert load_cursor(archive, EVENT, "replay:r.jsonl") == {"line": 3, "clock": "T"}
+    assert archive.execute("SELECT identity, reason, raw FROM malformed").fetchall() == [
+        ("mastodon:line 3", "invalid JSON", "{x")]
+
+
+def test_an_error_mid_batch_leaves_neither_items_nor_cursor(archive):
+    save_batch(archive, EVENT, [item(1)], "s", {"line": 1})
+
+    def exploding():
+        yield item(2)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        save_batch(archive, EVENT, exploding(), "s", {"line": 2})
+    assert [r[0] for r in rows(archive)] == [item(1).uri]
+    assert load_cursor(archive, EVENT, "s") == {"line": 1}
+    assert last_seq(archive, EVENT) == 1
+    assert archive.execute("SELECT max(seq) FROM changes").fetchone()[0] == 1
+
+
+def test_events_have_their_own_sequences(archive):
+    save_batch(archive, "a", [item(1)], "s", None)
+    assert [c.seq for c in save_batch(archive, "b", [item(1), item(2)], "s", None)] == [1, 2]
