@@ -55,8 +55,12 @@ def find_event(settings: Settings, slug: str) -> Event:
 @cli.command()
 @click.argument("event")
 @click.argument("recording", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--speed", type=float, default=None,
-              help="Clock speed-up (default AFA_REPLAY_SPEED); 0 means as fast as possible.")
+@click.option(
+    "--speed",
+    type=float,
+    default=None,
+    help="Clock speed-up (default AFA_REPLAY_SPEED); 0 means as fast as possible.",
+)
 @click.option("--max-gap-minutes", type=float, default=20.0, show_default=True,
               help="Skip quiet spells longer than this (simulated minutes).")  # fmt: skip
 def replay(event: str, recording: Path, speed: float | None, max_gap_minutes: float) -> None:
@@ -112,7 +116,9 @@ def status() -> None:
             "GROUP BY event, source, status ORDER BY event, source, status"
         ).fetchall()
         seqs = dict(db.execute("SELECT event, last_seq FROM sequences").fetchall())
-        malformed = dict(db.execute("SELECT event, count(*) FROM malformed GROUP BY event").fetchall())
+        malformed = dict(
+            db.execute("SELECT event, count(*) FROM malformed GROUP BY event").fetchall()
+        )
     finally:
         db.close()
     _table(["event", "source", "cursor", "updated"], cursors)

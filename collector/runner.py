@@ -146,7 +146,8 @@ class Replay:
     def _load(self, line: recording.Line) -> dict | None:
         try:
             data = recording.load_line(line)
-            recording.line_time(data)
+            if not recording.is_header(data):
+                recording.line_time(data)  # a bad time is this line's fault: say so now
             return data
         except ParseError as exc:
             self._malformed(None, line, str(exc))
@@ -185,7 +186,9 @@ class Replay:
         while (wait := self.clock.seconds_until(at)) > 0:
             if self.stopper.stopped:
                 return False
-            time.sleep(min(wait, 0.2))
+            to_next_minute = (minute + timedelta(minutes=1) - self.clock.now()).total_seconds()
+            to_next_minute = max(to_next_minute / self.speed, 0.0)
+            time.sleep(min(wait, to_next_minute + 0.001, 0.2))
             now = self.clock.now()
             if _minute(now) > minute and now < at:
                 minute = _minute(now)
@@ -217,7 +220,9 @@ class Replay:
 
     def _publish(self, committed) -> None:
         try:
-            publish_after_commit(self.redis, self.db, self.slug, committed, self.settings.tail_length)
+            publish_after_commit(
+                self.redis, self.db, self.slug, committed, self.settings.tail_length
+            )
             self.redis.hset(status_key(self.slug), self.source_key, _dump(self._cursor()))
         except redis_lib.RedisError as exc:
             # The archive holds the batch; the next publish (or restart) re-seeds the gap.

@@ -21,8 +21,19 @@ ALLOWED_TAGS = {
     "code", "pre", "blockquote", "ul", "ol", "li",
 }  # fmt: skip
 # Elements whose *content* goes too: a script's text is not prose.
-DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template",
-                        "svg", "textarea", "select", "title"}
+DROPPED_WITH_CONTENT = {
+    "script",
+    "style",
+    "iframe",
+    "object",
+    "embed",
+    "noscript",
+    "template",
+    "svg",
+    "textarea",
+    "select",
+    "title",
+}
 SCHEMES = {"http", "https"}
 
 # Ammonia keeps an <a> whose href it removed; nothing can follow it, so unwrap it to its text.
@@ -91,7 +102,9 @@ def text_to_html(text: str | None, facets: Iterable[dict] | None = None) -> str:
     out.append(_escape(data[pos:]))
     body = "".join(out)
     paragraphs = [p for p in re.split(r"\n\s*\n", body) if p.strip()]
-    return sanitise_html("".join(f"<p>{p.strip().replace(chr(10), '<br>')}</p>" for p in paragraphs))
+    return sanitise_html(
+        "".join(f"<p>{p.strip().replace(chr(10), '<br>')}</p>" for p in paragraphs)
+    )
 
 
 def _escape(chunk: bytes) -> str:

@@ -121,7 +121,7 @@ def _item(did, rkey, origin, record, author, *, created, media, extra, counts=(0
         html=text_to_html(text, record.get("facets")), text=text,
         lang=langs[0] if langs and isinstance(langs[0], str) else None,
         tags=record_tags(record), media=media, links=tuple(_links(record)),
-        reply_to=_ref_uri(((record.get("reply") or {}).get("parent"))),
+        reply_to=_ref_uri((record.get("reply") or {}).get("parent")),
         quote_of=_quote_uri(record.get("embed")),
         boosts=_n(counts[0]), likes=_n(counts[1]), replies=_n(counts[2]),
         extra={k: v for k, v in extra.items() if v is not None},
@@ -153,8 +153,15 @@ def _blob_media(did: str, embed) -> list[Media]:
         cid = _blob_cid(embed.get("video"))
         if cid:
             base = f"https://video.bsky.app/watch/{did}/{cid}"
-            return [Media("video", f"{base}/playlist.m3u8", f"{base}/thumbnail.jpg",
-                          str(embed.get("alt") or ""), *_ratio(embed))]
+            return [
+                Media(
+                    "video",
+                    f"{base}/playlist.m3u8",
+                    f"{base}/thumbnail.jpg",
+                    str(embed.get("alt") or ""),
+                    *_ratio(embed),
+                )
+            ]
     return []
 
 
@@ -179,8 +186,15 @@ def _view_media(embed) -> list[Media]:
                 for i in embed.get("images") or []
                 if isinstance(i, dict) and (url := safe_url(i.get("fullsize")))]  # fmt: skip
     if kind == "app.bsky.embed.video#view" and safe_url(embed.get("playlist")):
-        return [Media("video", embed["playlist"], safe_url(embed.get("thumbnail")) or "",
-                      str(embed.get("alt") or ""), *_ratio(embed))]
+        return [
+            Media(
+                "video",
+                embed["playlist"],
+                safe_url(embed.get("thumbnail")) or "",
+                str(embed.get("alt") or ""),
+                *_ratio(embed),
+            )
+        ]
     return []
 
 

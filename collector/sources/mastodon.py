@@ -76,8 +76,10 @@ def parse_status(status: dict, origin: str) -> Item:
         spoiler=str(status.get("spoiler_text") or ""),
         sensitive=bool(status.get("sensitive")),
         lang=status.get("language") or None,
-        tags=normalise_tags([t.get("name") for t in status.get("tags") or [] if isinstance(t, dict)],
-                            tags_from_text(text)),
+        tags=normalise_tags(
+            [t.get("name") for t in status.get("tags") or [] if isinstance(t, dict)],
+            tags_from_text(text),
+        ),
         media=tuple(m for m in map(parse_media, status.get("media_attachments") or []) if m),
         links=tuple(links_in_html(content)),
         reply_to=None,  # we only know the instance-local in_reply_to_id; see extra

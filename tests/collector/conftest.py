@@ -152,8 +152,11 @@ def parse_outcome(source: str, case: dict):
 
 
 def data_cases(source: str) -> list[Path]:
-    return sorted(p for p in (DATA / source).glob("*.json")
-                  if not p.name.endswith(".expected.json") and p.name != "search_response.json")
+    return sorted(
+        p
+        for p in (DATA / source).glob("*.json")
+        if not p.name.endswith(".expected.json") and p.name != "search_response.json"
+    )
 
 
 @pytest.fixture

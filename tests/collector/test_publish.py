@@ -11,7 +11,9 @@ EVENT = "northwind-2026"
 
 
 def commit(db, start, count):
-    items = [parse_status(mastodon_status(k), "mastodon.social") for k in range(start, start + count)]
+    items = [
+        parse_status(mastodon_status(k), "mastodon.social") for k in range(start, start + count)
+    ]
     return save_batch(db, EVENT, items, "s", None)
 
 

@@ -47,8 +47,23 @@ def test_text_hashtag_rules_match_bluesky(case):
     assert tags_from_text(case["text"]) == expected
 
 
-@pytest.mark.parametrize("event", [{}, {"did": 5}, {"did": "did:x", "kind": "commit", "commit": {
-    "collection": "app.bsky.feed.post", "operation": "create", "rkey": "r", "record": "x"}}])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"did": 5},
+        {
+            "did": "did:x",
+            "kind": "commit",
+            "commit": {
+                "collection": "app.bsky.feed.post",
+                "operation": "create",
+                "rkey": "r",
+                "record": "x",
+            },
+        },
+    ],
+)
 def test_malformed_jetstream_event(event):
     with pytest.raises(ParseError):
         parse_jetstream(event, {"northwind26"})

@@ -21,12 +21,16 @@ def test_data_file(path):
 
 def test_boost_is_the_boosted_post():
     wrapper = load("mastodon/reblog_wrapper.json")["payload"]
-    assert parse_status(wrapper, "localhost:3000") == parse_status(wrapper["reblog"], "localhost:3000")
+    assert parse_status(wrapper, "localhost:3000") == parse_status(
+        wrapper["reblog"], "localhost:3000"
+    )
 
 
 def test_local_account_gets_the_origin_host():
     status = load("mastodon/status_with_link.json")["payload"]
-    assert parse_status(status, "https://mastodon.social/").author.handle == "@Gargron@mastodon.social"
+    assert (
+        parse_status(status, "https://mastodon.social/").author.handle == "@Gargron@mastodon.social"
+    )
 
 
 def test_bridgy_fed_mirror_maps_to_the_at_uri():

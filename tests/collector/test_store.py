@@ -61,9 +61,12 @@ def test_edit_keeps_the_old_version(archive):
 def test_delete_by_local_id_retracts(archive):
     post = item(1)
     save_batch(archive, EVENT, [post], "s", None)
-    changes = save_batch(archive, EVENT, [Delete("mastodon.social", local_id=post.local_id)], "s", None)
+    changes = save_batch(
+        archive, EVENT, [Delete("mastodon.social", local_id=post.local_id)], "s", None
+    )
     assert [(c.seq, c.kind, c.uri, c.data) for c in changes] == [
-        (2, "retract", post.uri, {"seq": 2, "kind": "retract", "uri": post.uri})]
+        (2, "retract", post.uri, {"seq": 2, "kind": "retract", "uri": post.uri})
+    ]
     assert rows(archive) == [(post.uri, "deleted", 1, 2)]
     # a resend after the delete does not bring it back; a second delete is silent
     assert save_batch(archive, EVENT, [post, Delete("x", uri=post.uri)], "s", None) == []
@@ -85,7 +88,8 @@ def test_cursor_and_malformed_commit_with_items(archive):
     save_batch(archive, EVENT, [item(1)], "replay:r.jsonl", {"line": 3, "clock": "T"}, [bad])
     assert load_cursor(archive, EVENT, "replay:r.jsonl") == {"line": 3, "clock": "T"}
     assert archive.execute("SELECT identity, reason, raw FROM malformed").fetchall() == [
-        ("mastodon:line 3", "invalid JSON", "{x")]
+        ("mastodon:line 3", "invalid JSON", "{x")
+    ]
 
 
 def test_an_error_mid_batch_leaves_neither_items_nor_cursor(archive):
