@@ -277,7 +277,9 @@ def load_event(folder: Path) -> Event:
         raise ContentErrors(reader.errors)
     slug = folder.name
     if not SLUG_RE.match(slug):
-        reader.error(data, None, f"event folder name {slug!r} must be lowercase letters, digits, '-'")
+        reader.error(
+            data, None, f"event folder name {slug!r} must be lowercase letters, digits, '-'"
+        )
     name = reader.require(data, "name", str, "the event")
     start = reader.day(data, "start", "the event")
     end = reader.day(data, "end", "the event")

@@ -75,7 +75,9 @@ class EmbeddedRedis:
             wait_for_port(self.port)
         except AfaError:
             self.stop()
-            raise AfaError(f"redis-server did not start; see {self.workdir / 'redis.log'}") from None
+            raise AfaError(
+                f"redis-server did not start; see {self.workdir / 'redis.log'}"
+            ) from None
         return self
 
     def stop(self) -> None:

@@ -30,7 +30,11 @@ def read_schedule(
     if data is None or not reader.mapping(data, data, None, "schedule.yaml"):
         return (), reader.errors
     check = _Checker(reader, tz, start, end, {r.slug for r in rooms})
-    days = tuple(filter(None, (check.day(n, data["days"], i) for i, n in enumerate(_list(reader, data, "days")))))
+    days = tuple(
+        filter(
+            None, (check.day(n, data["days"], i) for i, n in enumerate(_list(reader, data, "days")))
+        )
+    )
     check.overlaps()
     return days, reader.errors
 
@@ -54,11 +58,19 @@ class _Checker:
             return None
         day = self.r.day(node, "date", "a day")
         if day and not self.start <= day <= self.end:
-            self.r.error(node, "date", f"day {day} is outside the event ({self.start} to {self.end})")
+            self.r.error(
+                node, "date", f"day {day} is outside the event ({self.start} to {self.end})"
+            )
         if day is None:
             return None
-        sessions = [self.session(n, day, node["sessions"], i) for i, n in enumerate(_list(self.r, node, "sessions"))]
-        breaks = [self.break_(n, day, node["breaks"], i) for i, n in enumerate(_list(self.r, node, "breaks"))]
+        sessions = [
+            self.session(n, day, node["sessions"], i)
+            for i, n in enumerate(_list(self.r, node, "sessions"))
+        ]
+        breaks = [
+            self.break_(n, day, node["breaks"], i)
+            for i, n in enumerate(_list(self.r, node, "breaks"))
+        ]
         title = self.r.optional(node, "title", str, day.strftime("%A %-d %B"))
         return Day(day, title, tuple(filter(None, sessions)), tuple(filter(None, breaks)))
 
@@ -87,8 +99,10 @@ class _Checker:
         slug = self.unique(node, "a session")
         title = self.r.require(node, "title", str, "a session")
         span = self.span(node, day, "a session")
-        talks = [self.presentation(n, day, slug, span, node["presentations"], i)
-                 for i, n in enumerate(_list(self.r, node, "presentations"))]
+        talks = [
+            self.presentation(n, day, slug, span, node["presentations"], i)
+            for i, n in enumerate(_list(self.r, node, "presentations"))
+        ]
         if not (slug and title and span):
             return None
         return Session(slug, title, span[0], span[1], day, tuple(filter(None, talks)))
@@ -105,16 +119,27 @@ class _Checker:
             self.r.error(node, "room", f"unknown room {room!r} (rooms: {known})")
             room = None
         span = self.span(node, day, "a presentation")
-        if span and session_span and not (session_span[0] <= span[0] and span[1] <= session_span[1]):
+        if (
+            span
+            and session_span
+            and not (session_span[0] <= span[0] and span[1] <= session_span[1])
+        ):
             self.r.error(node, "start", "presentation is outside its session's time")
         tag = self.r.optional(node, "hashtag", str, None)
         kind = self.r.optional(node, "kind", str, "talk")
         if not (slug and title and room and span and session):
             return None
         talk = Presentation(
-            slug=slug, title=title, speakers=tuple(str(s) for s in speakers), room=room,
-            start=span[0], end=span[1], day=day, session=session,
-            hashtag=normalise_tag(tag) if tag else None, kind=kind,
+            slug=slug,
+            title=title,
+            speakers=tuple(str(s) for s in speakers),
+            room=room,
+            start=span[0],
+            end=span[1],
+            day=day,
+            session=session,
+            hashtag=normalise_tag(tag) if tag else None,
+            kind=kind,
             abstract=self.r.optional(node, "abstract", str, ""),
         )
         self.placed.append((talk, node))
@@ -138,4 +163,6 @@ class _Checker:
             entries.sort(key=lambda e: e[0].start)
             for (a, _), (b, node) in zip(entries, entries[1:], strict=False):
                 if b.start < a.end:
-                    self.r.error(node, "start", f"{b.slug!r} overlaps {a.slug!r} in room {b.room!r}")
+                    self.r.error(
+                        node, "start", f"{b.slug!r} overlaps {a.slug!r} in room {b.room!r}"
+                    )

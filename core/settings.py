@@ -23,7 +23,9 @@ def setting(default, help: str, env: str | None = None):  # noqa: A002
 
 @dataclass(frozen=True)
 class Settings:
-    content_dir: Path = setting(Path("content"), "Folder of organizer content: one folder per event.")
+    content_dir: Path = setting(
+        Path("content"), "Folder of organizer content: one folder per event."
+    )
     archive_path: Path = setting(Path("var/archive.db"), "The SQLite archive, the source of truth.")
     output_dir: Path = setting(Path("output"), "Where sitegen writes the static site.")
     var_dir: Path = setting(Path("var"), "Runtime files: the embedded Redis, logs, recordings.")
@@ -85,6 +87,5 @@ def secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
 def settings_help() -> list[tuple[str, str, str]]:
     """(environment name, default, help) for every setting: the README's settings table."""
     return [
-        (env_name(f.name), str(f.default), f.metadata["help"])
-        for f in dataclasses.fields(Settings)
+        (env_name(f.name), str(f.default), f.metadata["help"]) for f in dataclasses.fields(Settings)
     ]

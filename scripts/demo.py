@@ -46,8 +46,12 @@ class Processes:
     def start(self, name: str, *args: str, log: bool = False) -> subprocess.Popen:
         out = open(self.logdir / f"{name}.log", "ab") if log else None  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=self.env, start_new_session=True,
-            stdout=out, stderr=subprocess.STDOUT if out else None,
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
         )
         self.children.append((name, proc))
         return proc
@@ -80,8 +84,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--event", required=True, help="event slug under content/")
     parser.add_argument("--recording", type=Path, help="recorded stream to replay")
     parser.add_argument("--speed", type=float, default=None, help="replay clock speed-up")
-    parser.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: run until Ctrl-C)")
-    parser.add_argument("--keep", action="store_true", help="keep the archive of an earlier demo run")
+    parser.add_argument(
+        "--duration", type=float, default=0, help="stop after N seconds (0: run until Ctrl-C)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the archive of an earlier demo run"
+    )
     return parser.parse_args(argv)
 
 
@@ -110,9 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         redis = EmbeddedRedis(var / "redis", persist=True).start()
         redis_url = redis.url
     env = {
-        **os.environ, "REDIS_URL": redis_url, "AFA_ARCHIVE_PATH": str(var / "archive.db"),
-        "AFA_LIVE_PORT": str(live_port), "AFA_SITE_PORT": str(site_port),
-        "AFA_SITE_ORIGIN": f"http://127.0.0.1:{site_port}", "PYTHONUNBUFFERED": "1",
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "AFA_ARCHIVE_PATH": str(var / "archive.db"),
+        "AFA_LIVE_PORT": str(live_port),
+        "AFA_SITE_PORT": str(site_port),
+        "AFA_SITE_ORIGIN": f"http://127.0.0.1:{site_port}",
+        "PYTHONUNBUFFERED": "1",
     }
     procs = Processes(env, var / "logs")
     stopping = False
@@ -129,16 +141,29 @@ def main(argv: list[str] | None = None) -> int:
         procs.start("static", "-m", "sitegen", "serve", "--port", str(site_port), log=True)
         procs.start("sitegen", "-m", "sitegen", "schedule", args.event)
         if args.recording:
-            procs.start("collector", "-m", "collector", "replay", args.event, str(args.recording),
-                        "--speed", str(speed))
-        print_banner(events[args.event].name, args.event, site_port, live_port, redis_url, speed, var)
+            procs.start(
+                "collector",
+                "-m",
+                "collector",
+                "replay",
+                args.event,
+                str(args.recording),
+                "--speed",
+                str(speed),
+            )
+        print_banner(
+            events[args.event].name, args.event, site_port, live_port, redis_url, speed, var
+        )
         started = time.monotonic()
         while not stopping:
             if args.duration and time.monotonic() - started > args.duration:
                 break
             problem = procs.failed()
             if problem:
-                print(f"demo: {problem}; stopping everything (logs in {var / 'logs'})", file=sys.stderr)
+                print(
+                    f"demo: {problem}; stopping everything (logs in {var / 'logs'})",
+                    file=sys.stderr,
+                )
                 return 1
             time.sleep(0.2)
         return 0

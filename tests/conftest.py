@@ -75,8 +75,12 @@ class Child:
         self.port = port
         self.log = open(os.devnull, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            args, cwd=cwd, env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            args,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def wait_ready(self, timeout: float = 20.0) -> None:

@@ -24,7 +24,9 @@ def imported_packages(package: str) -> set[tuple[str, str]]:
 @pytest.mark.parametrize("package", PARTS)
 def test_parts_import_only_core(package):
     others = set(PARTS) - {package}
-    bad = sorted(f"{path} imports {name}" for name, path in imported_packages(package) if name in others)
+    bad = sorted(
+        f"{path} imports {name}" for name, path in imported_packages(package) if name in others
+    )
     assert bad == []
     assert any(name == "core" for name, _ in imported_packages(package))
 

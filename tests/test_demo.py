@@ -37,11 +37,21 @@ def read_posts(url: str, want: int, timeout: float) -> list[dict]:
 def test_make_demo_serves_pages_and_a_live_stream(tmp_path):
     site_port, live_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(AFA_VAR_DIR=str(tmp_path / "var"), AFA_OUTPUT_DIR=str(tmp_path / "output"),
-               AFA_SITE_PORT=str(site_port), AFA_LIVE_PORT=str(live_port))
-    demo = subprocess.Popen(["make", "--no-print-directory", "demo", "SPEED=600", "DURATION=240"],
-                            cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        AFA_VAR_DIR=str(tmp_path / "var"),
+        AFA_OUTPUT_DIR=str(tmp_path / "output"),
+        AFA_SITE_PORT=str(site_port),
+        AFA_LIVE_PORT=str(live_port),
+    )
+    demo = subprocess.Popen(
+        ["make", "--no-print-directory", "demo", "SPEED=600", "DURATION=240"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for_port(site_port, timeout=120)
         wait_for_port(live_port, timeout=30)
@@ -50,7 +60,9 @@ def test_make_demo_serves_pages_and_a_live_stream(tmp_path):
         assert "Northwind Conf 2026" in page.text
         live = httpx.get(f"http://127.0.0.1:{site_port}/northwind-2026/live/", timeout=10)
         assert live.status_code == 200 and f":{live_port}/live/northwind-2026/stream" in live.text
-        posts = read_posts(f"http://127.0.0.1:{live_port}/live/northwind-2026/stream?after=0", 30, 90)
+        posts = read_posts(
+            f"http://127.0.0.1:{live_port}/live/northwind-2026/stream?after=0", 30, 90
+        )
         assert len(posts) == 30
         seqs = [p["seq"] for p in posts]
         assert seqs == list(range(1, 31))

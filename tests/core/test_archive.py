@@ -9,7 +9,9 @@ from core.errors import ArchiveError
 def test_open_creates_schema_in_wal_mode(db_path):
     db = open_archive(db_path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert {"items", "changes", "cursors", "sequences", "local_ids", "malformed"} <= set(db.table_names())
+    assert {"items", "changes", "cursors", "sequences", "local_ids", "malformed"} <= set(
+        db.table_names()
+    )
     assert last_seq(db, "any") == 0
     db.close()
 
@@ -22,8 +24,17 @@ def test_migrations_apply_once(db_path):
 
 
 def test_identity_is_unique_per_event(archive):
-    row = dict(uri="u", source="s", origin="o", local_id="1", created_at="t", author_id="a",
-               data="{}", first_seen="t", seq=1)
+    row = dict(
+        uri="u",
+        source="s",
+        origin="o",
+        local_id="1",
+        created_at="t",
+        author_id="a",
+        data="{}",
+        first_seen="t",
+        seq=1,
+    )
     archive["items"].insert({**row, "event": "e"})
     archive["items"].insert({**row, "event": "other"})
     with pytest.raises(sqlite3.IntegrityError):

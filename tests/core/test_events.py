@@ -57,11 +57,26 @@ def test_parallel_track_exists():
 
 def test_every_mistake_is_listed_with_file_and_line(content):
     schedule = content / "northwind-2026" / "schedule.yaml"
-    edit(schedule, 'start: "10:30"\n            end: "11:15"\n            hashtag: nwsqlite',
-         'start: "10:30"\n            end: "10:15"\n            hashtag: nwsqlite')
-    edit(schedule, "room: garden\n            start: \"10:30\"", "room: attic\n            start: \"10:30\"")
-    edit(schedule, 'start: "11:30"\n            end: "12:15"', 'start: "11:45"\n            end: "12:25"')
-    edit(schedule, 'start: "13:15"\n            end: "14:00"', 'start: "13:15"\n            end: "14:75"')
+    edit(
+        schedule,
+        'start: "10:30"\n            end: "11:15"\n            hashtag: nwsqlite',
+        'start: "10:30"\n            end: "10:15"\n            hashtag: nwsqlite',
+    )
+    edit(
+        schedule,
+        'room: garden\n            start: "10:30"',
+        'room: attic\n            start: "10:30"',
+    )
+    edit(
+        schedule,
+        'start: "11:30"\n            end: "12:15"',
+        'start: "11:45"\n            end: "12:25"',
+    )
+    edit(
+        schedule,
+        'start: "13:15"\n            end: "14:00"',
+        'start: "13:15"\n            end: "14:75"',
+    )
     errors = errors_of(content)
     assert errors == [
         "content/northwind-2026/schedule.yaml:27: end 10:15 is not after start 10:30",
@@ -73,7 +88,11 @@ def test_every_mistake_is_listed_with_file_and_line(content):
 
 def test_overlapping_talks_in_one_room(content):
     schedule = content / "northwind-2026" / "schedule.yaml"
-    edit(schedule, 'start: "11:30"\n            end: "12:15"', 'start: "11:00"\n            end: "12:15"')
+    edit(
+        schedule,
+        'start: "11:30"\n            end: "12:15"',
+        'start: "11:00"\n            end: "12:15"',
+    )
     assert errors_of(content) == [
         "content/northwind-2026/schedule.yaml:39: "
         "'streams-not-queues' overlaps 'sqlite-at-the-edge' in room 'main'"
@@ -81,7 +100,11 @@ def test_overlapping_talks_in_one_room(content):
 
 
 def test_yaml_syntax_error(content):
-    edit(content / "northwind-2026" / "event.yaml", "hashtags: [northwind26, nwconf]", "hashtags: [northwind26")
+    edit(
+        content / "northwind-2026" / "event.yaml",
+        "hashtags: [northwind26, nwconf]",
+        "hashtags: [northwind26",
+    )
     (error,) = errors_of(content)
     assert error.startswith("content/northwind-2026/event.yaml:")
     assert "YAML syntax" in error
@@ -102,5 +125,8 @@ def test_missing_field_and_day_outside_event(content):
     edit(schedule, "date: 2026-10-25", "date: 2026-10-27")
     edit(schedule, "            title: Streams, Not Queues\n", "")
     errors = errors_of(content)
-    assert "content/northwind-2026/schedule.yaml:97: day 2026-10-27 is outside the event (2026-10-24 to 2026-10-25)" in errors
+    assert (
+        "content/northwind-2026/schedule.yaml:97: day 2026-10-27 is outside the event (2026-10-24 to 2026-10-25)"
+        in errors
+    )
     assert any("a presentation is missing 'title'" in e for e in errors)

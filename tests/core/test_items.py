@@ -5,11 +5,18 @@ from core.items import Author, Item, Media, format_time, item_from_dict, item_to
 
 def test_round_trip_through_json_dict():
     item = Item(
-        uri="https://example.social/users/a/statuses/1", source="mastodon", origin="example.social",
-        local_id="1", url="https://example.social/@a/1",
+        uri="https://example.social/users/a/statuses/1",
+        source="mastodon",
+        origin="example.social",
+        local_id="1",
+        url="https://example.social/@a/1",
         created_at=datetime(2026, 10, 24, 7, 5, 1, 123000, tzinfo=UTC),
-        author=Author(id="https://example.social/users/a", handle="@a@example.social", name="Ä 日本"),
-        html="<p>hi</p>", tags=("northwind26",), media=(Media("image", "https://x/y.jpg", alt="a cat"),),
+        author=Author(
+            id="https://example.social/users/a", handle="@a@example.social", name="Ä 日本"
+        ),
+        html="<p>hi</p>",
+        tags=("northwind26",),
+        media=(Media("image", "https://x/y.jpg", alt="a cat"),),
         edited_at=datetime(2026, 10, 24, 7, 6, tzinfo=UTC),
     )
     assert item_from_dict(item_to_dict(item)) == item

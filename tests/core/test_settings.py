@@ -15,8 +15,12 @@ def test_defaults_without_environment(tmp_path):
 
 def test_environment_overrides_and_casts():
     settings = load_settings(
-        {"REDIS_URL": "redis://db:6379/2", "AFA_LIVE_PORT": "9000", "AFA_ARCHIVE_PATH": "/x/a.db",
-         "AFA_REPLAY_SPEED": "120"},
+        {
+            "REDIS_URL": "redis://db:6379/2",
+            "AFA_LIVE_PORT": "9000",
+            "AFA_ARCHIVE_PATH": "/x/a.db",
+            "AFA_REPLAY_SPEED": "120",
+        },
         env_file=None,
     )
     assert settings.redis_url == "redis://db:6379/2"
