@@ -151,6 +151,8 @@ def _is_newer_content(item: Item, old: dict) -> bool:
     reached through a second instance is a duplicate, not an edit.
     """
     new = item_to_dict(item)
+    if new["source"] != old.get("source"):
+        return False  # a Bridgy Fed mirror of a Bluesky post: the same post, told differently
     if all(new[k] == old.get(k) for k in CONTENT_FIELDS):
         return False
     old_edit, new_edit = parse_time(old.get("edited_at")), item.edited_at

@@ -110,3 +110,18 @@ def test_an_error_mid_batch_leaves_neither_items_nor_cursor(archive):
 def test_events_have_their_own_sequences(archive):
     save_batch(archive, "a", [item(1)], "s", None)
     assert [c.seq for c in save_batch(archive, "b", [item(1), item(2)], "s", None)] == [1, 2]
+
+
+def test_bridgy_fed_mirror_of_a_bluesky_post_is_a_duplicate_not_an_edit(archive):
+    from collector.sources.bluesky import parse_jetstream
+
+    from .conftest import jetstream_post
+
+    event = jetstream_post(1)
+    original = parse_jetstream(event, {"northwind26"})
+    mirror = dataclasses.replace(
+        item(1), uri=original.uri, html="<p>told differently</p>", origin="mastodon.social"
+    )
+    save_batch(archive, EVENT, [original], "s", None)
+    assert save_batch(archive, EVENT, [mirror], "s", None) == []
+    assert rows(archive) == [(original.uri, "visible", 1, 1)]
