@@ -1,0 +1,127 @@
+"""python -m sitegen: build, check-content, schedule, serve. AfaError becomes a clean message here."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from core.errors import AfaError, ContentErrors
+from core.events import load_events
+from core.settings import Settings, load_settings
+
+from .build import build_site
+from .schedule import run_schedule
+from .serve import serve_output
+
+
+def reports_errors(command: Callable) -> Callable:
+    """The one place an AfaError turns into a ClickException (exit code 1, message on stderr)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except AfaError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="afeedapart")
+def cli() -> None:
+    """Build the static site from content/ and the archive into output/."""
+
+
+def settings_from(output: Path | None) -> Settings:
+    settings = load_settings()
+    return settings.with_overrides(output_dir=output) if output else settings
+
+
+@cli.command()
+@click.option("--output", type=click.Path(path_type=Path), help="Write here instead of AFA_OUTPUT_DIR.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
+@reports_errors
+def build(output: Path | None, quiet: bool) -> None:
+    """Build every page of every event into output/.
+
+    \b
+    Example:
+        python -m sitegen build
+    """
+    settings = settings_from(output)
+    report = build_site(settings, log=(lambda line: None) if quiet else click.echo)
+    click.echo(f"{report.summary()} → {settings.output_dir}/")
+
+
+@cli.command("check-content")
+@reports_errors
+def check_content() -> None:
+    """Check content/ and list every mistake as path:line: message.
+
+    \b
+    Example:
+        python -m sitegen check-content
+    """
+    settings = load_settings()
+    try:
+        events = load_events(settings.content_dir)
+    except ContentErrors as exc:
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        raise click.ClickException(f"{len(exc.errors)} mistake(s) in {settings.content_dir}/") from exc
+    talks = sum(len(e.presentations) for e in events)
+    click.echo(f"content OK: {len(events)} events, {talks} presentations")
+
+
+@cli.command()
+@click.argument("event")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between clock checks.")
+@reports_errors
+def schedule(event: str, interval: float) -> None:
+    """Rebuild the site each time a session of EVENT ends (plus grace) by the collector's clock.
+
+    \b
+    Example:
+        python -m sitegen schedule northwind-2026 --interval 2
+    """
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        run_schedule(load_settings(), event, interval, stop, log=click.echo)
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port to listen on (default AFA_SITE_PORT).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@reports_errors
+def serve(port: int | None, host: str) -> None:
+    """Serve output/ as plain static files, for the demo and for checking a build.
+
+    \b
+    Example:
+        python -m sitegen serve --port 8000
+    """
+    settings = load_settings()
+    serve_output(settings.output_dir, host, port or settings.site_port, log=click.echo)
+
+
+class stop_on_signals:  # noqa: N801  (used as a context manager)
+    """Set `stop` on SIGTERM or SIGINT, and put the old handlers back afterwards."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.old: dict[int, object] = {}
+
+    def __enter__(self) -> threading.Event:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.old[sig] = signal.signal(sig, lambda *_: self.stop.set())
+        return self.stop
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)

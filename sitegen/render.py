@@ -1,0 +1,75 @@
+"""The Jinja environment: autoescape always on, and exactly one way to mark HTML safe.
+
+`|trusted_html` is for the two kinds of HTML we trust: post HTML the collector stored after its
+sanitiser, and organizer Markdown rendered by sitegen/markdown.py. As defence in depth it passes
+the HTML through an allowlist that is a *superset* of both (so it leaves their output unchanged)
+and keeps only http(s), mailto and relative URLs: an archive written by something other than the
+collector still cannot put a script on a page. It is not a second sanitiser policy; the policy
+that decides what a post may contain stays in the collector.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import jinja2
+import nh3
+from markupsafe import Markup
+
+from core.items import format_time
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_TAGS = {
+    "p", "br", "a", "span", "strong", "em", "b", "i", "u", "s", "del", "ins", "sub", "sup",
+    "code", "pre", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "hr", "img", "abbr",
+    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+_GUARD = nh3.Cleaner(
+    tags=_TAGS,
+    clean_content_tags={"script", "style", "iframe", "object", "embed", "template", "svg", "math"},
+    attributes={"a": {"href", "rel", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"},
+                "ol": {"start"}, "th": {"align"}, "td": {"align"}},
+    url_schemes={"http", "https", "mailto"},
+    link_rel=None,
+    strip_comments=True,
+)
+
+
+def trusted_html(value: str | None) -> Markup:
+    """Mark collector-sanitised post HTML or rendered organizer Markdown as safe."""
+    return Markup(_GUARD.clean(value or ""))
+
+
+def http_url(value: str | None) -> str:
+    """The URL if it is absolute http(s), else '' (for href/src attributes sitegen writes itself)."""
+    if not value or any(ord(c) <= 0x20 for c in value):
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    return value if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
+
+
+def make_env(timezone: str = "UTC") -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # always, whatever the file extension
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["trusted_html"] = trusted_html
+    env.filters["http_url"] = http_url
+    env.filters["iso"] = format_time
+    env.filters["local"] = local_time
+    return env
+
+
+def local_time(value: datetime, tz: str, fmt: str = "%H:%M") -> str:
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)

@@ -1,0 +1,83 @@
+"""Rebuild the site as an event runs: each time a session's end plus grace passes the collector's
+clock (core.archive.event_clock, a replay's simulated time in the demo), build again."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from core.archive import event_clock, open_archive
+from core.errors import AfaError, ArchiveError
+from core.events import Event, Session, load_events
+from core.items import parse_time
+from core.settings import Settings
+
+from .build import build_site
+
+
+def session_deadlines(event: Event) -> list[tuple[datetime, Session]]:
+    """(end + grace, session) for every session, in time order."""
+    return sorted(((s.end + event.grace, s) for s in event.sessions), key=lambda d: d[0])
+
+
+class Clock:
+    """Reads the collector's clock for one event; None until the archive exists and has one."""
+
+    def __init__(self, path: Path, event: str) -> None:
+        self.path = path
+        self.event = event
+        self.db = None
+
+    def now(self) -> datetime | None:
+        if self.db is None:
+            try:
+                self.db = open_archive(self.path, create=False)
+            except ArchiveError:
+                return None
+        return parse_time(event_clock(self.db, self.event))
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+def run_schedule(
+    settings: Settings, slug: str, interval: float, stop: threading.Event, log: Callable[[str], None]
+) -> None:
+    events = {e.slug: e for e in load_events(settings.content_dir)}
+    if slug not in events:
+        raise AfaError(f"no event {slug!r} in {settings.content_dir}/")
+    event = events[slug]
+    clock = Clock(settings.archive_path, slug)
+    pending = session_deadlines(event)
+    try:
+        now = clock.now()
+        pending = [d for d in pending if now is None or d[0] > now]
+        log(f"initial build: {build_site(settings).summary()}")
+        log(f"waiting for {len(pending)} session end(s) of {slug}, checking every {interval:g} s")
+        while pending and not stop.wait(interval):
+            now = clock.now()
+            passed = [d for d in pending if now is not None and d[0] <= now]
+            if passed:
+                pending = pending[len(passed):]
+                rebuild(settings, event, passed[-1][1], log)
+    finally:
+        clock.close()
+    log("stopped" if stop.is_set() else f"every session of {slug} has ended; stopping")
+
+
+def rebuild(settings: Settings, event: Event, session: Session, log: Callable[[str], None]) -> None:
+    started = time.perf_counter()
+    try:
+        report = build_site(settings)
+    except AfaError as exc:  # a content mistake mid-event: say so and keep the schedule going
+        log(f"session {session.slug} ended, but the rebuild failed:\n{exc}")
+        return
+    ended = session.end.astimezone(event.tz)
+    log(
+        f"session {session.slug} ended at {ended:%H:%M}; rebuilt {report.pages} pages "
+        f"({len(report.written)} files changed) in {time.perf_counter() - started:.2f} s"
+    )

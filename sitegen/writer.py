@@ -1,0 +1,94 @@
+"""Write files under output/ and nowhere else, once each, atomically, and only when they change.
+
+The writer keeps `output/manifest.json`: every file of the build with its sha256, the files this
+build changed, and the files it removed (written by an earlier build, not by this one), so a sync
+to a CDN or object store can upload only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from core.errors import AfaError
+
+MANIFEST = "manifest.json"
+
+
+class WriterError(AfaError):
+    """A path outside output/, or a second write of one path in one build."""
+
+
+@dataclass
+class Writer:
+    root: Path
+    files: dict[str, str] = field(default_factory=dict)  # relpath -> sha256
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+
+    def target(self, relpath: str) -> Path:
+        """output/relpath, or WriterError when relpath would leave output/."""
+        pure = PurePosixPath(relpath)
+        if not relpath or pure.is_absolute() or ".." in pure.parts or "\\" in relpath:
+            raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
+        path = (self.root / pure).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
+        return path
+
+    def write_file(self, relpath: str, content: str | bytes) -> bool:
+        """Write one file; True when its bytes changed. Each path once per build."""
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        path = self.target(relpath)
+        key = path.relative_to(self.root).as_posix()
+        if key in self.files or key == MANIFEST:
+            raise WriterError(f"{key} is written twice in one build")
+        self.files[key] = hashlib.sha256(data).hexdigest()
+        if path.is_file() and path.read_bytes() == data:
+            return False
+        _replace(path, data)
+        self.changed.append(key)
+        return True
+
+    def write_manifest(self) -> None:
+        """Remove files an earlier build wrote and this one did not, then write the manifest."""
+        previous = self.read_manifest().get("files", {})
+        for key in sorted(set(previous) - set(self.files)):
+            path = self.target(key)
+            if path.is_file():
+                path.unlink()
+            self.removed.append(key)
+        manifest = {
+            "files": dict(sorted(self.files.items())),
+            "changed": sorted(self.changed),
+            "removed": self.removed,
+        }
+        text = json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
+        _replace(self.root / MANIFEST, text.encode("utf-8"))
+
+    def read_manifest(self) -> dict:
+        try:
+            return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and os.replace: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
