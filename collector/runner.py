@@ -18,7 +18,7 @@ from pathlib import Path
 import redis as redis_lib
 
 from core.archive import load_cursor, open_archive
-from core.errors import ParseError
+from core.errors import AfaError, ParseError
 from core.events import Event
 from core.items import format_time, parse_time
 from core.settings import Settings
@@ -116,7 +116,7 @@ class Replay:
         self.db = open_archive(self.settings.archive_path)
         self.redis = redis_lib.Redis.from_url(self.settings.redis_url)
         try:
-            reseed_from_archive(self.redis, self.db, self.slug, self.settings.tail_length)
+            self._reseed()
             cursor = load_cursor(self.db, self.slug, self.source_key) or {}
             self.pending.last_line = int(cursor.get("line", 0))
             self.pending.clock = parse_time(cursor.get("clock"))
@@ -127,6 +127,12 @@ class Replay:
             self.redis.close()
             self.db.close()
         return self.stats
+
+    def _reseed(self) -> None:
+        try:
+            reseed_from_archive(self.redis, self.db, self.slug, self.settings.tail_length)
+        except redis_lib.ConnectionError as exc:
+            raise AfaError(f"cannot reach Redis at {self.settings.redis_url}: {exc}") from exc
 
     def _read(self, after: int) -> None:
         for line in recording.read_lines(self.path, after):

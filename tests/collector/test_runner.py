@@ -205,3 +205,15 @@ def test_every_command_has_help():
     for name, command in cli.commands.items():
         assert command.help and command.help.strip(), name
     assert json.dumps(sorted(cli.commands)) == '["migrate", "replay", "status"]'
+
+
+def test_unreachable_redis_is_a_clear_error(make_recording, tmp_path):
+    from core.redisd import free_port
+
+    rec = make_recording(size=5)
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    env = {"REDIS_URL": url, "AFA_CONTENT_DIR": str(ROOT / "content"),
+           "AFA_ARCHIVE_PATH": str(tmp_path / "u.db")}  # fmt: skip
+    result = CliRunner().invoke(cli, ["replay", EVENT, str(rec.path)], env=env)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: cannot reach Redis at {url}: ")
