@@ -229,6 +229,7 @@
     if (!media.length) return;
     var box = el("div", "media");
     media.forEach(function (m) { appendMedia(box, m || {}); });
+    if (!box.firstChild) return;
     if (item.sensitive) {
       var details = el("details", "sensitive");
       details.appendChild(el("summary", "", "Sensitive media"));
