@@ -42,11 +42,14 @@ SCHEMES = {"http", "https"}
 _DEAD_ANCHOR = re.compile(rf'<a rel="{LINK_REL}">(.*?)</a>', re.DOTALL)
 
 
+_BAD_URL_CHAR = re.compile(r"[\x00-\x20\x7f\s]")  # control characters and any whitespace
+
+
 def safe_url(url: str | None) -> str | None:
     """The URL when it is an absolute http(s) URL with a host, else None."""
     if not url or not isinstance(url, str):
         return None
-    if url != url.strip() or any(ord(c) < 0x20 or c.isspace() for c in url):
+    if _BAD_URL_CHAR.search(url):
         return None
     try:
         parts = urlsplit(url)

@@ -27,3 +27,16 @@ def test_times_are_utc_with_z():
     assert format_time(datetime(2026, 10, 25, 10, 0, tzinfo=cet)) == "2026-10-25T09:00:00.000Z"
     assert parse_time("2026-10-25T09:00:00.000Z") == datetime(2026, 10, 25, 9, tzinfo=UTC)
     assert parse_time("2026-10-25T09:00:00") == datetime(2026, 10, 25, 9, tzinfo=UTC)
+
+
+def test_to_dict_covers_every_field():
+    """item_to_dict is written out by hand for speed: it must not forget a field."""
+    import dataclasses
+
+    item = Item(uri="u", source="s", origin="o", local_id="1", url="", created_at=datetime(2026, 1, 1),
+                author=Author(id="a"), media=(Media("image", "https://x"),), extra={"k": 1})
+    data = item_to_dict(item)
+    assert set(data) == {f.name for f in dataclasses.fields(Item)}
+    assert set(data["author"]) == {f.name for f in dataclasses.fields(Author)}
+    assert set(data["media"][0]) == {f.name for f in dataclasses.fields(Media)}
+    assert data["extra"] == {"k": 1}
