@@ -1,0 +1,115 @@
+"""Collector throughput and single-post latency, against a real redis-server and SQLite file.
+
+    python tests/bench/bench_collector.py [--posts 100000] [--latency-posts 1000]
+
+Throughput: replay a generated recording of --posts posts at speed 0 (no waiting) through the
+whole pipeline (parse → sanitise → archive → publish) and count posts archived and published
+per second. Latency: hand single posts to the pipeline one at a time and time each from the
+payload's arrival to its entry being in the Redis stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import redis as redis_lib  # noqa: E402
+
+from collector.publish import publish_after_commit  # noqa: E402
+from collector.runner import Replay, event_hashtags  # noqa: E402
+from collector.sources import replay as recording  # noqa: E402
+from collector.store import save_batch  # noqa: E402
+from core.archive import open_archive  # noqa: E402
+from core.events import load_events  # noqa: E402
+from core.redisd import EmbeddedRedis  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.tail import stream_key  # noqa: E402
+
+
+def make_recording(posts: int) -> Path:
+    path = ROOT / "var" / "bench" / f"recording-{posts}.jsonl"
+    if not path.exists():
+        print(f"generating {posts:,} posts into {path} …", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "scripts/make_sample.py"), "--content",
+                        str(ROOT / "content/northwind-2026"), "--out", str(path),
+                        "--posts", str(posts)], check=True)  # fmt: skip
+    return path
+
+
+def throughput(path: Path, workdir: Path, redis_url: str) -> dict:
+    settings = Settings(archive_path=workdir / "throughput.db", redis_url=redis_url,
+                        content_dir=ROOT / "content", tail_length=10_000)  # fmt: skip
+    event = load_events(settings.content_dir)[0]
+    started = time.perf_counter()
+    stats = Replay(settings, event, path, speed=0, max_gap_minutes=20).run()
+    elapsed = time.perf_counter() - started
+    client = redis_lib.Redis.from_url(redis_url)
+    stream = client.xlen(stream_key(event.slug))
+    client.close()
+    return {"posts": stats.posts, "changes": stats.changes, "seconds": elapsed,
+            "posts_per_second": stats.posts / elapsed, "stream_entries": stream}  # fmt: skip
+
+
+def latency(path: Path, workdir: Path, redis_url: str, count: int) -> dict:
+    event = load_events(ROOT / "content")[0]
+    hashtags, handles = event_hashtags(event), {}
+    db = open_archive(workdir / "latency.db")
+    client = redis_lib.Redis.from_url(redis_url)
+    client.delete(stream_key(event.slug))
+    samples = []
+    for line in recording.read_lines(path, 0):
+        data = json.loads(line.text)
+        if recording.is_header(data) or data.get("type") != "update":
+            continue
+        started = time.perf_counter()  # the payload has arrived from the source
+        delivery = recording.parse_delivery(
+            recording.load_line(line), line.number, hashtags, handles
+        )
+        changes = save_batch(db, event.slug, delivery.changes, "bench", {"line": line.number})
+        publish_after_commit(client, db, event.slug, changes, 10_000)
+        samples.append(time.perf_counter() - started)
+        if len(samples) >= count:
+            break
+    client.close()
+    db.close()
+    samples.sort()
+    return {"samples": len(samples), "p50_ms": statistics.median(samples) * 1e3,
+            "p99_ms": samples[int(len(samples) * 0.99) - 1] * 1e3, "max_ms": samples[-1] * 1e3}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--latency-posts", type=int, default=1_000)
+    args = parser.parse_args()
+    path = make_recording(args.posts)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedRedis(Path(tmp) / "redis", persist=False) as redis,
+    ):
+        thr = throughput(path, Path(tmp), redis.url)
+        lat = latency(path, Path(tmp), redis.url, args.latency_posts)
+    print(
+        f"collector throughput: {thr['posts']:,} posts archived and published in "
+        f"{thr['seconds']:.1f} s = {thr['posts_per_second']:,.0f} posts/s "
+        f"(target 20,000/s: {thr['posts_per_second'] / 20_000:.2f}x)"
+    )
+    print(
+        f"collector latency, source → Redis, one post at a time ({lat['samples']} posts): "
+        f"p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms"
+    )
+    out = ROOT / "var" / "bench" / "collector.json"
+    out.write_text(json.dumps({"throughput": thr, "latency": lat}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
