@@ -1,0 +1,290 @@
+/* A Feed Apart: the live page's EventSource client.
+ *
+ * The page already lists the newest posts (it works without JavaScript). This script reads
+ *   <main data-stream="…/live/EVENT/stream" data-after="SEQ" data-tz="Area/City" data-max="N">
+ * opens EventSource(stream + "?after=" + after) and handles the SSE events
+ *   post    {"seq", "kind", "uri", "item": {uri, url, created_at, author{name,handle,url,avatar},
+ *            html, spoiler, sensitive, media[{kind,url,preview_url,alt}], edited_at, ...}}
+ *   edit    same shape; replaces the post with that uri in place
+ *   retract {"seq", "kind": "retract", "uri"}; removes the post with that uri
+ *   reset   the stream was rebuilt; reload the page
+ * Posts are deduplicated by seq and by uri and kept newest first. Nothing is inserted as raw
+ * HTML: post HTML (already sanitised by the collector) is parsed into an inert document and
+ * rebuilt element by element through an allowlist; every other text goes in with textContent.
+ */
+(function () {
+  "use strict";
+
+  var main = document.querySelector("main[data-stream]");
+  var list = document.getElementById("live-posts");
+  var status = document.getElementById("live-status");
+  if (!main || !list || !status || !window.EventSource || !window.DOMParser) return;
+
+  var stream = main.getAttribute("data-stream");
+  var after = parseInt(main.getAttribute("data-after"), 10) || 0;
+  var maxPosts = parseInt(main.getAttribute("data-max"), 10) || 200;
+  var timeFormat = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZone: main.getAttribute("data-tz") || undefined
+  });
+  var REL = "nofollow ugc noopener";
+  var ALLOWED = { P: 1, BR: 1, A: 1, SPAN: 1, STRONG: 1, EM: 1, B: 1, I: 1, U: 1, S: 1, DEL: 1,
+                  CODE: 1, PRE: 1, BLOCKQUOTE: 1, UL: 1, OL: 1, LI: 1 };
+  var DROPPED = { SCRIPT: 1, STYLE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, NOSCRIPT: 1, TEMPLATE: 1,
+                  SVG: 1, MATH: 1, TEXTAREA: 1, SELECT: 1, TITLE: 1, FRAME: 1, FRAMESET: 1 };
+  var seenSeqs = {};
+  var source = null;
+  var retryDelay = 1000;
+  var state = "";
+
+  // ---- connection state, announced politely -------------------------------------------------
+
+  function setState(name, text) {
+    if (name === state) return;
+    state = name;
+    status.setAttribute("data-state", name);
+    status.textContent = text;
+  }
+
+  function streamUrl() {
+    return stream + (stream.indexOf("?") < 0 ? "?" : "&") + "after=" + after;
+  }
+
+  function connect() {
+    setState("connecting", "Connecting to the live stream…");
+    source = new EventSource(streamUrl());
+    source.onopen = function () {
+      retryDelay = 1000;
+      setState("live", "Live: new posts appear at the top.");
+    };
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (an HTTP error, say): reconnect ourselves from the last seq seen.
+        source.close();
+        setState("offline", "Connection lost. Retrying in " + Math.round(retryDelay / 1000) + " s…");
+        setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30000);
+      } else {
+        setState("reconnecting", "Connection lost. Reconnecting…");
+      }
+    };
+    source.addEventListener("post", function (e) { handle(e, upsert); });
+    source.addEventListener("edit", function (e) { handle(e, upsert); });
+    source.addEventListener("retract", function (e) { handle(e, retract); });
+    source.addEventListener("reset", function () { window.location.reload(); });
+  }
+
+  function handle(message, apply) {
+    var change;
+    try { change = JSON.parse(message.data); } catch (err) { return; }
+    var seq = parseInt(change && change.seq, 10);
+    if (!seq || seenSeqs[seq] || !change.uri) return;  // dedupe by seq
+    seenSeqs[seq] = true;
+    if (seq > after) after = seq;
+    apply(change, seq);
+  }
+
+  // ---- the list ---------------------------------------------------------------------------
+
+  function findPost(uri) {
+    var posts = list.querySelectorAll("article.post[data-uri]");
+    for (var i = 0; i < posts.length; i++) {
+      if (posts[i].getAttribute("data-uri") === uri) return posts[i];
+    }
+    return null;
+  }
+
+  function upsert(change, seq) {
+    if (!change.item) return;
+    var existing = findPost(change.uri);  // dedupe by uri: the newer change wins
+    if (existing) {
+      if ((parseInt(existing.getAttribute("data-seq"), 10) || 0) >= seq) return;
+      existing.parentNode.replaceChild(renderPost(change.item, seq), existing);
+      return;
+    }
+    var li = document.createElement("li");
+    li.appendChild(renderPost(change.item, seq));
+    insertByTime(li, change.item.created_at || "");
+    while (list.children.length > maxPosts) list.removeChild(list.lastElementChild);
+  }
+
+  function insertByTime(li, createdAt) {
+    var items = list.children;
+    for (var i = 0; i < items.length; i++) {
+      var time = items[i].querySelector(".post-head time");
+      if (!time || time.getAttribute("datetime") < createdAt) {
+        list.insertBefore(li, items[i]);
+        return;
+      }
+    }
+    list.appendChild(li);
+  }
+
+  function retract(change) {
+    var existing = findPost(change.uri);
+    if (existing && existing.parentNode) {
+      var li = existing.parentNode;
+      li.parentNode.removeChild(li);
+    }
+  }
+
+  // ---- one post, built with DOM APIs (mirrors templates/_post.html) --------------------------
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function safeUrl(value) {
+    if (!value || typeof value !== "string") return "";
+    try {
+      var url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : "";
+    } catch (err) {
+      return "";
+    }
+  }
+
+  function link(href, className, text) {
+    var a = el("a", className, text);
+    a.href = href;
+    a.rel = REL;
+    return a;
+  }
+
+  function timeEl(iso) {
+    var t = el("time");
+    t.setAttribute("datetime", iso || "");
+    var date = new Date(iso);
+    t.textContent = isNaN(date) ? "" : timeFormat.format(date);
+    return t;
+  }
+
+  function renderPost(item, seq) {
+    var author = item.author || {};
+    var article = el("article", "post");
+    article.setAttribute("data-seq", String(seq));
+    article.setAttribute("data-uri", String(item.uri || ""));
+
+    var head = el("header", "post-head");
+    var avatar = safeUrl(author.avatar);
+    if (avatar) {
+      var img = el("img", "avatar");
+      img.src = avatar; img.alt = ""; img.loading = "lazy"; img.width = 40; img.height = 40;
+      head.appendChild(img);
+    }
+    var who = el("span", "who");
+    var name = author.name || author.handle || "";
+    var profile = safeUrl(author.url);
+    who.appendChild(profile ? link(profile, "name", name) : el("span", "name", name));
+    if (author.handle) { who.appendChild(document.createTextNode(" ")); who.appendChild(el("span", "handle", author.handle)); }
+    head.appendChild(who);
+    head.appendChild(timeEl(item.created_at));
+    article.appendChild(head);
+
+    if (item.reply_to || item.quote_of) {
+      var context = el("p", "context");
+      if (item.reply_to) appendContext(context, "Reply to ", item.reply_to);
+      if (item.quote_of) appendContext(context, " Quoting ", item.quote_of);
+      article.appendChild(context);
+    }
+    if (item.spoiler) {
+      var details = el("details", "cw");
+      details.appendChild(el("summary", "", item.spoiler));
+      appendBody(details, item);
+      article.appendChild(details);
+    } else {
+      appendBody(article, item);
+    }
+
+    var foot = el("footer", "post-foot");
+    foot.appendChild(el("span", "source", item.source || ""));
+    if (item.edited_at) {
+      var edited = el("span", "edited", "edited ");
+      edited.appendChild(timeEl(item.edited_at));
+      foot.appendChild(document.createTextNode(" "));
+      foot.appendChild(edited);
+    }
+    var original = safeUrl(item.url);
+    if (original) { foot.appendChild(document.createTextNode(" ")); foot.appendChild(link(original, "original", "View original")); }
+    article.appendChild(foot);
+    return article;
+  }
+
+  function appendContext(parent, label, target) {
+    parent.appendChild(document.createTextNode(label));
+    var href = safeUrl(target);
+    parent.appendChild(href ? link(href, "", "a post") : document.createTextNode("a post"));
+  }
+
+  function appendBody(parent, item) {
+    var content = el("div", "content");
+    if (item.lang) content.lang = item.lang;
+    var doc = new DOMParser().parseFromString(String(item.html || ""), "text/html");  // inert
+    copyAllowed(doc.body, content);
+    parent.appendChild(content);
+    var media = item.media || [];
+    if (!media.length) return;
+    var box = el("div", "media");
+    media.forEach(function (m) { appendMedia(box, m || {}); });
+    if (!box.firstChild) return;
+    if (item.sensitive) {
+      var details = el("details", "sensitive");
+      details.appendChild(el("summary", "", "Sensitive media"));
+      details.appendChild(box);
+      parent.appendChild(details);
+    } else {
+      parent.appendChild(box);
+    }
+  }
+
+  function appendMedia(box, m) {
+    var url = safeUrl(m.url);
+    if (!url) return;
+    if (m.kind === "image") {
+      var img = el("img");
+      img.src = safeUrl(m.preview_url) || url; img.alt = m.alt || ""; img.loading = "lazy";
+      var a = link(url, "", "");
+      a.appendChild(img);
+      box.appendChild(a);
+    } else if (m.kind === "video" || m.kind === "gifv") {
+      var video = el("video");
+      video.controls = true; video.preload = "none"; video.src = url;
+      var poster = safeUrl(m.preview_url);
+      if (poster) video.poster = poster;
+      video.setAttribute("aria-label", m.alt || "video");
+      box.appendChild(video);
+    } else {
+      box.appendChild(link(url, "", m.alt || m.kind || "media"));
+    }
+  }
+
+  /* Rebuild allowed elements (and only href on links, http(s) only); unwrap unknown elements,
+   * drop dangerous ones with their content, and copy text as text. No attribute survives
+   * otherwise, so no on* handler, style or javascript: URL can. */
+  function copyAllowed(from, to) {
+    for (var node = from.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === 3) {
+        to.appendChild(document.createTextNode(node.nodeValue));
+      } else if (node.nodeType === 1) {
+        var tag = node.tagName.toUpperCase();
+        if (DROPPED[tag]) continue;
+        if (!ALLOWED[tag]) { copyAllowed(node, to); continue; }
+        var copy = document.createElement(tag.toLowerCase());
+        if (tag === "A") {
+          var href = safeUrl(node.getAttribute("href"));
+          if (href) { copy.href = href; copy.rel = REL; }
+        }
+        copyAllowed(node, copy);
+        to.appendChild(copy);
+      }
+    }
+  }
+
+  // Posts already on the page count as seen: a replayed change for them is ignored by seq.
+  var initial = list.querySelectorAll("article.post[data-seq]");
+  for (var i = 0; i < initial.length; i++) seenSeqs[initial[i].getAttribute("data-seq")] = true;
+  connect();
+})();
