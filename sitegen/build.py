@@ -1,6 +1,6 @@
 """build_site(): content/ + archive → output/. Read everything, then write everything.
 
-    read content/ and, per event, the archive (one snapshot) → assign posts → pages → writer
+read content/ and, per event, the archive (one snapshot) → assign posts → pages → writer
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ class Activity:
         return self.start + index * self.step
 
 
-def activity(times: Iterable[datetime], start: datetime, end: datetime, step: timedelta) -> Activity:
+def activity(
+    times: Iterable[datetime], start: datetime, end: datetime, step: timedelta
+) -> Activity:
     """Count times in [start, end) per step; times outside are left out."""
     n = max(1, -(-(end - start) // step))  # ceiling division
     counts = [0] * n
@@ -86,9 +88,7 @@ def _ticks(data: Activity, tz: tzinfo, bar_w: float) -> str:
         local = data.bucket_start(i).astimezone(tz)
         if local.minute % every == 0:
             x = round(i * bar_w, 2)
-            out.append(
-                f'<text x="{x}" y="{HEIGHT - 3}" aria-hidden="true">{local:%H:%M}</text>'
-            )
+            out.append(f'<text x="{x}" y="{HEIGHT - 3}" aria-hidden="true">{local:%H:%M}</text>')
     return f'<g class="ticks">{"".join(out)}</g>'
 
 

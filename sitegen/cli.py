@@ -44,7 +44,9 @@ def settings_from(output: Path | None) -> Settings:
 
 
 @cli.command()
-@click.option("--output", type=click.Path(path_type=Path), help="Write here instead of AFA_OUTPUT_DIR.")
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="Write here instead of AFA_OUTPUT_DIR."
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
 @reports_errors
 def build(output: Path | None, quiet: bool) -> None:
@@ -74,7 +76,9 @@ def check_content() -> None:
     except ContentErrors as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
-        raise click.ClickException(f"{len(exc.errors)} mistake(s) in {settings.content_dir}/") from exc
+        raise click.ClickException(
+            f"{len(exc.errors)} mistake(s) in {settings.content_dir}/"
+        ) from exc
     talks = sum(len(e.presentations) for e in events)
     click.echo(f"content OK: {len(events)} events, {talks} presentations")
 

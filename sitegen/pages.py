@@ -87,7 +87,9 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
             "previous": same_room[i - 1] if i > 0 else None,
             "next": same_room[i + 1] if i + 1 < len(same_room) else None,
         }
-        pages.append(Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context))
+        pages.append(
+            Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context)
+        )
     return pages
 
 

@@ -31,8 +31,14 @@ _TAGS = {
 _GUARD = nh3.Cleaner(
     tags=_TAGS,
     clean_content_tags={"script", "style", "iframe", "object", "embed", "template", "svg", "math"},
-    attributes={"a": {"href", "rel", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"},
-                "ol": {"start"}, "th": {"align"}, "td": {"align"}},
+    attributes={
+        "a": {"href", "rel", "title"},
+        "img": {"src", "alt", "title"},
+        "abbr": {"title"},
+        "ol": {"start"},
+        "th": {"align"},
+        "td": {"align"},
+    },
     url_schemes={"http", "https", "mailto"},
     link_rel=None,
     strip_comments=True,

@@ -45,7 +45,11 @@ class Clock:
 
 
 def run_schedule(
-    settings: Settings, slug: str, interval: float, stop: threading.Event, log: Callable[[str], None]
+    settings: Settings,
+    slug: str,
+    interval: float,
+    stop: threading.Event,
+    log: Callable[[str], None],
 ) -> None:
     events = {e.slug: e for e in load_events(settings.content_dir)}
     if slug not in events:
@@ -62,7 +66,7 @@ def run_schedule(
             now = clock.now()
             passed = [d for d in pending if now is not None and d[0] <= now]
             if passed:
-                pending = pending[len(passed):]
+                pending = pending[len(passed) :]
                 rebuild(settings, event, passed[-1][1], log)
     finally:
         clock.close()

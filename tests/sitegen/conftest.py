@@ -22,13 +22,21 @@ EVENT = "northwind-2026"
 
 def make_item(n: int, at: datetime, tags=(), **fields) -> Item:
     author = fields.pop("author", None) or Author(
-        id=f"https://social.example/users/u{n % 7}", handle=f"@u{n % 7}@social.example",
-        name=f"Person {n % 7}", url=f"https://social.example/@u{n % 7}",
+        id=f"https://social.example/users/u{n % 7}",
+        handle=f"@u{n % 7}@social.example",
+        name=f"Person {n % 7}",
+        url=f"https://social.example/@u{n % 7}",
     )
     values = dict(
-        uri=f"https://social.example/users/u{n % 7}/statuses/{n}", source="mastodon",
-        origin="social.example", local_id=str(n), url=f"https://social.example/@u{n % 7}/{n}",
-        created_at=at, author=author, html=f"<p>post {n}</p>", text=f"post {n}",
+        uri=f"https://social.example/users/u{n % 7}/statuses/{n}",
+        source="mastodon",
+        origin="social.example",
+        local_id=str(n),
+        url=f"https://social.example/@u{n % 7}/{n}",
+        created_at=at,
+        author=author,
+        html=f"<p>post {n}</p>",
+        text=f"post {n}",
         tags=tuple(tags),
     )
     values.update(fields)
@@ -37,18 +45,38 @@ def make_item(n: int, at: datetime, tags=(), **fields) -> Item:
 
 def save_items(db, items: list[Item], event: str = EVENT, status: str = "visible") -> None:
     """Rows as the collector writes them: items, one change each, and the event's sequence."""
-    seq = db.execute("SELECT coalesce(max(last_seq), 0) FROM sequences WHERE event = ?", [event]).fetchone()[0]
+    seq = db.execute(
+        "SELECT coalesce(max(last_seq), 0) FROM sequences WHERE event = ?", [event]
+    ).fetchone()[0]
     for item in items:
         seq += 1
         data = item_to_dict(item)
-        db["items"].insert({
-            "event": event, "uri": item.uri, "source": item.source, "origin": item.origin,
-            "local_id": item.local_id, "created_at": format_time(item.created_at),
-            "author_id": item.author.id, "data": json.dumps(data), "first_seen": format_time(item.created_at),
-            "seq": seq, "version": 1, "status": status,
-        })
-        db["changes"].insert({"event": event, "seq": seq, "kind": "post", "uri": item.uri,
-                              "at": format_time(item.created_at), "data": json.dumps({"seq": seq})})
+        db["items"].insert(
+            {
+                "event": event,
+                "uri": item.uri,
+                "source": item.source,
+                "origin": item.origin,
+                "local_id": item.local_id,
+                "created_at": format_time(item.created_at),
+                "author_id": item.author.id,
+                "data": json.dumps(data),
+                "first_seen": format_time(item.created_at),
+                "seq": seq,
+                "version": 1,
+                "status": status,
+            }
+        )
+        db["changes"].insert(
+            {
+                "event": event,
+                "seq": seq,
+                "kind": "post",
+                "uri": item.uri,
+                "at": format_time(item.created_at),
+                "data": json.dumps({"seq": seq}),
+            }
+        )
     db["sequences"].upsert({"event": event, "last_seq": seq}, pk="event")
 
 
@@ -75,7 +103,11 @@ class Reference:
     def place(self, at: datetime, tags) -> str | None:
         wall = at.astimezone(self.tz).replace(tzinfo=None)
         tags = {t.lower() for t in tags}
-        by_tag = [s for s in self.talks if s.tag and s.tag in tags and s.start <= wall < s.end + self.grace]
+        by_tag = [
+            s
+            for s in self.talks
+            if s.tag and s.tag in tags and s.start <= wall < s.end + self.grace
+        ]
         if by_tag:
             return sorted(by_tag, key=lambda s: s.start)[0].slug
         for room, tag in self.room_tags:
@@ -83,7 +115,9 @@ class Reference:
                 for s in self.talks:
                     if s.room == room and s.start <= wall < s.end:
                         return s.slug
-                ended = [s for s in self.talks if s.room == room and s.end <= wall < s.end + self.grace]
+                ended = [
+                    s for s in self.talks if s.room == room and s.end <= wall < s.end + self.grace
+                ]
                 if ended:
                     return sorted(ended, key=lambda s: s.end)[-1].slug
         named = {s.tag for s in self.talks if s.tag} | {t for _, t in self.room_tags}
@@ -107,26 +141,51 @@ def read_reference(folder: Path = SAMPLE) -> Reference:
 
     def wall(day, hhmm: str) -> datetime:
         h, m = hhmm.split(":")
-        return datetime.combine(date.fromisoformat(str(day)), datetime.min.time()).replace(hour=int(h), minute=int(m))
+        return datetime.combine(date.fromisoformat(str(day)), datetime.min.time()).replace(
+            hour=int(h), minute=int(m)
+        )
 
     talks, breaks = [], []
     for day in schedule["days"]:
         for session in day["sessions"]:
             for p in session["presentations"]:
                 tag = p.get("hashtag")
-                talks.append(Span(p["slug"], wall(day["date"], p["start"]), wall(day["date"], p["end"]),
-                                  p["room"], tag.lower() if tag else None))
+                talks.append(
+                    Span(
+                        p["slug"],
+                        wall(day["date"], p["start"]),
+                        wall(day["date"], p["end"]),
+                        p["room"],
+                        tag.lower() if tag else None,
+                    )
+                )
         for b in day.get("breaks", []):
-            breaks.append(Span(b["slug"], wall(day["date"], b["start"]), wall(day["date"], b["end"])))
+            breaks.append(
+                Span(b["slug"], wall(day["date"], b["start"]), wall(day["date"], b["end"]))
+            )
     rooms = [(r["slug"], r["hashtag"].lower()) for r in event["rooms"] if r.get("hashtag")]
-    return Reference(ZoneInfo(event["timezone"]), timedelta(minutes=event.get("grace_minutes", 10)),
-                     talks, breaks, rooms)
+    return Reference(
+        ZoneInfo(event["timezone"]),
+        timedelta(minutes=event.get("grace_minutes", 10)),
+        talks,
+        breaks,
+        rooms,
+    )
 
 
 TAG_SETS = [
-    (), ("northwind26",), ("nwmain",), ("nwgarden",), ("nwgarden", "nwmain"), ("nwsqlite",),
-    ("nwsqlite", "nwgarden"), ("NWMod",), ("nwstatic", "northwind26"), ("nwkeynote3",),
-    ("nwclosing",), ("nwlightning", "nwmain"),
+    (),
+    ("northwind26",),
+    ("nwmain",),
+    ("nwgarden",),
+    ("nwgarden", "nwmain"),
+    ("nwsqlite",),
+    ("nwsqlite", "nwgarden"),
+    ("NWMod",),
+    ("nwstatic", "northwind26"),
+    ("nwkeynote3",),
+    ("nwclosing",),
+    ("nwlightning", "nwmain"),
 ]
 
 
@@ -135,7 +194,11 @@ def sample_times(step_minutes: int = 1) -> list[datetime]:
     tz = ZoneInfo("Europe/Amsterdam")
     out = []
     for day in (date(2026, 10, 24), date(2026, 10, 25)):
-        start = datetime.combine(day, datetime.min.time()).replace(hour=7, minute=30, tzinfo=tz).astimezone(UTC)
+        start = (
+            datetime.combine(day, datetime.min.time())
+            .replace(hour=7, minute=30, tzinfo=tz)
+            .astimezone(UTC)
+        )
         for minute in range(0, 11 * 60, step_minutes):
             t = start + timedelta(minutes=minute)
             out += [t, t - timedelta(seconds=1)]
@@ -151,6 +214,13 @@ def reference() -> Reference:
 def sg() -> SimpleNamespace:
     """The helpers above, for test modules (importlib mode cannot import conftest by name)."""
     return SimpleNamespace(
-        make_item=make_item, save_items=save_items, sample_times=sample_times, TAG_SETS=TAG_SETS,
-        read_reference=read_reference, Author=Author, Media=Media, EVENT=EVENT, SAMPLE=SAMPLE,
+        make_item=make_item,
+        save_items=save_items,
+        sample_times=sample_times,
+        TAG_SETS=TAG_SETS,
+        read_reference=read_reference,
+        Author=Author,
+        Media=Media,
+        EVENT=EVENT,
+        SAMPLE=SAMPLE,
     )

@@ -36,12 +36,16 @@ class Scan(HTMLParser):
             self.uris.append(attrs["data-uri"])
         if tag == "main":
             self.main = attrs
-        if tag in ("iframe", "object", "embed") or (tag == "script" and "live.js" not in (attrs.get("src") or "")):
+        if tag in ("iframe", "object", "embed") or (
+            tag == "script" and "live.js" not in (attrs.get("src") or "")
+        ):
             self.bad.append(f"<{tag}>")
         for name, value in attrs.items():
             if name.startswith("on"):
                 self.bad.append(f"{tag} {name}")
-            if name in ("href", "src", "poster") and (value or "").strip().lower().startswith(("javascript:", "data:")):
+            if name in ("href", "src", "poster") and (value or "").strip().lower().startswith(
+                ("javascript:", "data:")
+            ):
                 self.bad.append(f"{tag} {name}={value}")
 
 
@@ -61,24 +65,53 @@ def posts(sg):
     items = []
     for n, t in enumerate(sg.sample_times(step_minutes=3)):
         tags = sg.TAG_SETS[n % len(sg.TAG_SETS)]
-        items.append(sg.make_item(n, t + timedelta(seconds=20 * (n % 3)), [x.lower() for x in tags]))
+        items.append(
+            sg.make_item(n, t + timedelta(seconds=20 * (n % 3)), [x.lower() for x in tags])
+        )
     return items
 
 
 def hostile_items(sg):
-    evil = sg.Author(id="https://evil.example/u", handle=HOSTILE, name=HOSTILE,
-                     url="javascript:alert(3)", avatar="javascript:alert(4)")
-    media = (sg.Media("image", "javascript:alert(5)", alt=HOSTILE),
-             sg.Media("image", "https://img.example/a.jpg", preview_url="data:text/html,x", alt=HOSTILE),
-             sg.Media("video", "https://img.example/v.mp4", alt=HOSTILE))
-    html = ('<p>hi</p><script>alert(6)</script><img src=x onerror="alert(7)">'
-            '<a href="javascript:alert(8)" onclick="alert(9)">j</a><iframe src="https://evil.example"></iframe>'
-            '<svg onload=alert(10)></svg>')
+    evil = sg.Author(
+        id="https://evil.example/u",
+        handle=HOSTILE,
+        name=HOSTILE,
+        url="javascript:alert(3)",
+        avatar="javascript:alert(4)",
+    )
+    media = (
+        sg.Media("image", "javascript:alert(5)", alt=HOSTILE),
+        sg.Media("image", "https://img.example/a.jpg", preview_url="data:text/html,x", alt=HOSTILE),
+        sg.Media("video", "https://img.example/v.mp4", alt=HOSTILE),
+    )
+    html = (
+        '<p>hi</p><script>alert(6)</script><img src=x onerror="alert(7)">'
+        '<a href="javascript:alert(8)" onclick="alert(9)">j</a><iframe src="https://evil.example"></iframe>'
+        "<svg onload=alert(10)></svg>"
+    )
     return [
-        sg.make_item(9001, at(24, 7, 10), ["nwkeynote1"], author=evil, html=html, spoiler=HOSTILE,
-                     media=media, url="javascript:alert(11)", reply_to="javascript:alert(12)"),
-        sg.make_item(9002, at(24, 12, 0), [], author=evil, html=html, sensitive=True, media=media,
-                     edited_at=at(24, 12, 5), quote_of=HOSTILE),
+        sg.make_item(
+            9001,
+            at(24, 7, 10),
+            ["nwkeynote1"],
+            author=evil,
+            html=html,
+            spoiler=HOSTILE,
+            media=media,
+            url="javascript:alert(11)",
+            reply_to="javascript:alert(12)",
+        ),
+        sg.make_item(
+            9002,
+            at(24, 12, 0),
+            [],
+            author=evil,
+            html=html,
+            sensitive=True,
+            media=media,
+            edited_at=at(24, 12, 5),
+            quote_of=HOSTILE,
+        ),
     ]
 
 
@@ -88,8 +121,13 @@ def built(make_settings, sg, posts):
     db = open_archive(settings.archive_path)
     sg.save_items(db, posts + hostile_items(sg))
     hidden_author = sg.Author(id="https://x.example/h", name="Hidden Person", hidden=True)
-    sg.save_items(db, [sg.make_item(9100, at(24, 7, 15), author=hidden_author, uri="https://x.example/hidden")])
-    sg.save_items(db, [sg.make_item(9101, at(24, 7, 16), uri="https://x.example/deleted")], status="deleted")
+    sg.save_items(
+        db,
+        [sg.make_item(9100, at(24, 7, 15), author=hidden_author, uri="https://x.example/hidden")],
+    )
+    sg.save_items(
+        db, [sg.make_item(9101, at(24, 7, 16), uri="https://x.example/deleted")], status="deleted"
+    )
     db.close()
     report = build_site(settings)
     return settings, report
@@ -137,7 +175,9 @@ def test_building_twice_is_byte_identical(built):
     second = build_site(settings)
     after = {p: p.read_bytes() for p in settings.output_dir.rglob("*") if p.is_file()}
     manifest = settings.output_dir / "manifest.json"
-    assert {p: b for p, b in after.items() if p != manifest} == {p: b for p, b in before.items() if p != manifest}
+    assert {p: b for p, b in after.items() if p != manifest} == {
+        p: b for p, b in before.items() if p != manifest
+    }
     assert len(first.written) == first.pages + 2 and second.written == []
     assert second.unchanged == second.pages + 2
     data = json.loads(manifest.read_text())
@@ -182,16 +222,26 @@ def test_writer_removes_what_an_earlier_build_wrote_and_this_one_did_not(tmp_pat
 
 
 BROKEN = [
-    ('start: "10:30"\n            end: "11:15"\n            hashtag: nwsqlite',
-     'start: "1O:30"\n            end: "11:15"\n            hashtag: nwsqlite',
-     "schedule.yaml:{line}: 'start' is not a time of day (HH:MM): '1O:30'"),
-    ('start: "11:30"\n            end: "12:15"\n          - slug: designing-for-phones',
-     'start: "11:30"\n            end: "11:00"\n          - slug: designing-for-phones',
-     "schedule.yaml:{line}: end 11:00 is not after start 11:30"),
-    ("room: garden\n            start: \"13:15\"", "room: attic\n            start: \"13:15\"",
-     "schedule.yaml:{line}: unknown room 'attic' (rooms: garden, main)"),
-    ('room: main\n            start: "14:15"', 'room: main\n            start: "13:45"',
-     "schedule.yaml:{line}: 'observability-on-a-budget' overlaps 'typed-python-in-practice' in room 'main'"),
+    (
+        'start: "10:30"\n            end: "11:15"\n            hashtag: nwsqlite',
+        'start: "1O:30"\n            end: "11:15"\n            hashtag: nwsqlite',
+        "schedule.yaml:{line}: 'start' is not a time of day (HH:MM): '1O:30'",
+    ),
+    (
+        'start: "11:30"\n            end: "12:15"\n          - slug: designing-for-phones',
+        'start: "11:30"\n            end: "11:00"\n          - slug: designing-for-phones',
+        "schedule.yaml:{line}: end 11:00 is not after start 11:30",
+    ),
+    (
+        'room: garden\n            start: "13:15"',
+        'room: attic\n            start: "13:15"',
+        "schedule.yaml:{line}: unknown room 'attic' (rooms: garden, main)",
+    ),
+    (
+        'room: main\n            start: "14:15"',
+        'room: main\n            start: "13:45"',
+        "schedule.yaml:{line}: 'observability-on-a-budget' overlaps 'typed-python-in-practice' in room 'main'",
+    ),
 ]
 
 
@@ -209,7 +259,9 @@ def test_check_content_lists_every_mistake_with_path_and_line(tmp_path, monkeypa
         assert text.count(old) == 1, old
         text = text.replace(old, new)
         key = "end" if "not after" in message else "room" if "unknown room" in message else "start"
-        offset = new.split("\n").index(next(x for x in new.split("\n") if x.strip().startswith(key)))
+        offset = new.split("\n").index(
+            next(x for x in new.split("\n") if x.strip().startswith(key))
+        )
         expected.append(message.format(line=line_of(text, new, offset)))
     schedule.write_text(text)
     second = content / "other-2027"
@@ -222,7 +274,10 @@ def test_check_content_lists_every_mistake_with_path_and_line(tmp_path, monkeypa
     lines = result.output.splitlines()
     for message in expected:
         assert f"content/{sg.EVENT}/{message}" in lines, (message, lines)
-    assert any(line.startswith("content/other-2027/event.yaml:") and "YAML syntax" in line for line in lines)
+    assert any(
+        line.startswith("content/other-2027/event.yaml:") and "YAML syntax" in line
+        for line in lines
+    )
     assert lines[-1] == "Error: 5 mistake(s) in " + str(content) + "/"
 
 

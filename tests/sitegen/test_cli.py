@@ -23,8 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def set_clock(db, event: str, iso: str) -> None:
-    db["cursors"].upsert({"event": event, "source_key": "replay", "cursor": json.dumps({"clock": iso}),
-                          "updated_at": iso}, pk=("event", "source_key"))
+    db["cursors"].upsert(
+        {
+            "event": event,
+            "source_key": "replay",
+            "cursor": json.dumps({"clock": iso}),
+            "updated_at": iso,
+        },
+        pk=("event", "source_key"),
+    )
 
 
 def wait_for(predicate, timeout=15.0):
@@ -42,10 +49,14 @@ def test_schedule_rebuilds_when_a_session_ends_by_the_collectors_clock(make_sett
     set_clock(db, sg.EVENT, "2026-10-24T09:00:00.000Z")  # 11:00 local, d1-morning still on
     lines: list[str] = []
     stop = threading.Event()
-    worker = threading.Thread(target=run_schedule, args=(settings, sg.EVENT, 0.05, stop, lines.append))
+    worker = threading.Thread(
+        target=run_schedule, args=(settings, sg.EVENT, 0.05, stop, lines.append)
+    )
     worker.start()
     try:
-        assert wait_for(lambda: any(line.startswith("waiting for 4 session end(s)") for line in lines)), lines
+        assert wait_for(
+            lambda: any(line.startswith("waiting for 4 session end(s)") for line in lines)
+        ), lines
         set_clock(db, sg.EVENT, "2026-10-24T10:24:59.000Z")  # 12:24:59: grace not over
         time.sleep(0.3)
         assert not any("ended at" in line for line in lines)
@@ -58,7 +69,9 @@ def test_schedule_rebuilds_when_a_session_ends_by_the_collectors_clock(make_sett
         db.close()
     assert not worker.is_alive()
     rebuilt = [line for line in lines if "ended at" in line]
-    assert len(rebuilt) == 1 and rebuilt[0].startswith("session d1-morning ended at 12:15; rebuilt 30 pages")
+    assert len(rebuilt) == 1 and rebuilt[0].startswith(
+        "session d1-morning ended at 12:15; rebuilt 30 pages"
+    )
     assert lines[-1] == "stopped"
     page = (settings.output_dir / sg.EVENT / "talks/streams-not-queues/index.html").read_text()
     assert 'data-uri="https://social.example/users/u1/statuses/1"' in page
@@ -70,20 +83,31 @@ def test_session_deadlines_are_utc_end_plus_grace(sg):
     event = load_events(sg.SAMPLE.parent)[0]
     deadlines = [(f"{d:%Y-%m-%d %H:%M}", s.slug) for d, s in session_deadlines(event)]
     assert deadlines == [
-        ("2026-10-24 10:25", "d1-morning"), ("2026-10-24 15:40", "d1-afternoon"),
-        ("2026-10-25 11:40", "d2-morning"), ("2026-10-25 16:10", "d2-afternoon"),
+        ("2026-10-24 10:25", "d1-morning"),
+        ("2026-10-24 15:40", "d1-afternoon"),
+        ("2026-10-25 11:40", "d2-morning"),
+        ("2026-10-25 16:10", "d2-afternoon"),
     ]
 
 
 def run_module(args, env_extra, port=None):
     env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "sitegen", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sitegen", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_schedule_and_serve_stop_cleanly_on_sigterm(tmp_path):
-    env = {"AFA_OUTPUT_DIR": str(tmp_path / "out"), "AFA_ARCHIVE_PATH": str(tmp_path / "a.db"),
-           "AFA_CONTENT_DIR": str(ROOT / "content")}
+    env = {
+        "AFA_OUTPUT_DIR": str(tmp_path / "out"),
+        "AFA_ARCHIVE_PATH": str(tmp_path / "a.db"),
+        "AFA_CONTENT_DIR": str(ROOT / "content"),
+    }
     port = free_port()
     schedule = run_module(["schedule", "northwind-2026", "--interval", "0.1"], env)
     serve = run_module(["serve", "--port", str(port)], env)
@@ -103,8 +127,10 @@ def test_schedule_and_serve_stop_cleanly_on_sigterm(tmp_path):
 
 
 def test_schedule_unknown_event_is_a_clean_error(tmp_path):
-    proc = run_module(["schedule", "nope"], {"AFA_CONTENT_DIR": str(ROOT / "content"),
-                                              "AFA_ARCHIVE_PATH": str(tmp_path / "a.db")})
+    proc = run_module(
+        ["schedule", "nope"],
+        {"AFA_CONTENT_DIR": str(ROOT / "content"), "AFA_ARCHIVE_PATH": str(tmp_path / "a.db")},
+    )
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert output.strip().endswith("Error: no event 'nope' in " + str(ROOT / "content") + "/")

@@ -16,7 +16,11 @@ spec.loader.exec_module(golden)
 
 
 def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_basic_site_matches_expected_output(tmp_path):
@@ -26,8 +30,12 @@ def test_basic_site_matches_expected_output(tmp_path):
     for name in want:
         if got[name] != want[name]:
             diff = difflib.unified_diff(
-                want[name].decode().splitlines(), got[name].decode().splitlines(),
-                f"expected/{name}", f"built/{name}", lineterm="", n=2,
+                want[name].decode().splitlines(),
+                got[name].decode().splitlines(),
+                f"expected/{name}",
+                f"built/{name}",
+                lineterm="",
+                n=2,
             )
             raise AssertionError("\n".join(list(diff)[:60]))
 
@@ -38,7 +46,9 @@ def test_golden_site_places_posts_as_the_rules_say(tmp_path):
 
     def uris(page):
         text = (out / page / "index.html").read_text()
-        return [int(u.split("/")[-1]) for u in text.split('data-uri="')[1:] for u in [u.split('"')[0]]]
+        return [
+            int(u.split("/")[-1]) for u in text.split('data-uri="')[1:] for u in [u.split('"')[0]]
+        ]
 
     assert uris("talks/welcome") == [1, 2]
     assert uris("breaks/coffee") == [3]

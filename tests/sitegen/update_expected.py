@@ -29,16 +29,29 @@ def golden_items() -> list[Item]:
     items = []
     for row in json.loads((SITE / "items.json").read_text()):
         n = row["n"]
-        items.append(Item(
-            uri=f"https://social.example/users/u{n}/statuses/{n}", source="mastodon",
-            origin="social.example", local_id=str(n), url=f"https://social.example/@u{n}/{n}",
-            created_at=parse_time(row["at"]), html=row["html"], tags=tuple(row["tags"]),
-            author=Author(id=f"https://social.example/users/u{n}", handle=f"@u{n}@social.example",
-                          name=f"Person <{n}>", url=f"https://social.example/@u{n}"),
-            spoiler=row.get("spoiler", ""), sensitive=row.get("sensitive", False),
-            media=tuple(Media(**m) for m in row.get("media", [])), likes=row.get("likes", 0),
-            edited_at=parse_time(row.get("edited_at")),
-        ))
+        items.append(
+            Item(
+                uri=f"https://social.example/users/u{n}/statuses/{n}",
+                source="mastodon",
+                origin="social.example",
+                local_id=str(n),
+                url=f"https://social.example/@u{n}/{n}",
+                created_at=parse_time(row["at"]),
+                html=row["html"],
+                tags=tuple(row["tags"]),
+                author=Author(
+                    id=f"https://social.example/users/u{n}",
+                    handle=f"@u{n}@social.example",
+                    name=f"Person <{n}>",
+                    url=f"https://social.example/@u{n}",
+                ),
+                spoiler=row.get("spoiler", ""),
+                sensitive=row.get("sensitive", False),
+                media=tuple(Media(**m) for m in row.get("media", [])),
+                likes=row.get("likes", 0),
+                edited_at=parse_time(row.get("edited_at")),
+            )
+        )
     return items
 
 
@@ -46,16 +59,28 @@ def build_golden(work: Path) -> Path:
     """Build the golden site under work/ and return its output folder."""
     db = open_archive(work / "archive.db")
     for seq, item in enumerate(golden_items(), start=1):
-        db["items"].insert({
-            "event": "tiny-2026", "uri": item.uri, "source": item.source, "origin": item.origin,
-            "local_id": item.local_id, "created_at": item_to_dict(item)["created_at"],
-            "author_id": item.author.id, "data": json.dumps(item_to_dict(item)),
-            "first_seen": item_to_dict(item)["created_at"], "seq": seq,
-        })
+        db["items"].insert(
+            {
+                "event": "tiny-2026",
+                "uri": item.uri,
+                "source": item.source,
+                "origin": item.origin,
+                "local_id": item.local_id,
+                "created_at": item_to_dict(item)["created_at"],
+                "author_id": item.author.id,
+                "data": json.dumps(item_to_dict(item)),
+                "first_seen": item_to_dict(item)["created_at"],
+                "seq": seq,
+            }
+        )
         db["sequences"].upsert({"event": "tiny-2026", "last_seq": seq}, pk="event")
     db.close()
-    settings = Settings(content_dir=SITE / "content", archive_path=work / "archive.db",
-                        output_dir=work / "output", live_url="https://live.example")
+    settings = Settings(
+        content_dir=SITE / "content",
+        archive_path=work / "archive.db",
+        output_dir=work / "output",
+        live_url="https://live.example",
+    )
     build_site(settings)
     return settings.output_dir
 
