@@ -42,12 +42,6 @@ class Assignment:
     breaks: dict[str, list[Item]] = field(default_factory=dict)
     unplaced: list[Item] = field(default_factory=list)
 
-    def place_of(self, uri: str) -> str | None:
-        for slug, items in (*self.talks.items(), *self.breaks.items()):
-            if any(i.uri == uri for i in items):
-                return slug
-        return None
-
 
 def assign(event: Event, item: Item) -> Place:
     """The presentation or break one item belongs to, or None."""

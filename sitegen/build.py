@@ -30,6 +30,7 @@ Log = Callable[[str], None]
 @dataclass
 class BuildReport:
     pages: int = 0
+    static: int = 0
     written: list[str] = field(default_factory=list)  # every file changed by this build
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
@@ -39,7 +40,8 @@ class BuildReport:
 
     def summary(self) -> str:
         return (
-            f"built {self.pages} pages: {len(self.written)} written, {self.unchanged} unchanged, "
+            f"built {self.pages} pages and {self.static} static files: {len(self.written)} "
+            f"written, {self.unchanged} unchanged, "
             f"{len(self.removed)} removed; {self.posts} posts ({self.unplaced} not in any talk "
             f"or break) in {self.seconds:.2f} s"
         )
@@ -115,6 +117,7 @@ class _Builder:
             if path.is_file():
                 data = path.read_bytes()
                 self._record(f"static/{path.name}", data)
+                self.report.static += 1
                 version = hashlib.sha256(data).hexdigest()[:10]
                 self.static[path.name] = f"static/{path.name}?v={version}"
 

@@ -5,7 +5,7 @@ The build reads the archive once per event into an EventData; these functions on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,6 @@ class EventData:
     last_seq: int = 0
     stream_url: str = ""
     inline_posts: int = 50
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def count(self, slug: str) -> int:
         found = self.assignment.talks.get(slug)

@@ -294,7 +294,10 @@ def test_build_command_prints_progress_and_summary(make_settings, monkeypatch, t
     result = CliRunner().invoke(cli, ["build", "--output", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "presentation.html: 21 page(s)" in result.output
-    assert "built 30 pages: 32 written, 0 unchanged, 0 removed; 0 posts" in result.output
+    assert (
+        "built 30 pages and 2 static files: 32 written, 0 unchanged, 0 removed; 0 posts"
+        in result.output
+    )
 
 
 def test_content_errors_stop_the_build_with_a_clean_message(tmp_path, monkeypatch):

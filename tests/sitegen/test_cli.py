@@ -122,7 +122,10 @@ def test_schedule_and_serve_stop_cleanly_on_sigterm(tmp_path):
             proc.send_signal(signal.SIGTERM)
         outputs = [proc.communicate(timeout=20)[0] for proc in (schedule, serve)]
     assert schedule.returncode == 0 and serve.returncode == 0, outputs
-    assert outputs[0].rstrip().endswith("stopped") and "initial build: built 30 pages" in outputs[0]
+    assert (
+        outputs[0].rstrip().endswith("stopped")
+        and "initial build: built 30 pages and 2 static files" in outputs[0]
+    )
     assert outputs[1].rstrip().endswith("stopped") and "GET" not in outputs[1]
 
 
