@@ -1,0 +1,250 @@
+"""Bluesky searchPosts backfill: an app-password session on the PDS, hashtag search walked back
+from `until` to `since` (sortAt), rate limits honoured. It fills gaps Jetstream cannot replay.
+
+`fetch_*` talk to the network; parsing is `bluesky.parse_post_view`. Deletes never show up in
+search, so a backfill only adds posts (Jetstream carries the retractions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from core.errors import ParseError, SourceError
+from core.items import format_time
+
+from ..normalise import Change, SkipItem, parse_source_time
+from ..store import Malformed
+from .base import SourceContext
+from .bluesky import parse_post_view
+
+log = logging.getLogger("collector.bluesky")
+SEARCH = "app.bsky.feed.searchPosts"
+AUTH_ERRORS = {"AuthMissing", "InvalidToken", "AuthenticationRequired", "AccountTakedown"}
+MAX_WAIT = 900.0  # never sleep longer than this on one rate-limit answer
+
+
+class CredentialsError(SourceError):
+    """The backfill cannot authenticate: missing, wrong or revoked app password."""
+
+
+@dataclass
+class Session:
+    """An app-password session on the PDS: createSession once, refreshSession on ExpiredToken."""
+
+    pds: str
+    identifier: str | None
+    password: str | None
+    access: str | None = None
+    refresh: str | None = None
+
+    async def login(self, ctx: SourceContext) -> None:
+        if not self.identifier or not self.password:
+            names = f"{ctx.config.get('identifier_env')} and {ctx.config.get('password_env')}"
+            raise CredentialsError(
+                "bluesky", self.pds, f"searchPosts needs an app password: set {names}"
+            )
+        body = {"identifier": self.identifier, "password": self.password}
+        data = await fetch_xrpc(
+            ctx, "POST", self._url("com.atproto.server.createSession"), json=body
+        )
+        self.access, self.refresh = data["accessJwt"], data.get("refreshJwt")
+
+    async def renew(self, ctx: SourceContext) -> None:
+        """refreshSession with the refresh token; a new login when that one has expired too."""
+        if self.refresh:
+            try:
+                url = self._url("com.atproto.server.refreshSession")
+                data = await fetch_xrpc(ctx, "POST", url, token=self.refresh)
+                self.access, self.refresh = data["accessJwt"], data.get("refreshJwt", self.refresh)
+                return
+            except XrpcError as exc:
+                if exc.name not in ("ExpiredToken", "InvalidToken"):
+                    raise
+        await self.login(ctx)
+
+    def _url(self, method: str) -> str:
+        return f"{self.pds.rstrip('/')}/xrpc/{method}"
+
+
+class XrpcError(Exception):
+    def __init__(self, status: int, name: str, message: str) -> None:
+        self.status, self.name = status, name
+        super().__init__(f"{status} {name}: {message}")
+
+
+async def fetch_xrpc(ctx: SourceContext, method: str, url: str, *, token=None, **kwargs) -> dict:
+    """One XRPC call with retries: 429 waits Retry-After (then RateLimit-Reset), 5xx and network
+    errors back off. XRPC errors (4xx envelopes) are raised as XrpcError for the caller."""
+    while True:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = await ctx.http.request(method, url, headers=headers, timeout=30, **kwargs)
+        except httpx.HTTPError as exc:
+            await _retry(ctx, exc)
+            continue
+        if response.status_code == 429:
+            await _rate_limited(ctx, response)
+            continue
+        if response.status_code >= 500:
+            await _retry(ctx, f"HTTP {response.status_code} from {url}")
+            continue
+        if response.status_code >= 400:
+            raise _xrpc_error(response)
+        ctx.backoff.reset()
+        await _respect_remaining(ctx, response)
+        return response.json()
+
+
+def _xrpc_error(response: httpx.Response) -> XrpcError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    text = response.text[:200] if not body else ""
+    return XrpcError(response.status_code, str(body.get("error") or "HTTPError"),
+                     str(body.get("message") or text))  # fmt: skip
+
+
+async def _retry(ctx: SourceContext, why) -> None:
+    ctx.state.error(why)
+    if not await ctx.sleep(ctx.backoff.next_delay()):
+        raise Stopping()
+
+
+async def _rate_limited(ctx: SourceContext, response: httpx.Response) -> None:
+    wait = rate_limit_wait(response.headers, time.time())
+    ctx.state.error(f"rate limited by {response.url.host}: waiting {wait:.1f} s")
+    await _wait_rate_limit(ctx, wait if wait is not None else ctx.backoff.next_delay())
+
+
+async def _respect_remaining(ctx: SourceContext, response: httpx.Response) -> None:
+    """With RateLimit-Remaining at 0, the next call would be refused: wait for the reset."""
+    if response.headers.get("RateLimit-Remaining") == "0":
+        wait = rate_limit_wait(response.headers, time.time(), retry_after=False)
+        if wait:
+            await _wait_rate_limit(ctx, wait)
+
+
+async def _wait_rate_limit(ctx: SourceContext, wait: float) -> None:
+    previous = ctx.state.state
+    ctx.state.set("rate limited")
+    started = time.monotonic()
+    awake = await ctx.sleep(wait)
+    ctx.state.rate_limited_seconds += time.monotonic() - started
+    ctx.state.set(previous if previous != "rate limited" else "streaming")
+    if not awake:
+        raise Stopping()
+
+
+def rate_limit_wait(headers, now: float, retry_after: bool = True) -> float | None:
+    """Seconds to wait: Retry-After (seconds) first, then RateLimit-Reset (epoch seconds)."""
+    if retry_after and (value := headers.get("Retry-After", "").strip()).isdigit():
+        return min(float(value), MAX_WAIT)
+    reset = headers.get("RateLimit-Reset", "").strip()
+    if reset.isdigit():
+        return min(max(int(reset) - now, 0.0), MAX_WAIT)
+    return None
+
+
+class Stopping(Exception):
+    """The collector is stopping: unwind the backfill without an error."""
+
+
+async def fetch_search_pages(
+    ctx: SourceContext, session: Session, tag: str, since: datetime, until: datetime | None
+) -> AsyncIterator[list[dict]]:
+    """Pages of postViews for one hashtag, newest first, from `until` back to `since`.
+
+    Offsets shift while posts arrive (duplicates, deduped by the archive) and the search may
+    stop handing out cursors early; then the walk starts again below the oldest post seen."""
+    cursor: str | None = None
+    while True:
+        params = {"q": f"#{tag}", "tag": tag, "sort": "latest", "limit": 100,
+                  "since": format_time(since)}  # fmt: skip
+        if until is not None:
+            params["until"] = format_time(until)
+        if cursor:
+            params["cursor"] = cursor
+        data = await _search(ctx, session, params)
+        posts = [p for p in data.get("posts") or [] if isinstance(p, dict)]
+        yield posts
+        oldest = _oldest(posts)
+        if not posts or (oldest is not None and oldest < since):
+            return
+        cursor = data.get("cursor") if isinstance(data.get("cursor"), str) else None
+        if cursor is None:  # the result set ended early: narrow the window and go on
+            if oldest is None or (until is not None and oldest + timedelta(seconds=1) >= until):
+                return
+            until, cursor = oldest + timedelta(seconds=1), None
+
+
+async def _search(ctx: SourceContext, session: Session, params: dict) -> dict:
+    url = session._url(SEARCH)
+    if session.access is None:
+        await session.login(ctx)
+    try:
+        return await fetch_xrpc(ctx, "GET", url, token=session.access, params=params)
+    except XrpcError as exc:
+        if exc.name != "ExpiredToken" and not (exc.status == 401 and session.refresh):
+            raise
+    await session.renew(ctx)
+    return await fetch_xrpc(ctx, "GET", url, token=session.access, params=params)
+
+
+def _oldest(posts: list[dict]) -> datetime | None:
+    times = []
+    for post in posts:
+        try:
+            times.append(parse_source_time(post.get("indexedAt"), "indexedAt"))
+        except ParseError:
+            continue
+    return min(times) if times else None
+
+
+def parse_search_page(
+    posts: list[dict], hashtags: set[str]
+) -> tuple[list[Change], list[Malformed]]:
+    items: list[Change] = []
+    bad: list[Malformed] = []
+    for post in posts:
+        try:
+            items.append(parse_post_view(post, hashtags))
+        except SkipItem:
+            continue
+        except (ParseError, KeyError, TypeError, ValueError) as exc:
+            identity = str(post.get("uri") or "searchPosts")
+            log.warning("Could not process bluesky:%s: %s", identity, exc)
+            bad.append(Malformed(identity, f"{type(exc).__name__}: {exc}", _raw(post)))
+    return items, bad
+
+
+def _raw(post: dict) -> str:
+    return json.dumps(post, ensure_ascii=False)
+
+
+async def fetch_backfill(
+    ctx, session: Session, since: datetime, until: datetime | None, save
+) -> int:
+    """Walk every hashtag's search from `until` back to `since`, saving each page as it comes.
+    Returns the posts handed to the archive. Raises CredentialsError when it cannot log in."""
+    received = 0
+    try:
+        for tag in sorted(ctx.hashtags):
+            async for posts in fetch_search_pages(ctx, session, tag, since, until):
+                items, bad = parse_search_page(posts, ctx.hashtags)
+                if items or bad:
+                    await save(items, bad)
+                received += len(items)
+    except XrpcError as exc:
+        if exc.name in AUTH_ERRORS or exc.status in (401, 403):
+            raise CredentialsError("bluesky", session.pds, f"searchPosts refused: {exc}") from exc
+        raise SourceError("bluesky", session.pds, f"searchPosts failed: {exc}") from exc
+    return received
