@@ -348,7 +348,7 @@ class MastodonFake(FakeServer):
             "x-content-type-options": "nosniff",
         }
         if status == 200:
-            hdrs["etag"] = 'W/"%s"' % hashlib.md5(body).hexdigest()
+            hdrs["etag"] = f'W/"{hashlib.md5(body).hexdigest()}"'
         hdrs.update(headers or {})
         return Response(body, status_code=status, headers=hdrs)
 
