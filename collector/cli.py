@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
 import click
+import redis as redis_lib
 
-from core.archive import open_archive
+from core.archive import open_archive, source_states
 from core.errors import AfaError
 from core.events import Event, load_events
 from core.settings import Settings, load_settings
 
+from .collect import collect
+from .notes import make_note
+from .publish import publish_after_commit
+from .report import build_report, save_report, write_report
 from .runner import Replay, Stopper
+from .store import save_batch
 
 
 class AfaGroup(click.Group):
@@ -99,7 +107,9 @@ def migrate() -> None:
 
 @cli.command()
 def status() -> None:
-    """Show each event's source cursors and item counts from the archive.
+    """Show each live source's state, each event's source cursors and item counts.
+
+    Read from the archive alone, so it works while Redis is down.
 
     \b
     Example:
@@ -119,8 +129,16 @@ def status() -> None:
         malformed = dict(
             db.execute("SELECT event, count(*) FROM malformed GROUP BY event").fetchall()
         )
+        states = source_states(db)
     finally:
         db.close()
+    if states:
+        _table(["event", "source", "state", "last post", "lag", "received", "errors",
+                "last error", "updated"],
+               [(e, k, s.get("state"), _when(s.get("last_post_at")), _seconds(s.get("lag_seconds")),
+                 s.get("received", 0), s.get("errors", 0), (s.get("last_error") or "-")[:80],
+                 _when(u)) for e, k, s, u in states])  # fmt: skip
+        click.echo()
     _table(["event", "source", "cursor", "updated"], cursors)
     click.echo()
     _table(["event", "source", "status", "items"], counts)
@@ -135,3 +153,109 @@ def _table(headers: list[str], rows) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     for row in [headers, ["-" * w for w in widths], *rows]:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@cli.command()
+@click.argument("events", nargs=-1)
+def run(events: tuple[str, ...]) -> None:
+    """Collect from every live source of EVENTS (all events by default) until stopped.
+
+    Each source runs on its own; SIGTERM or Ctrl-C stop them all within a few seconds. Source
+    states are saved every few seconds for `status` and `report`.
+
+    \b
+    Example:
+        REDIS_URL=redis://127.0.0.1:6379/0 AFA_FLICKR_KEY=… python -m collector run northwind-2026
+    """
+    settings = load_settings()
+    need_redis(settings)
+    chosen = [find_event(settings, slug) for slug in events] or load_events(settings.content_dir)
+    asyncio.run(_run_until_signal(settings, chosen))
+
+
+async def _run_until_signal(settings: Settings, events: list[Event]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    states = await collect(settings, events, stop)
+    for key, state in states.items():
+        click.echo(f"{key}: {state.state}, {state.received} received, {state.errors} errors")
+
+
+@cli.command()
+@click.argument("event")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here (default var/reports/EVENT.json).")  # fmt: skip
+def report(event: str, json_path: Path | None) -> None:
+    """Print an event's completeness report per source and save it as JSON.
+
+    Posts received, gaps detected and backfilled, malformed payloads skipped, time
+    disconnected and time rate-limited. The JSON also goes into the archive for sitegen.
+
+    \b
+    Example:
+        python -m collector report northwind-2026 --json var/reports/northwind-2026.json
+    """
+    settings = load_settings()
+    db = open_archive(settings.archive_path, create=False)
+    try:
+        found = build_report(db, event)
+        save_report(db, found)
+    finally:
+        db.close()
+    path = write_report(found, json_path or settings.var_dir / "reports" / f"{event}.json")
+    archive = found["archive"]
+    click.echo(f"{event}: {archive['items']} items archived ({archive['visible']} visible, "
+               f"{archive['deleted']} deleted)")  # fmt: skip
+    rows = [(s["source"], s.get("received", "-"), s.get("gaps_detected", "-"),
+             s.get("gaps_backfilled", "-"), s.get("malformed", 0),
+             _seconds(s.get("disconnected_seconds")), _seconds(s.get("rate_limited_seconds")))
+            for s in found["sources"]]  # fmt: skip
+    _table(["source", "received", "gaps", "backfilled", "malformed", "disconnected",
+            "rate limited"], rows)  # fmt: skip
+    click.echo(f"written to {path}")
+
+
+@cli.command()
+@click.argument("event")
+@click.argument("text")
+@click.option("--author", default="Organizers", show_default=True, help="Who signs the note.")
+def note(event: str, text: str, author: str) -> None:
+    """Post an organizer's announcement into EVENT's archive and live stream.
+
+    \b
+    Example:
+        python -m collector note northwind-2026 "Lunch is served in the Garden Room" \\
+            --author "Northwind team"
+    """
+    settings = load_settings()
+    need_redis(settings)
+    found = find_event(settings, event)
+    try:
+        item = make_note(found.slug, text, author)
+    except ValueError as exc:
+        raise AfaError(str(exc)) from exc
+    db = open_archive(settings.archive_path)
+    redis = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        committed = save_batch(db, found.slug, [item], "note", None)
+        try:
+            publish_after_commit(redis, db, found.slug, committed, settings.tail_length)
+        except redis_lib.RedisError as exc:
+            click.echo(f"archived, not yet live (Redis: {exc}); the collector will re-seed it",
+                       err=True)  # fmt: skip
+    finally:
+        redis.close()
+        db.close()
+    click.echo(f"{item.uri} (seq {committed[0].seq if committed else '-'})")
+
+
+def _seconds(value) -> str:
+    return "-" if value is None else f"{float(value):.0f} s"
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:19]

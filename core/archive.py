@@ -99,6 +99,28 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_source_state(db: sqlite_utils.Database) -> None:
+    """What each live source is doing (the status table), and each event's completeness report."""
+    db.executescript(
+        """
+        CREATE TABLE source_state (         -- our data: persisted by `python -m collector run`
+            event TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            state TEXT NOT NULL,            -- collector.sources.base.SourceState as JSON
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (event, source_key)
+        );
+
+        CREATE TABLE reports (              -- `python -m collector report`, for sitegen to show
+            event TEXT PRIMARY KEY,
+            report TEXT NOT NULL,           -- JSON
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open (and migrate) the archive in WAL mode."""
     path = Path(path)
@@ -180,3 +202,22 @@ def event_clock(db: sqlite_utils.Database, event: str) -> str | None:
         "SELECT max(json_extract(cursor, '$.clock')) FROM cursors WHERE event = ?", [event]
     ).fetchone()
     return row[0] if row else None
+
+
+def source_states(
+    db: sqlite_utils.Database, event: str | None = None
+) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(event, source key, state dict, updated_at) for every live source the collector ran."""
+    sql = "SELECT event, source_key, state, updated_at FROM source_state"
+    params: list[Any] = []
+    if event is not None:
+        sql += " WHERE event = ?"
+        params.append(event)
+    rows = db.execute(sql + " ORDER BY event, source_key", params).fetchall()
+    return [(e, k, json.loads(s), u) for e, k, s, u in rows]
+
+
+def load_report(db: sqlite_utils.Database, event: str) -> dict[str, Any] | None:
+    """The event's latest completeness report, as `python -m collector report` wrote it."""
+    row = db.execute("SELECT report FROM reports WHERE event = ?", [event]).fetchone()
+    return json.loads(row[0]) if row else None

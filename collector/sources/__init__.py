@@ -1,9 +1,36 @@
-"""Sources: each module parses one source's payloads into Items (pure `parse_*` functions).
+"""Sources: each module parses one source's payloads into Items (pure `parse_*` functions), and
+each live module fetches them (`async def run(ctx)`, see base.py).
 
-Fetching live sources (Mastodon streaming + min_id backfill, Jetstream, searchPosts, Flickr
-polling) is not written yet; `replay` feeds recorded payloads through these same parsers.
+LIVE maps a source `type` in event.yaml to the module that runs it. The modules are imported
+only when an event uses them, so a missing or broken module fails that source alone.
 """
 
+from __future__ import annotations
+
+import importlib
+
+from core.errors import SourceError
+
 from . import bluesky, flickr, mastodon
+from .base import SourceRun
 
 SOURCES = {"mastodon": mastodon, "bluesky": bluesky, "flickr": flickr}
+
+LIVE = {
+    "mastodon": "collector.sources.mastodon_live",
+    "bluesky": "collector.sources.bluesky_live",
+    "flickr": "collector.sources.flickr_live",
+    "feed": "collector.sources.feeds",
+}
+
+
+def live_source(kind: str) -> SourceRun:
+    """The `run(ctx)` coroutine function for a source type, or a SourceError saying why not."""
+    if kind not in LIVE:
+        known = ", ".join(sorted(LIVE))
+        raise SourceError(kind or "?", "event.yaml", f"unknown source type (known: {known})")
+    try:
+        module = importlib.import_module(LIVE[kind])
+    except ImportError as exc:
+        raise SourceError(kind, LIVE[kind], "source module cannot be imported") from exc
+    return module.run
