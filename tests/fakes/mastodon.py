@@ -38,6 +38,7 @@ import copy
 import hashlib
 import itertools
 import json
+import random
 import time
 import unicodedata
 from datetime import UTC, datetime
@@ -187,6 +188,9 @@ class MastodonFake(FakeServer):
         self.unknown_tag_404 = unknown_tag_404
         self._statuses: dict[int, dict[str, Any]] = {}  # id -> record
         self._last_id = 0
+        # Mastodon's low 16 bits hash a per-instance secret with a sequence: two instances
+        # never hand out the same id for the same millisecond.
+        self._salt = random.randrange(0, 1 << 15)
         self._used_ids: set[int] = set()
         self._window = (-1, 0)  # (window index, requests counted in it)
         self.known_tags: set[str] = set()
@@ -195,10 +199,10 @@ class MastodonFake(FakeServer):
 
     def _new_id(self, when: datetime | None) -> int:
         if when is None:
-            sid = max(int(time.time() * 1000) << 16, self._last_id + 1)
+            sid = max((int(time.time() * 1000) << 16) + self._salt, self._last_id + 1)
             self._last_id = sid
         else:
-            sid = int(when.timestamp() * 1000) << 16
+            sid = (int(when.timestamp() * 1000) << 16) + self._salt
             while sid in self._used_ids:
                 sid += 1
         self._used_ids.add(sid)
