@@ -1,0 +1,46 @@
+"""Helpers for live-source tests: run collect() in a thread-free asyncio loop until a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+
+from collector.collect import Options, collect
+from core.events import load_events
+from pathlib import Path
+
+SAMPLE_CONTENT = Path(__file__).resolve().parents[2] / "content"
+
+FAST = Options(status_seconds=0.2, stop_grace=3.0, restart_base=0.05, restart_cap=0.2)
+
+
+def sample_event(*sources: dict):
+    event = load_events(SAMPLE_CONTENT)[0]
+    return dataclasses.replace(event, sources=tuple(sources))
+
+
+async def run_until(settings, events, done: Callable[[], bool], timeout: float = 20.0, **kwargs):
+    """Run collect() until `done()` is true (checked every 50 ms), then stop; returns states
+    and how long the stop took."""
+    stop = asyncio.Event()
+    kwargs.setdefault("options", FAST)
+    task = asyncio.create_task(collect(settings, events, stop, **kwargs))
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline and not task.done():
+        await asyncio.sleep(0.05)
+    stopping = time.monotonic()
+    stop.set()
+    states = await asyncio.wait_for(task, timeout=15)
+    return states, time.monotonic() - stopping
+
+
+def count(db_path, sql: str, *params) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchone()[0]
+    finally:
+        conn.close()
