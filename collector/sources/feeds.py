@@ -82,8 +82,9 @@ def parse_entry(entry: dict, feed_url: str, now: datetime) -> Item:
     html = sanitise_html(_content(entry))
     title = _text(entry.get("title"))
     link = safe_url(entry.get("link")) or ""
-    published = _time(entry.get("published_parsed")) or _time(entry.get("updated_parsed"))
-    updated = _time(entry.get("updated_parsed"))
+    # dict.get: feedparser's own .get maps a missing `updated` to `published`, with a warning
+    updated = _time(dict.get(entry, "updated_parsed"))
+    published = _time(dict.get(entry, "published_parsed")) or updated
     local_id = entry.get("id") or link or _hash(title, entry.get("published"), html)
     return Item(
         uri=identity(local_id, feed_url), source=SOURCE, origin=feed_url, local_id=local_id,
