@@ -53,6 +53,7 @@ class Options:
     restart_base: float = 1.0  # backoff before restarting a crashed source: base, doubling …
     restart_cap: float = 120.0  # … up to this
     healthy_seconds: float = 60.0  # a source that ran this long before failing restarts fast
+    source_backoff: tuple[float, float] = (1.0, 300.0)  # ctx.backoff: base and cap, seconds
 
 
 def source_key(config: Mapping[str, Any], event: Event) -> str:
@@ -149,6 +150,7 @@ class Collector:
             save=self._saver(event, key), http=self.http,  # replaced below, to count
             secrets=lambda name: secret(name, self.environ),
             state=_restore(previous), stopping=self.stop,
+            backoff=Backoff(*self.options.source_backoff),
         )  # fmt: skip
         source = _Source(event, config, ctx)
         ctx.save = self._saver(event, key, source)
