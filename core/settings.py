@@ -44,6 +44,15 @@ class Settings:
     tail_length: int = setting(10_000, "How many changes each event's Redis stream keeps.")
     catchup_limit: int = setting(1_000, "Most posts a reconnecting live page receives at once.")
     heartbeat_seconds: float = setting(15.0, "Seconds between SSE heartbeat comments.")
+    live_max_clients: int = setting(
+        10_000, "Most open live connections per sidecar process; more get 503 and Retry-After."
+    )
+    live_queue_size: int = setting(
+        1_000, "Changes queued per live client before it is dropped as too slow to keep up."
+    )
+    live_send_timeout: float = setting(
+        30.0, "Seconds one send to a live client may block before the client is dropped."
+    )
     live_inline_posts: int = setting(50, "Posts written inline into the static live page.")
     replay_speed: float = setting(60.0, "Replay clock speed-up for the demo; 0 means no waiting.")
     grace_minutes: int = setting(10, "Minutes after a talk's end whose posts still belong to it.")
