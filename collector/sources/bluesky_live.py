@@ -87,6 +87,7 @@ class BlueskyLive:
         self.lock = asyncio.Lock()
         self.wanted = asyncio.Event()
         self.pending_gaps = 0
+        self.open_gap = False  # disconnected, and no frame has shown the replay covered it yet
         cursor = ctx.cursor or {}
         self.time_us: int | None = cursor.get("time_us")
         self.backfill: Window | None = None
@@ -103,32 +104,33 @@ class BlueskyLive:
         the cursor is older than Jetstream's replay window, after scheduling a search."""
         if self.time_us is None:
             return None
-        self.ctx.state.gaps_detected += 1
+        if not self.open_gap:  # one gap per disconnection, however many attempts it takes
+            self.ctx.state.gaps_detected += 1
+            self.open_gap = True
         window_us = float(self.cfg["replay_window_hours"]) * 3600 * 1_000_000
         if _now_us() - self.time_us > window_us:
             now = datetime.now(UTC)
-            self.schedule(
-                Window(_us_to_time(self.time_us) - self.overlap, now + self.overlap), False
-            )
+            since = _us_to_time(self.time_us) - self.overlap
+            self.schedule(Window(since, now + self.overlap), count=False)
             return None
         return max(self.time_us - self.opts.buffer_us, 0)
 
     def first_frame(self, requested: int | None, time_us: int) -> None:
         """The first frame after a resume: a jump past the cursor means Jetstream clamped it."""
-        if requested is None:
+        if requested is None or not self.open_gap:
             return
+        self.open_gap = False
         resumed_at = requested + self.opts.buffer_us
         if time_us - resumed_at > float(self.cfg["gap_threshold_seconds"]) * 1_000_000:
             log.warning("Jetstream resumed %.0f s after the cursor: searching the gap",
                         (time_us - resumed_at) / 1e6)  # fmt: skip
-            window = Window(
-                _us_to_time(resumed_at) - self.overlap, _us_to_time(time_us) + self.overlap
-            )
-            self.schedule(window, False)
+            since, until = _us_to_time(resumed_at) - self.overlap, _us_to_time(time_us)
+            self.schedule(Window(since, until + self.overlap), count=False)
         else:
             self.ctx.state.gaps_backfilled += 1  # the replay covered the disconnection
 
     def schedule(self, window: Window, count: bool = True) -> None:
+        self.open_gap = False  # from here the search owns this gap
         self.backfill = window if self.backfill is None else self.backfill.merge(window)
         self.pending_gaps += 1
         if count:
@@ -137,13 +139,12 @@ class BlueskyLive:
 
     # -- saving: one cursor, one lock ------------------------------------------------------
 
-    def cursor(self, time_us: int | None) -> dict[str, Any] | None:
-        cursor: dict[str, Any] = {}
-        if time_us is not None:
-            cursor = {"time_us": time_us, "clock": format_time(_us_to_time(time_us))}
+    def cursor(self, time_us: int | None) -> dict[str, Any]:
+        clock = format_time(_us_to_time(time_us)) if time_us is not None else None
+        cursor: dict[str, Any] = {"time_us": time_us, "clock": clock}
         if self.backfill is not None:
             cursor["backfill"] = self.backfill.as_dict()
-        return cursor or None
+        return cursor
 
     async def save_stream(self, changes, malformed, time_us: int | None) -> None:
         async with self.lock:
@@ -169,8 +170,8 @@ class BlueskyLive:
 
     async def backfill_loop(self) -> None:
         ctx = self.ctx
-        session = Session(self.cfg["pds"], ctx.secrets(self.cfg["identifier_env"]),
-                          ctx.secrets(self.cfg["password_env"]))  # fmt: skip
+        names = (self.cfg["identifier_env"], self.cfg["password_env"])
+        session = Session(self.cfg["pds"], *(ctx.secrets(n) for n in names), names=names)
         while not ctx.stopping.is_set():
             if not self.wanted.is_set() and not await self._wait_wanted():
                 return

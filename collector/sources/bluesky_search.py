@@ -41,12 +41,13 @@ class Session:
     pds: str
     identifier: str | None
     password: str | None
+    names: tuple[str, str] = ("identifier_env", "password_env")  # where they should come from
     access: str | None = None
     refresh: str | None = None
 
     async def login(self, ctx: SourceContext) -> None:
         if not self.identifier or not self.password:
-            names = f"{ctx.config.get('identifier_env')} and {ctx.config.get('password_env')}"
+            names = " and ".join(self.names)
             raise CredentialsError(
                 "bluesky", self.pds, f"searchPosts needs an app password: set {names}"
             )

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode
@@ -94,6 +95,7 @@ class _Batch:
 async def fetch_jetstream(ctx: SourceContext, opts: Options, live: Live) -> None:
     """Read Jetstream until ctx.stopping; every drop or silence reconnects with backoff."""
     handles: dict[str, str] = {}
+    seen = _Recent()  # malformed frames already kept: a replay after a reconnect resends them
     dropped_at: float | None = None
     while not ctx.stopping.is_set():
         requested = live.resume_cursor()
@@ -102,8 +104,8 @@ async def fetch_jetstream(ctx: SourceContext, opts: Options, live: Live) -> None
             async with connect(url, open_timeout=10, max_size=2**22, close_timeout=2) as ws:
                 if dropped_at is not None:
                     ctx.state.disconnected_seconds += time.monotonic() - dropped_at
-                ctx.state.set("streaming")
-                await _read(ctx, ws, opts, live, requested, handles)
+                _set_state(ctx, "streaming")
+                await _read(ctx, ws, opts, live, requested, handles, seen)
         except websockets.InvalidStatus as exc:
             status = exc.response.status_code
             if 400 <= status < 500 and status != 429:
@@ -116,13 +118,19 @@ async def fetch_jetstream(ctx: SourceContext, opts: Options, live: Live) -> None
         if ctx.stopping.is_set():
             break
         dropped_at = time.monotonic()
-        ctx.state.set("backing off")
+        _set_state(ctx, "backing off")
         await ctx.sleep(ctx.backoff.next_delay())
     if dropped_at is not None:
         ctx.state.disconnected_seconds += time.monotonic() - dropped_at
 
 
-async def _read(ctx, ws, opts: Options, live: Live, requested, handles) -> None:
+def _set_state(ctx: SourceContext, state: str) -> None:
+    """A failing backfill (no credentials) stays visible while the stream goes on."""
+    if ctx.state.state != "failing":
+        ctx.state.set(state)
+
+
+async def _read(ctx, ws, opts: Options, live: Live, requested, handles, seen) -> None:
     """Frames of one connection, saved in batches; returns on stop or silence."""
     batch, last_frame, last_save, first = _Batch(), time.monotonic(), time.monotonic(), True
     try:
@@ -134,7 +142,7 @@ async def _read(ctx, ws, opts: Options, live: Live, requested, handles) -> None:
             now = time.monotonic()
             if raw is not None:
                 last_frame = now
-                time_us = _take(ctx, batch, raw, handles)
+                time_us = _take(ctx, batch, raw, handles, seen)
                 if first and time_us is not None:
                     first = False
                     ctx.backoff.reset()
@@ -150,14 +158,30 @@ async def _read(ctx, ws, opts: Options, live: Live, requested, handles) -> None:
             await _flush(ctx, live, batch)
 
 
-def _take(ctx: SourceContext, batch: _Batch, raw, handles: dict[str, str]) -> int | None:
+class _Recent:
+    """The last few thousand malformed frames, so each is kept and counted once."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size, self.keys = size, OrderedDict()
+
+    def first_time(self, raw: str) -> bool:
+        key = hash(raw)
+        if key in self.keys:
+            return False
+        self.keys[key] = None
+        if len(self.keys) > self.size:
+            self.keys.popitem(last=False)
+        return True
+
+
+def _take(ctx: SourceContext, batch: _Batch, raw, handles, seen: _Recent) -> int | None:
     if len(handles) > MAX_HANDLES:
         handles.clear()
     change, bad, time_us = parse_frame(raw, ctx.hashtags, handles)
     batch.frames += 1
     if change is not None:
         batch.changes.append(change)
-    if bad is not None:
+    if bad is not None and seen.first_time(bad.raw):
         log.warning("Could not process bluesky:%s: %s", bad.identity, bad.reason)
         batch.malformed.append(bad)
     if time_us is not None:
