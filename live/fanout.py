@@ -189,14 +189,17 @@ class Feed:
             self._cache.popitem(last=False)
         return entry
 
-    async def catch_up(self, after: int, limit: int) -> tuple[int, list[WireEntry]]:
-        """(first retained seq or 0, up to limit + 1 entries after `after`), read atomically."""
+    async def catch_up(self, after: int, limit: int) -> tuple[int, list[WireEntry], int]:
+        """(first retained seq, up to limit + 1 entries after `after`, last seq), read in one
+        MULTI so the three agree; the seqs are 0 for an empty stream."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.xrange(self.key, "-", "+", count=1)
         pipe.xrange(self.key, f"{after + 1}-0", "+", count=limit + 1)
-        oldest, entries = await pipe.execute()
+        pipe.xrevrange(self.key, "+", "-", count=1)
+        oldest, entries, newest = await pipe.execute()
         first = seq_of(oldest[0][0]) if oldest else 0
-        return first, [self.encoded(entry_id, fields) for entry_id, fields in entries]
+        last = seq_of(newest[0][0]) if newest else 0
+        return first, [self.encoded(entry_id, fields) for entry_id, fields in entries], last
 
 
 class Fanout:
@@ -247,15 +250,21 @@ async def follow(
 ) -> AsyncIterator[bytes]:
     """The body of one client's response: retry hint, catch-up, then live entries in order.
 
-    `subscriber` must already be subscribed (see the module docstring for why)."""
+    `subscriber` must already be subscribed (see the module docstring for why). The cursor and
+    the catch-up are read before the first byte goes out, so a client that has the retry hint
+    knows its starting point is fixed."""
     try:
+        try:
+            if after is None:
+                after = seq_of(await feed.stream_last_id())
+            first, entries, newest = await feed.catch_up(after, limit)
+        except RedisError as exc:
+            log.warning("catch-up of %s failed: %s", feed.event, exc)
+            return  # the client reconnects after the retry delay
         yield retry_hint()
-        if after is None:
-            after = seq_of(await feed.stream_last_id())
-        first, entries = await feed.catch_up(after, limit)
         if first and after < first - 1:
             feed.stats.resets += 1
-            yield reset_event(after, first, seq_of(await feed.stream_last_id()))
+            yield reset_event(after, first, newest)
             return
         last = after
         for entry in entries[:limit]:
