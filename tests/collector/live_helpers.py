@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from collector.collect import Options, collect
 from core.events import load_events
-from pathlib import Path
 
 SAMPLE_CONTENT = Path(__file__).resolve().parents[2] / "content"
 
