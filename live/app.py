@@ -31,7 +31,7 @@ from core.events import load_events
 from core.settings import Settings
 from core.tail import seq_of
 
-from .fanout import BLOCK_MS, Fanout, Feed, Subscriber, follow
+from .fanout import BLOCK_MS, Fanout, Feed, Subscriber, catch_up, follow
 from .sse import SEP, ping_event
 
 log = logging.getLogger("live.app")
@@ -119,10 +119,16 @@ async def stream(request: Request) -> Response:
     except RedisError as exc:
         log.warning("cannot subscribe to %s: %s", event, exc)
         return too_busy("the live tail is unavailable; try again shortly")
+    try:
+        start = await catch_up(feed, after, settings.catchup_limit)
+    except RedisError as exc:
+        feed.unsubscribe(subscriber)
+        log.warning("cannot catch up on %s: %s", event, exc)
+        return too_busy("the live tail is unavailable; try again shortly")
     return LiveResponse(
         feed,
         subscriber,
-        content=follow(feed, subscriber, after, settings.catchup_limit),
+        content=follow(feed, subscriber, start, settings.catchup_limit),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         ping=settings.heartbeat_seconds,
         ping_message_factory=ping_event,

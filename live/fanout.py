@@ -245,33 +245,47 @@ class Fanout:
         }
 
 
-async def follow(
-    feed: Feed, subscriber: Subscriber, after: int | None, limit: int
-) -> AsyncIterator[bytes]:
-    """The body of one client's response: retry hint, catch-up, then live entries in order.
+@dataclass(frozen=True)
+class CatchUp:
+    """Where a client starts: its cursor, what the stream keeps (first..last), what it missed."""
 
-    `subscriber` must already be subscribed (see the module docstring for why). The cursor and
-    the catch-up are read before the first byte goes out, so a client that has the retry hint
-    knows its starting point is fixed."""
+    after: int
+    first: int
+    last: int
+    entries: list[WireEntry]
+
+    @property
+    def reset(self) -> bool:
+        """The cursor is older than the retained tail: changes after it are gone."""
+        return bool(self.first) and self.after < self.first - 1
+
+
+async def catch_up(feed: Feed, after: int | None, limit: int) -> CatchUp:
+    """Read a new subscriber's starting point (may raise RedisError). `after` None means now.
+
+    Call it after `feed.subscribe()`: see the module docstring for why."""
+    if after is None:
+        after = seq_of(await feed.stream_last_id())
+    first, entries, last = await feed.catch_up(after, limit)
+    return CatchUp(after, first, last, entries)
+
+
+async def follow(
+    feed: Feed, subscriber: Subscriber, start: CatchUp, limit: int
+) -> AsyncIterator[bytes]:
+    """The body of one client's response: retry hint, catch-up, then live entries in order."""
     try:
-        try:
-            if after is None:
-                after = seq_of(await feed.stream_last_id())
-            first, entries, newest = await feed.catch_up(after, limit)
-        except RedisError as exc:
-            log.warning("catch-up of %s failed: %s", feed.event, exc)
-            return  # the client reconnects after the retry delay
         yield retry_hint()
-        if first and after < first - 1:
+        if start.reset:
             feed.stats.resets += 1
-            yield reset_event(after, first, newest)
+            yield reset_event(start.after, start.first, start.last)
             return
-        last = after
-        for entry in entries[:limit]:
+        last = start.after
+        for entry in start.entries[:limit]:
             yield entry.wire
             feed.stats.sent += 1
             last = entry.seq
-        if len(entries) > limit:
+        if len(start.entries) > limit:
             return  # more than one bite behind: the client reconnects from `last`
         while not subscriber.dropped.is_set():
             entry = await subscriber.queue.get()

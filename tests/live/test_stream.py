@@ -127,7 +127,7 @@ def test_stats_count_viewers_and_posts(live, redis_client):
         assert stats["viewers"] == {EVENT: 2} and stats["connections"] == 2
         publish(redis_client, [1, 2])
         assert seqs(one.take(2)) == seqs(two.take(2)) == [1, 2]
-    stats = live.wait_stats(lambda s: s["viewers"][EVENT] == 0)
+    stats = live.wait_stats(lambda s: s["viewers"][EVENT] == 0 and s["connections"] == 0)
     assert stats["viewers"] == {EVENT: 0} and stats["connections"] == 0
     assert stats["posts_sent"] == 4 and stats["entries_read"] == {EVENT: 2}
     assert stats["readers"] == {EVENT: True}

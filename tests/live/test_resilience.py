@@ -1,0 +1,111 @@
+"""Failure flows with real processes: Redis restarts, a client that stops reading, shutdown."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+
+import httpx
+import redis as redis_lib
+
+from core.redisd import EmbeddedRedis
+
+from .conftest import EVENT, Live, publish
+
+
+def read_until(live: Live, last: int, cursor: int, timeout: float = 30.0) -> list[int]:
+    """Read seqs after `cursor` up to `last`, reconnecting by Last-Event-ID whenever the response
+    ends or breaks, as EventSource does."""
+    got: list[int] = []
+    deadline = time.monotonic() + timeout
+    while (not got or got[-1] < last) and time.monotonic() < deadline:
+        try:
+            with live.stream(last_id=got[-1] if got else cursor) as stream:
+                while (message := stream.next()) is not None:
+                    got.append(message.seq)
+                    if message.seq >= last:
+                        break
+        except (httpx.HTTPError, StopIteration):
+            time.sleep(0.2)
+    return got
+
+
+def test_redis_restart_loses_nothing_and_repeats_nothing(live, redis_server, tmp_path):
+    first = redis_lib.Redis.from_url(redis_server.url, decode_responses=True)
+    got: list[int] = []
+    with live.stream(after=0) as stream:
+        publish(first, range(1, 6))
+        got += [m.seq for m in stream.take(5)]
+        redis_server.stop()
+        first.close()
+        assert live.client.get("/healthz").json() == {"status": "ok", "redis": False}
+        again = EmbeddedRedis(tmp_path / "redis-again", port=redis_server.port, persist=False)
+        again.start()
+        try:
+            second = redis_lib.Redis.from_url(again.url, decode_responses=True)
+            publish(second, range(1, 6))  # the collector re-seeds from the archive, same IDs
+            publish(second, range(6, 11))
+            while (message := stream.next()) is not None:
+                got.append(message.seq)
+                if message.seq == 10:
+                    break
+            publish(second, range(11, 13))  # and keeps publishing
+            got += read_until(live, 12, got[-1])
+            stats = live.stats()
+            second.close()
+        finally:
+            again.stop()
+    assert got == list(range(1, 13))
+    assert stats["reader_errors"] >= 1 and stats["slow_dropped"] == 0
+
+
+def test_a_client_that_stops_reading_is_dropped_and_others_get_everything(start_live, redis_client):
+    live = start_live(AFA_LIVE_QUEUE_SIZE="20", AFA_LIVE_SEND_TIMEOUT="60")
+    port = int(live.url.rsplit(":", 1)[1])
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", port))
+    stuck.sendall(f"GET /live/{EVENT}/stream HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    got: list[int] = []
+    last = {"seq": 10**9}
+    with stuck, live.stream() as reader:
+
+        def read() -> None:
+            while got[-1:] != [last["seq"]] and (message := reader.next()) is not None:
+                got.append(message.seq)
+
+        live.wait_stats(lambda s: s["viewers"].get(EVENT) == 2)
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        big = "<p>" + "x" * 20_000 + "</p>"
+        seq = 0
+        while live.stats()["slow_dropped"] == 0 and seq < 2_000:
+            publish(redis_client, range(seq + 1, seq + 6), html=big)
+            seq += 5
+            time.sleep(0.01)
+        publish(redis_client, range(seq + 1, seq + 6))
+        last["seq"] = seq + 5
+        thread.join(30)
+        stats = live.wait_stats(lambda s: s["connections"] == 1)
+    assert got == list(range(1, last["seq"] + 1))
+    assert stats["slow_dropped"] == 1
+    assert stats["viewers"] == {EVENT: 1} and stats["connections"] == 1
+
+
+def test_sigterm_ends_streams_and_exits_cleanly(live, redis_client):
+    with live.stream() as stream:
+        publish(redis_client, [1])
+        assert [m.seq for m in stream.take(1)] == [1]
+        started = time.monotonic()
+        live.child.process.send_signal(signal.SIGTERM)
+        try:
+            assert stream.next() is None  # the stream ends, it does not hang
+        except httpx.HTTPError:
+            pass
+    # uvicorn finishes its shutdown, then re-raises the signal it caught: exit status -SIGTERM.
+    assert live.child.process.wait(10) in (0, -signal.SIGTERM)
+    assert time.monotonic() - started < 8
+    output = live.child.stop()
+    assert "Application shutdown complete" in output and "Traceback" not in output
