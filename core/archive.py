@@ -221,3 +221,15 @@ def load_report(db: sqlite_utils.Database, event: str) -> dict[str, Any] | None:
     """The event's latest completeness report, as `python -m collector report` wrote it."""
     row = db.execute("SELECT report FROM reports WHERE event = ?", [event]).fetchone()
     return json.loads(row[0]) if row else None
+
+
+def archive_state(db: sqlite_utils.Database, event: str) -> str:
+    """A short fingerprint of an event's visible rows: it changes whenever a post is added,
+    edited (new seq and version), deleted or hidden, so a reader can tell nothing changed without
+    reading the posts."""
+    row = db.execute(
+        "SELECT count(*), coalesce(max(seq), 0), total(seq), total(version), coalesce(max(id), 0)"
+        " FROM items WHERE event = ? AND status = 'visible'",
+        [event],
+    ).fetchone()
+    return "/".join(str(v) for v in (*row, last_seq(db, event)))

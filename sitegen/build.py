@@ -1,6 +1,12 @@
 """build_site(): content/ + archive → output/. Read everything, then write everything.
 
 read content/ and, per event, the archive (one snapshot) → assign posts → pages → writer
+
+Builds are incremental in two steps. When the code, settings, content and every event's archive
+state are as the last build left them, every file is kept without reading a post. Otherwise each
+page's inputs are digested (pages.Page.key) and only pages whose digest changed are rendered; the
+writer then skips files whose bytes came out the same. The manifest is written after every page,
+and the cache after the manifest.
 """
 
 from __future__ import annotations
@@ -9,19 +15,21 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
-from core.archive import last_seq, open_archive, visible_items
-from core.events import Event, load_events, load_site
+from core.archive import archive_state, last_seq, open_archive, visible_items
+from core.events import Event, Site, load_events, load_site
 from core.settings import Settings
 
-from . import pages
+from . import downloads, listings, pages
 from .assign import assign_all
+from .cache import BuildCache, code_digest, digest
 from .pages import EventData, Page
 from .render import make_env
-from .writer import Writer
+from .writer import Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
 Log = Callable[[str], None]
@@ -33,6 +41,7 @@ class BuildReport:
     static: int = 0
     written: list[str] = field(default_factory=list)  # every file changed by this build
     unchanged: int = 0
+    rendered: int = 0  # pages rendered (the rest were kept from the last build unrendered)
     removed: list[str] = field(default_factory=list)
     posts: int = 0
     unplaced: int = 0
@@ -41,33 +50,73 @@ class BuildReport:
     def summary(self) -> str:
         return (
             f"built {self.pages} pages and {self.static} static files: {len(self.written)} "
-            f"written, {self.unchanged} unchanged, "
+            f"written, {self.unchanged} unchanged ({self.pages - self.rendered} not re-rendered), "
             f"{len(self.removed)} removed; {self.posts} posts ({self.unplaced} not in any talk "
             f"or break) in {self.seconds:.2f} s"
         )
 
 
-def build_site(settings: Settings, log: Log = lambda line: None) -> BuildReport:
-    """Build the whole site. Raises ContentErrors before writing anything if content/ is wrong."""
+def build_site(
+    settings: Settings, log: Log = lambda line: None, now: datetime | None = None
+) -> BuildReport:
+    """Build the whole site. Raises ContentErrors before writing anything if content/ is wrong.
+
+    `now` decides which events are live, upcoming or past (default: the wall clock)."""
     started = time.perf_counter()
+    now = now or datetime.now(UTC)
     site = load_site(settings.content_dir)
     events = load_events(settings.content_dir)
-    datas = read_archive(settings, events, log)
-    builder = _Builder(Writer(settings.output_dir), log)
-    builder.write_static()
-    builder.write([pages.index_page(site, datas)])
+    cache = BuildCache.load(Path(settings.output_dir).resolve())
+    builder = _Builder(Writer(settings.output_dir), cache, log)
+    builder.site = digest(code_digest(), _settings_key(settings), site, events, _statuses(events, now))
+    builder.states = read_states(settings, events)
+    builder.base = (settings.base_url or site.base_url).rstrip("/")
+    if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
+        log("nothing changed since the last build")
+    else:
+        datas = read_archive(settings, events, log)
+        builder.write_static()
+        for family in plan(settings, site, datas, now):
+            builder.write(family)
+        builder.report.posts = sum(len(d.items) for d in datas)
+        builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
+    builder.finish(Path(settings.output_dir).resolve())
+    builder.report.seconds = time.perf_counter() - started
+    return builder.report
+
+
+def plan(settings: Settings, site: Site, datas: list[EventData], now: datetime) -> Iterable[list[Page]]:
+    """Every page of the site, one family at a time."""
+    yield [pages.index_page(site, datas, now)]
     for data in datas:
-        builder.write([pages.event_page(site, data)])
-        builder.write(pages.talk_pages(site, data))
-        builder.write(pages.break_pages(site, data))
-        builder.write([pages.live_page(site, data)])
-    builder.writer.write_manifest()
-    report = builder.report
-    report.removed = builder.writer.removed
-    report.posts = sum(len(d.items) for d in datas)
-    report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
-    report.seconds = time.perf_counter() - started
-    return report
+        yield [pages.event_page(site, data)]
+        yield pages.talk_pages(site, data)
+        yield pages.break_pages(site, data)
+        yield listings.day_pages(site, data)
+        yield listings.archive_pages(site, data)
+        yield listings.gallery_pages(site, data)
+        yield [pages.live_page(site, data)]
+        yield downloads.event_downloads(site, data, settings.base_url)
+    yield listings.speaker_pages(site, datas)
+
+
+def _settings_key(settings: Settings) -> tuple:
+    return (settings.base_url, settings.public_live_url, settings.live_inline_posts)
+
+
+def _statuses(events: list[Event], now: datetime) -> list[str]:
+    return [EventData(e, [], None).status(now) for e in events]  # type: ignore[arg-type]
+
+
+def read_states(settings: Settings, events: list[Event]) -> dict[str, str]:
+    path = Path(settings.archive_path)
+    if not path.exists():
+        return {e.slug: "" for e in events}
+    db = open_archive(path)
+    try:
+        return {e.slug: archive_state(db, e.slug) for e in events}
+    finally:
+        db.close()
 
 
 def read_archive(settings: Settings, events: list[Event], log: Log) -> list[EventData]:
@@ -103,37 +152,82 @@ def _empty(settings: Settings, event: Event) -> EventData:
 
 
 class _Builder:
-    """Renders pages with the one Jinja environment and hands the bytes to the writer."""
+    """Renders pages whose inputs changed with the one Jinja environment; hands bytes to the writer."""
 
-    def __init__(self, writer: Writer, log: Log) -> None:
+    def __init__(self, writer: Writer, cache: BuildCache, log: Log) -> None:
         self.writer = writer
+        self.cache = cache
         self.log = log
         self.env = make_env()
         self.report = BuildReport()
         self.static: dict[str, str] = {}  # file name -> "static/name?v=hash"
+        self.files: dict[str, list] = {}  # the next cache's entries
+        self.site = ""
+        self.base = ""  # the site's absolute URL, for OpenGraph and feeds
+        self.states: dict[str, str] = {}
+
+    def keep_all(self) -> bool:
+        """Keep every file of the last build as it is; False (keeping nothing) if any was touched."""
+        root = self.writer.root
+        if not self.cache.files or any(
+            file_stamp(root / p) != tuple(e[2:]) for p, e in self.cache.files.items()
+        ):
+            return False
+        for path, entry in sorted(self.cache.files.items()):
+            self.writer.keep(path, entry[1], entry[2:])
+            if path.startswith("static/"):
+                self.report.static += 1
+            else:
+                self.report.pages += 1
+            self.report.unchanged += 1
+        self.files = dict(self.cache.files)
+        return True
 
     def write_static(self) -> None:
         for path in sorted(STATIC.iterdir()):
             if path.is_file():
                 data = path.read_bytes()
-                self._record(f"static/{path.name}", data)
+                self._record(f"static/{path.name}", data, "")
                 self.report.static += 1
                 version = hashlib.sha256(data).hexdigest()[:10]
                 self.static[path.name] = f"static/{path.name}?v={version}"
 
-    def write(self, family: Iterable[Page]) -> None:
-        family = list(family)
+    def write(self, family: list[Page]) -> None:
+        rendered = 0
         for page in family:
-            root = "../" * page.path.count("/")
-            context = {**page.context, "root": root, "static": self.static}
-            html = self.env.get_template(page.template).render(context)
-            self._record(page.path, html.encode("utf-8"))
             self.report.pages += 1
+            key = digest(self.site, page.key) if page.key is not None else ""
+            old = self.cache.files.get(page.path)
+            if key and old and old[0] == key and self.writer.keep(page.path, old[1], old[2:]):
+                self.files[page.path] = old
+                self.report.unchanged += 1
+                continue
+            self._record(page.path, self.render(page), key)
+            rendered += 1
+        self.report.rendered += rendered
         if family:
-            self.log(f"  {family[0].template}: {len(family)} page(s)")
+            kind = family[0].template or family[0].path.rsplit(".", 1)[-1]
+            self.log(f"  {kind}: {len(family)} page(s), {rendered} rendered")
 
-    def _record(self, path: str, data: bytes) -> None:
+    def render(self, page: Page) -> bytes:
+        if page.body is not None:
+            return page.body()
+        root = "../" * page.path.count("/")
+        context = {**page.context(), "root": root, "static": self.static}
+        url = page.path.removesuffix("index.html")
+        context["canonical"] = f"{self.base}/{url}" if self.base else ""
+        return self.env.get_template(page.template).render(context).encode("utf-8")
+
+    def _record(self, path: str, data: bytes, key: str) -> None:
         if self.writer.write_file(path, data):
             self.report.written.append(path)
         else:
             self.report.unchanged += 1
+        stamp = file_stamp(self.writer.target(path))
+        self.files[path] = [key, self.writer.files[path], *(stamp or (0, 0))]
+
+    def finish(self, output: Path) -> None:
+        """The manifest after every page, then the cache: the order a reader can rely on."""
+        self.writer.write_manifest()
+        self.report.removed = self.writer.removed
+        BuildCache(self.site, self.states, self.files).save(output)

@@ -94,3 +94,21 @@ def _ticks(data: Activity, tz: tzinfo, bar_w: float) -> str:
 
 def _minutes(step: timedelta) -> int:
     return int(step.total_seconds() // 60)
+
+
+def sparkline(data: Activity, label: str) -> Markup:
+    """A small inline bar chart for a schedule cell; the label says what it shows."""
+    w, h = 60, 16
+    top = max(data.counts, default=0) or 1
+    bar_w = w / len(data.counts)
+    bars = "".join(
+        f'<rect x="{round(i * bar_w, 2)}" y="{round(h - h * c / top, 1)}" '
+        f'width="{max(round(bar_w - 0.5, 2), 0.5)}" height="{round(h * c / top, 1)}"/>'
+        for i, c in enumerate(data.counts)
+        if c
+    )
+    text = f"{label}: {data.total} posts, at most {max(data.counts, default=0)} in 5 minutes"
+    return Markup(
+        f'<svg class="spark" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        f'aria-label="{escape(text)}">{bars}</svg>'
+    )

@@ -1,27 +1,35 @@
-"""One function per page family: each returns Pages (output path, template, context). Pure.
+"""One function per page family: each returns Pages (output path, template, context, key). Pure.
 
 The build reads the archive once per event into an EventData; these functions only arrange it.
+A page's context is a function, called only when the page is rendered; its `key` names every
+input besides the templates and the event's content, so an unchanged key means an unchanged page
+(the build then skips rendering it). Items are keyed by their seq: any edit gives a new one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from core.events import Break, Day, Event, Presentation, Site
 from core.items import Item
 
-from . import charts
+from . import charts, stats
 from .assign import Assignment
 from .markdown import render_markdown
+
+ARCHIVE_PAGE = 500  # posts per page of the full archive
 
 
 @dataclass(frozen=True)
 class Page:
     path: str  # under output/, e.g. "northwind-2026/talks/x/index.html"
-    template: str
-    context: dict[str, Any]
+    template: str  # a Jinja template, or "" when body() gives the bytes (feeds, downloads)
+    context: Callable[[], dict[str, Any]] = dict
+    key: Any = None  # the page's inputs; None means always render
+    body: Callable[[], bytes] | None = None
 
 
 @dataclass
@@ -34,10 +42,41 @@ class EventData:
     last_seq: int = 0
     stream_url: str = ""
     inline_posts: int = 50
+    state: str = ""  # a digest of the event's rows in the archive
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def locate(self, item: Item, root: str = "") -> str:
+        """Where a post is in the full archive: archive/page-N/#anchor (relative to the event)."""
+        where = self._cache.get("pages")
+        if where is None:
+            size = ARCHIVE_PAGE
+            where = self._cache["pages"] = {i.uri: n // size + 1 for n, i in enumerate(self.items)}
+        return f"{root}archive/page-{where[item.uri]}/#{stats.anchor(item)}"
 
     def count(self, slug: str) -> int:
+        return len(self.posts(slug))
+
+    def posts(self, slug: str) -> list[Item]:
         found = self.assignment.talks.get(slug)
-        return len(found if found is not None else self.assignment.breaks.get(slug, []))
+        return found if found is not None else self.assignment.breaks.get(slug, [])
+
+    def status(self, now: datetime) -> str:
+        """live, upcoming or past, by the event's dates in its own time zone."""
+        today = now.astimezone(self.event.tz).date()
+        if today < self.event.start:
+            return "upcoming"
+        return "past" if today > self.event.end else "live"
+
+    def sparkline(self, talk: Presentation):
+        return charts.sparkline(
+            charts.activity(
+                (i.created_at for i in self.posts(talk.slug)),
+                talk.start,
+                talk.end + self.event.grace,
+                timedelta(minutes=5),
+            ),
+            f"Posts per 5 minutes during {talk.title}",
+        )
 
 
 @dataclass(frozen=True)
@@ -50,32 +89,60 @@ class Slot:
     brk: Break | None = None
 
 
-def index_page(site: Site, events: list[EventData]) -> Page:
-    return Page("index.html", "index.html", {"site": site, "events": events})
+def seqs(items: Sequence[Item]) -> tuple[int, ...]:
+    return tuple(i.extra.get("seq", 0) for i in items)
+
+
+def index_page(site: Site, events: list[EventData], now: datetime) -> Page:
+    groups = {"live": [], "upcoming": [], "past": []}
+    for data in events:
+        groups[data.status(now)].append(data)
+    groups["past"].reverse()  # newest past event first
+    key = ("index", [(d.event.slug, d.status(now), len(d.items)) for d in events])
+    return Page("index.html", "index.html", lambda: {"site": site, "groups": groups}, key)
 
 
 def event_page(site: Site, data: EventData) -> Page:
     event = data.event
-    context = {
-        "site": site,
-        "data": data,
-        "event": event,
-        "description": render_markdown(event.description),
-        "days": [(day, schedule_rows(day), day_chart(data, day)) for day in event.days],
-        "unplaced": data.assignment.unplaced,
-    }
-    return Page(f"{event.slug}/index.html", "event.html", context)
+
+    def context() -> dict[str, Any]:
+        return {
+            "site": site,
+            "data": data,
+            "event": event,
+            "description": render_markdown(event.description),
+            "days": [(day, schedule_rows(day), day_chart(data, day)) for day in event.days],
+            "unplaced": data.assignment.unplaced,
+            "links": stats.top_links(data.items),
+            "photos": stats.photos(reversed(data.items), limit=12),
+            "people": stats.participants(data.items),
+            "og_description": f"{len(data.items)} posts about {event.name}.",
+        }
+
+    key = ("event", seqs(data.items), data.last_seq)
+    return Page(f"{event.slug}/index.html", "event.html", context, key)
 
 
 def talk_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
     pages = []
     for talk in event.presentations:
-        same_room = [p for p in event.presentations if p.room == talk.room]
-        same_room.sort(key=lambda p: p.start)
+        same_room = sorted((p for p in event.presentations if p.room == talk.room), key=_start)
         i = same_room.index(talk)
+        previous = same_room[i - 1] if i > 0 else None
+        following = same_room[i + 1] if i + 1 < len(same_room) else None
         posts = data.assignment.talks[talk.slug]
-        context = {
+        key = ("talk", talk, previous, following, seqs(posts))
+        context = _talk_context(site, event, talk, posts, previous, following)
+        pages.append(
+            Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context, key)
+        )
+    return pages
+
+
+def _talk_context(site, event, talk, posts, previous, following) -> Callable[[], dict[str, Any]]:
+    def context() -> dict[str, Any]:
+        return {
             "site": site,
             "event": event,
             "talk": talk,
@@ -83,13 +150,22 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
             "abstract": render_markdown(talk.abstract),
             "posts": posts,
             "chart": span_chart(event, posts, talk.start, talk.end + event.grace, talk.title),
-            "previous": same_room[i - 1] if i > 0 else None,
-            "next": same_room[i + 1] if i + 1 < len(same_room) else None,
+            "previous": previous,
+            "next": following,
+            "links": stats.top_links(posts),
+            "photos": stats.photos(posts),
+            "boosted": stats.most(posts, "boosts"),
+            "liked": stats.most(posts, "likes"),
+            "people": stats.participants(posts),
+            "og_description": _talk_summary(talk, posts),
         }
-        pages.append(
-            Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context)
-        )
-    return pages
+
+    return context
+
+
+def _talk_summary(talk: Presentation, posts: list[Item]) -> str:
+    who = ", ".join(talk.speakers)
+    return f"{talk.title}{' by ' + who if who else ''}: {len(posts)} posts from the audience."
 
 
 def break_pages(site: Site, data: EventData) -> list[Page]:
@@ -97,14 +173,18 @@ def break_pages(site: Site, data: EventData) -> list[Page]:
     pages = []
     for brk in event.breaks:
         posts = data.assignment.breaks[brk.slug]
-        context = {
-            "site": site,
-            "event": event,
-            "brk": brk,
-            "posts": posts,
-            "chart": span_chart(event, posts, brk.start, brk.end, brk.title),
-        }
-        pages.append(Page(f"{event.slug}/breaks/{brk.slug}/index.html", "break.html", context))
+
+        def context(brk=brk, posts=posts) -> dict[str, Any]:
+            return {
+                "site": site,
+                "event": event,
+                "brk": brk,
+                "posts": posts,
+                "chart": span_chart(event, posts, brk.start, brk.end, brk.title),
+            }
+
+        key = ("break", brk, seqs(posts))
+        pages.append(Page(f"{event.slug}/breaks/{brk.slug}/index.html", "break.html", context, key))
     return pages
 
 
@@ -121,31 +201,47 @@ def live_page(site: Site, data: EventData) -> Page:
         "stream": data.stream_url,
         "max_posts": max(200, data.inline_posts * 4),
     }
-    return Page(f"{data.event.slug}/live/index.html", "live.html", context)
+    key = ("live", seqs(shown), after, data.stream_url)
+    return Page(f"{data.event.slug}/live/index.html", "live.html", lambda: context, key)
 
 
 def schedule_rows(day: Day) -> list[Slot]:
     """The day's talks grouped by start time, with breaks between them, in time order."""
     talks = [p for s in day.sessions for p in s.presentations]
     rows: dict[datetime, Slot] = {}
-    for talk in sorted(talks, key=lambda p: p.start):
+    for talk in sorted(talks, key=_start):
         slot = rows.setdefault(talk.start, Slot(talk.start, talk.end, {}))
         slot.talks[talk.room] = talk
     slots = list(rows.values()) + [Slot(b.start, b.end, {}, b) for b in day.breaks]
     return sorted(slots, key=lambda s: (s.start, s.brk is None))
 
 
-def day_chart(data: EventData, day: Day):
-    """Posts per 5 minutes over one day, from its first start to its last end plus grace."""
+def day_span(event: Event, day: Day) -> tuple[datetime, datetime] | None:
+    """From the day's first start to its last end plus grace."""
     spans = [(s.start, s.end) for s in day.sessions] + [(b.start, b.end) for b in day.breaks]
     if not spans:
         return None
-    start = min(s for s, _ in spans)
-    end = max(e for _, e in spans) + data.event.grace
-    counts = charts.activity((i.created_at for i in data.items), start, end, timedelta(minutes=5))
-    return charts.svg(counts, data.event.tz, f"Activity on {day.title}", f"chart-{day.date}")
+    return min(s for s, _ in spans), max(e for _, e in spans) + event.grace
+
+
+def day_chart(data: EventData, day: Day, chart_id: str | None = None):
+    """Posts per 5 minutes over one day."""
+    span = day_span(data.event, day)
+    if span is None:
+        return None
+    times = (i.created_at for i in data.items)
+    counts = charts.activity(times, span[0], span[1], timedelta(minutes=5))
+    return charts.svg(counts, data.event.tz, f"Activity on {day.title}", chart_id or f"chart-{day.date}")
 
 
 def span_chart(event: Event, posts: list[Item], start: datetime, end: datetime, title: str):
     counts = charts.activity((i.created_at for i in posts), start, end, timedelta(minutes=1))
     return charts.svg(counts, event.tz, f"Activity during {title}", "chart")
+
+
+def local_date(event: Event, item: Item) -> date:
+    return item.created_at.astimezone(event.tz).date()
+
+
+def _start(p: Presentation) -> datetime:
+    return p.start

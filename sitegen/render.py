@@ -21,6 +21,9 @@ from markupsafe import Markup
 
 from core.items import format_time
 
+from .listings import slugify
+from .stats import anchor
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 _TAGS = {
@@ -74,6 +77,8 @@ def make_env(timezone: str = "UTC") -> jinja2.Environment:
     env.filters["http_url"] = http_url
     env.filters["iso"] = format_time
     env.filters["local"] = local_time
+    env.globals["anchor"] = anchor
+    env.globals["speaker_slug"] = slugify
     return env
 
 

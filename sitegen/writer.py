@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from core.errors import AfaError
 
 MANIFEST = "manifest.json"
+CACHE_DIR = ".build-cache"  # the build's own memory of what it wrote; not part of the site
 
 
 class WriterError(AfaError):
@@ -48,13 +49,25 @@ class Writer:
         data = content.encode("utf-8") if isinstance(content, str) else content
         path = self.target(relpath)
         key = path.relative_to(self.root).as_posix()
-        if key in self.files or key == MANIFEST:
+        if key in self.files or key == MANIFEST or key.startswith(CACHE_DIR):
             raise WriterError(f"{key} is written twice in one build")
         self.files[key] = hashlib.sha256(data).hexdigest()
         if path.is_file() and path.read_bytes() == data:
             return False
         _replace(path, data)
         self.changed.append(key)
+        return True
+
+    def keep(self, relpath: str, sha: str, stamp: tuple[int, int]) -> bool:
+        """Count a file an earlier build wrote as written by this one, without rendering it again,
+        when it is still there as that build left it (same size and mtime); False otherwise."""
+        path = self.target(relpath)
+        key = path.relative_to(self.root).as_posix()
+        if key in self.files or key == MANIFEST:
+            raise WriterError(f"{key} is written twice in one build")
+        if file_stamp(path) != tuple(stamp):
+            return False
+        self.files[key] = sha
         return True
 
     def write_manifest(self) -> None:
@@ -78,6 +91,14 @@ class Writer:
             return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -16,6 +16,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
+from datetime import UTC, datetime  # noqa: E402
+
 from core.archive import open_archive  # noqa: E402
 from core.items import Author, Item, Media, item_to_dict, parse_time  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -23,6 +25,7 @@ from sitegen.build import build_site  # noqa: E402
 
 SITE = HERE / "sites" / "basic"
 EXPECTED = HERE / "expected" / "basic"
+NOW = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)  # the day after the event: it is past
 
 
 def golden_items() -> list[Item]:
@@ -44,7 +47,11 @@ def golden_items() -> list[Item]:
                     handle=f"@u{n}@social.example",
                     name=f"Person <{n}>",
                     url=f"https://social.example/@u{n}",
+                    noindex=row.get("noindex", False),
                 ),
+                text=row.get("text", ""),
+                links=tuple(row.get("links", [])),
+                boosts=row.get("boosts", 0),
                 spoiler=row.get("spoiler", ""),
                 sensitive=row.get("sensitive", False),
                 media=tuple(Media(**m) for m in row.get("media", [])),
@@ -80,8 +87,9 @@ def build_golden(work: Path) -> Path:
         archive_path=work / "archive.db",
         output_dir=work / "output",
         live_url="https://live.example",
+        base_url="https://feed.example",
     )
-    build_site(settings)
+    build_site(settings, now=NOW)
     return settings.output_dir
 
 
@@ -89,5 +97,5 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         output = build_golden(Path(tmp))
         shutil.rmtree(EXPECTED, ignore_errors=True)
-        shutil.copytree(output, EXPECTED)
+        shutil.copytree(output, EXPECTED, ignore=shutil.ignore_patterns(".build-cache"))
     print(f"wrote {EXPECTED}; review it with: git diff --stat -- {EXPECTED}")  # noqa: T201

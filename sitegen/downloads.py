@@ -1,0 +1,112 @@
+"""Feeds and downloads: an Atom feed and a JSON Lines file per event and per talk.
+
+Atom feeds carry the newest posts, leaving out accounts that asked not to be indexed (`noindex`).
+The JSON Lines download is the whole archive of the event (or the talk) for researchers: one
+item_to_dict per line, oldest first; deleted, moderated and hidden posts are never in it, since
+the build never reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from xml.etree import ElementTree as ET
+
+from core.events import Event, Presentation, Site
+from core.items import Item, format_time, item_to_dict
+
+from .pages import EventData, Page, seqs
+from .render import trusted_html
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_POSTS = 50
+
+
+def jsonl(items: Sequence[Item]) -> bytes:
+    lines = []
+    for item in items:
+        line = item.extra.get("jsonl")
+        if line is None:  # cached on the item: the event file and the talk file share it
+            data = item_to_dict(item)
+            data["html"] = str(trusted_html(item.html))  # as the pages show it
+            data["extra"] = {k: v for k, v in data["extra"].items() if k in ("seq",)}
+            line = item.extra["jsonl"] = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        lines.append(line)
+    return ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
+
+
+def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence[Item]) -> bytes:
+    """A valid Atom 1.0 feed of the newest FEED_POSTS indexable posts, newest first."""
+    shown = [i for i in items if not i.author.noindex][-FEED_POSTS:][::-1]
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    _text(feed, "id", feed_id)
+    _text(feed, "title", title)
+    updated = max((i.edited_at or i.created_at for i in shown), default=None)
+    _text(feed, "updated", format_time(updated or datetime(2000, 1, 1)))
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=page_url)
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", type="application/atom+xml", href=self_url)
+    _text(feed, "generator", "A Feed Apart")
+    for item in shown:
+        feed.append(_entry(item))
+    ET.indent(feed)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _entry(item: Item) -> ET.Element:
+    entry = ET.Element(f"{{{ATOM}}}entry")
+    _text(entry, "id", item.uri)
+    text = item.text or item.spoiler or "(a post)"
+    _text(entry, "title", (text[:80] + "…") if len(text) > 80 else text)
+    _text(entry, "updated", format_time(item.edited_at or item.created_at))
+    _text(entry, "published", format_time(item.created_at))
+    author = ET.SubElement(entry, f"{{{ATOM}}}author")
+    _text(author, "name", item.author.name or item.author.handle or item.author.id)
+    if item.author.url.startswith(("http://", "https://")):
+        _text(author, "uri", item.author.url)
+    if item.url.startswith(("http://", "https://")):
+        ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", href=item.url)
+    if item.spoiler:
+        _text(entry, "summary", item.spoiler)
+    else:
+        _text(entry, "content", str(trusted_html(item.html))).set("type", "html")
+    return entry
+
+
+def _text(parent: ET.Element, name: str, value: str | None) -> ET.Element:
+    child = ET.SubElement(parent, f"{{{ATOM}}}{name}")
+    child.text = value or ""
+    return child
+
+
+def base(site: Site, fallback: str) -> str:
+    return (site.base_url or fallback or "").rstrip("/")
+
+
+def event_downloads(site: Site, data: EventData, base_url: str) -> list[Page]:
+    event, root = data.event, base(site, base_url)
+    page_url = f"{root}/{event.slug}/"
+    out = [
+        _feed(f"{event.slug}/feed.atom", f"{root}/{event.slug}/feed.atom", page_url,
+              f"tag:afeedapart,{event.start}:{event.slug}", event.name, data.items),
+        Page(f"{event.slug}/posts.jsonl", "", key=("jsonl", seqs(data.items)), body=lambda: jsonl(data.items)),
+    ]  # fmt: skip
+    for talk in event.presentations:
+        out += talk_downloads(event, talk, data.posts(talk.slug), root)
+    return out
+
+
+def talk_downloads(event: Event, talk: Presentation, posts: list[Item], root: str) -> list[Page]:
+    folder = f"{event.slug}/talks/{talk.slug}"
+    return [
+        _feed(f"{folder}/feed.atom", f"{root}/{folder}/feed.atom", f"{root}/{folder}/",
+              f"tag:afeedapart,{event.start}:{event.slug}/{talk.slug}",
+              f"{talk.title} · {event.name}", posts),
+        Page(f"{folder}/posts.jsonl", "", key=("jsonl", seqs(posts)), body=lambda: jsonl(posts)),
+    ]  # fmt: skip
+
+
+def _feed(path, self_url, page_url, feed_id, title, items) -> Page:
+    key = ("atom", self_url, title, seqs([i for i in items if not i.author.noindex][-FEED_POSTS:]))
+    return Page(path, "", key=key, body=lambda: atom(feed_id, title, page_url, self_url, items))

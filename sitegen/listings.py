@@ -1,0 +1,140 @@
+"""Page families that list an event's posts in other cuts: days, the full archive in fixed-size
+pages, the photo gallery, and speakers across events. Pure, like pages.py.
+
+Archive and gallery pages hold a fixed number of posts (photos) each, in (created_at, id) order
+(the archive's own order), so page N's URL keeps pointing at the same posts as later posts arrive:
+only the last page grows. A post that arrives late with an old timestamp shifts the pages after
+it; every post's anchor (stats.anchor) is derived from its uri, so links to a post stay valid.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from core.events import Site
+from core.items import Item
+
+from . import stats
+from .pages import ARCHIVE_PAGE, EventData, Page, day_chart, day_span, schedule_rows, seqs
+
+GALLERY_PAGE = 120  # photos per gallery page
+
+
+def day_pages(site: Site, data: EventData) -> list[Page]:
+    event, pages = data.event, []
+    chunks = archive_chunks(data.items)
+    for day in event.days:
+        span = day_span(event, day)
+        posts = [i for i in data.items if span and span[0] <= i.created_at < span[1]]
+        talks = [p for s in day.sessions for p in s.presentations]
+        archive = [(n, c) for n, c in chunks if _dates(event, c) & {day.date}]
+
+        def context(day=day, posts=posts, archive=archive, talks=talks) -> dict[str, Any]:
+            return {
+                "site": site,
+                "event": event,
+                "data": data,
+                "day": day,
+                "rows": schedule_rows(day),
+                "chart": day_chart(data, day, "chart"),
+                "posts": posts,
+                "links": stats.top_links(posts),
+                "photos": stats.photos(posts, limit=24),
+                "people": stats.participants(posts),
+                "archive": [(n, c[0], c[-1]) for n, c in archive],
+                "counts": {t.slug: data.count(t.slug) for t in talks},
+            }
+
+        key = ("day", day, seqs(posts), [n for n, _ in archive])
+        path = f"{event.slug}/days/{day.date}/index.html"
+        pages.append(Page(path, "day.html", context, key))
+    return pages
+
+
+def archive_chunks(items: Sequence[Item]) -> list[tuple[int, Sequence[Item]]]:
+    """(page number from 1, its posts): fixed-size slices of the archive in time order."""
+    return [(n + 1, items[i : i + ARCHIVE_PAGE]) for n, i in enumerate(range(0, len(items), ARCHIVE_PAGE))]
+
+
+def archive_pages(site: Site, data: EventData) -> list[Page]:
+    event, chunks = data.event, archive_chunks(data.items)
+    total = len(chunks)
+    pages = []
+    for n, posts in chunks:
+
+        def context(n=n, posts=posts) -> dict[str, Any]:
+            return {"site": site, "event": event, "posts": posts, "n": n, "total": total}
+
+        key = ("archive", n, total, seqs(posts))
+        pages.append(Page(f"{event.slug}/archive/page-{n}/index.html", "archive.html", context, key))
+    summary = [(n, c[0], c[-1], len(c)) for n, c in chunks]
+
+    def index() -> dict[str, Any]:
+        return {"site": site, "event": event, "pages": summary, "count": len(data.items)}
+
+    key = ("archive-index", [(n, seqs((a, b)), k) for n, a, b, k in summary])
+    pages.append(Page(f"{event.slug}/archive/index.html", "archive_index.html", index, key))
+    return pages
+
+
+def gallery_pages(site: Site, data: EventData) -> list[Page]:
+    event = data.event
+    photos = stats.photos(data.items)
+    chunks = [photos[i : i + GALLERY_PAGE] for i in range(0, len(photos), GALLERY_PAGE)] or [[]]
+    pages = []
+    for n, chunk in enumerate(chunks, start=1):
+
+        def context(n=n, chunk=chunk) -> dict[str, Any]:
+            return {
+                "site": site,
+                "event": event,
+                "photos": chunk,
+                "n": n,
+                "total": len(chunks),
+                "locate": data.locate,
+            }
+
+        key = ("gallery", n, len(chunks), seqs([p.item for p in chunk]))
+        path = f"{event.slug}/photos/index.html" if n == 1 else f"{event.slug}/photos/page-{n}/index.html"
+        pages.append(Page(path, "gallery.html", context, key))
+    return pages
+
+
+def slugify(name: str) -> str:
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "speaker"
+
+
+def speaker_pages(site: Site, events: list[EventData]) -> list[Page]:
+    """/speakers/<slug>/: every talk of one speaker across events, and /speakers/ listing them."""
+    talks: dict[str, list] = {}
+    names: dict[str, str] = {}
+    for data in events:
+        for talk in data.event.presentations:
+            for name in talk.speakers:
+                slug = slugify(name)
+                names.setdefault(slug, name)
+                talks.setdefault(slug, []).append((data.event, talk, data.count(talk.slug)))
+    pages = []
+    for slug in sorted(talks):
+        rows = sorted(talks[slug], key=lambda r: r[1].start)
+
+        def context(slug=slug, rows=rows) -> dict[str, Any]:
+            return {"site": site, "name": names[slug], "talks": rows}
+
+        pages.append(Page(f"speakers/{slug}/index.html", "speaker.html", context, ("speaker", names[slug], rows)))
+    everyone = sorted(((names[s], s, len(talks[s])) for s in talks), key=lambda r: r[0].casefold())
+    pages.append(
+        Page("speakers/index.html", "speakers.html", lambda: {"site": site, "speakers": everyone}, ("speakers", everyone))
+    )
+    return pages
+
+
+def _dates(event, chunk: Sequence[Item]) -> set[date]:
+    first = chunk[0].created_at.astimezone(event.tz).date()
+    last = chunk[-1].created_at.astimezone(event.tz).date()
+    return {first, last} | ({d.date for d in event.days if first <= d.date <= last})

@@ -1,0 +1,75 @@
+"""What a list of posts adds up to: top links, photos, most boosted and liked, who took part. Pure.
+
+Every function takes posts oldest first and breaks ties by that order, so the same posts always
+give the same answer (byte-identical pages).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from core.items import Item, Media
+
+
+def anchor(item: Item) -> str:
+    """A post's fragment id: derived from its identity, so it never moves when posts are added."""
+    found = item.extra.get("anchor")
+    if found is None:
+        found = "p-" + hashlib.sha1(item.uri.encode("utf-8")).hexdigest()[:12]
+        item.extra["anchor"] = found
+    return found
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    host: str
+    count: int  # how many posts link to it
+
+
+@dataclass(frozen=True)
+class Photo:
+    media: Media
+    item: Item  # the post it came with, for its anchor, author and time
+
+
+def top_links(items: Iterable[Item], n: int = 10) -> list[Link]:
+    """The n URLs most posts link to (each post counted once per URL), first seen wins ties."""
+    counts: Counter[str] = Counter()
+    for item in items:
+        for url in dict.fromkeys(item.links):
+            if url.startswith(("http://", "https://")):
+                counts[url] += 1
+    ranked = counts.most_common(n)  # stable: equal counts keep first-seen order
+    return [Link(url, urlsplit(url).hostname or url, count) for url, count in ranked]
+
+
+def photos(items: Iterable[Item], limit: int | None = None) -> list[Photo]:
+    """Images shown on public pages: not behind a sensitive-media warning, oldest first."""
+    found = []
+    for item in items:
+        if item.sensitive:
+            continue
+        for m in item.media:
+            if m.kind == "image" and m.url.startswith(("http://", "https://")):
+                found.append(Photo(m, item))
+                if limit is not None and len(found) >= limit:
+                    return found
+    return found
+
+
+def most(items: Sequence[Item], field: str, n: int = 3) -> list[Item]:
+    """The n posts with the most boosts (or likes), leaving out posts with none."""
+    ranked = sorted(
+        (i for i in items if getattr(i, field)), key=lambda i: getattr(i, field), reverse=True
+    )
+    return ranked[:n]
+
+
+def participants(items: Iterable[Item]) -> int:
+    """How many different accounts wrote these posts."""
+    return len({item.author.id for item in items})
