@@ -2,40 +2,51 @@
 
 Nothing here holds a Redis connection per client: each event's `Feed` runs one XREAD BLOCK loop
 on the shared pool and pushes every entry, encoded once (`sse.WireEntry`), to each subscriber's
-`asyncio.Queue`. A client's catch-up borrows a pooled connection for one XRANGE and gives it back.
+`asyncio.Queue`. A client's catch-up borrows a pooled connection for one MULTI and gives it back.
+A reader starts with its event's first client and stops after IDLE_SECONDS without any.
 
 Connect (GET /live/EVENT/stream)::
 
-    client ──► subscribe(): start the event's reader if idle (it first notes the stream's last
-               │            id L0, then XREADs after L0), add this client's queue
-               ├──► cursor = Last-Event-ID, else ?after=, else "now" (the stream's last seq)
-               ├──► MULTI XRANGE - + COUNT 1 / XRANGE (cursor+1) + COUNT limit+1 / EXEC
-               ├──► catch-up entries, then queue entries with seq > last sent
-               ▼
-    who wins the race: the subscription, always. The queue exists before the XRANGE runs, so an
-    entry XADDed meanwhile is in the XRANGE, in the queue, or both; never in neither (the
-    reader's start id L0 is read before the XRANGE, so the XRANGE reaches at least L0). Both is
-    resolved by skipping every queued entry with seq <= the last one sent: no gap, no duplicate.
+    client ──► 404 unknown event · 400 bad cursor · 503 + Retry-After when the process is full
+       │
+       ├──► subscribe(): if the event's reader is idle, note the stream's last id L0 and start
+       │                 XREADing after L0; add this client's queue (503 if Redis is away)
+       ├──► cursor = Last-Event-ID header, else ?after=SEQ, else "now" (the stream's last seq)
+       ├──► MULTI: XRANGE - + COUNT 1 · XRANGE cursor+1 + COUNT limit+1 · XREVRANGE + - COUNT 1
+       ├──► 200 text/event-stream: `retry:` hint, the catch-up entries, then the queue's
+       ▼     entries with seq > the last one sent
+    who wins the race: the subscription, always. The queue exists before the catch-up is read,
+    so an entry XADDed meanwhile is in the catch-up, in the queue, or both, never in neither
+    (L0 is read before the catch-up, so the catch-up reaches at least L0). "Both" is settled by
+    skipping queued entries with seq <= the last sent: no gap, no duplicate. The cursor and the
+    catch-up are fixed before the first byte goes out, so a client holding the `retry:` hint
+    knows that everything published from then on reaches it.
 
 Catch-up::
 
-    cursor < first retained - 1 ──► `reset` (id first-1), response ends; the page reloads
-    more than catchup_limit after ──► catchup_limit entries, response ends; EventSource
-                                      reconnects by Last-Event-ID and takes the next bite
+    cursor < first retained - 1 ──► `reset` (id first-1) and the response ends: the page
+                                     reloads its static page; a client that reconnects
+                                     instead resumes from the oldest change still kept
+    more than catchup_limit after ──► catchup_limit entries and the response ends: EventSource
+                                      reconnects by Last-Event-ID after `retry` ms and takes
+                                      the next bite (bounded memory, still no gap)
     otherwise ──────────────────────► all of them, then live
 
 Disconnect::
 
-    client goes ──► sse-starlette cancels the generator ──► finally: unsubscribe()
-    client too slow ──► its queue fills ──► the reader empties it and drops the client (counted
-                        as slow) ──► the response is cancelled ──► it reconnects by Last-Event-ID
+    client goes ──► sse-starlette sees http.disconnect, cancels the body ──► unsubscribe()
+    client too slow ──► its queue fills (live_queue_size) ──► the reader empties it, drops the
+                        client and counts it ──► the response is cancelled at once (a send
+                        blocked past live_send_timeout is dropped the same way) ──► it
+                        reconnects by Last-Event-ID
     who wins the race: the reader never waits for a client. A put that does not fit drops the
-    client there and then, so one stalled phone cannot hold back the room, nor grow memory.
+    client there and then, so one stalled phone cannot hold back the room or grow memory.
 
 Redis restart::
 
     XREAD fails ──► the reader logs, sleeps (0.1 s doubling to 5 s) and XREADs again after the
-    last id it delivered. Clients keep their connections and their queues meanwhile.
+    last id it delivered. Open responses and their queues stay; /healthz says "redis": false;
+    new connections get 503 + Retry-After until Redis answers.
     who wins the race: the last id. Whether Redis comes back with its AOF, empty, or re-seeded
     from the archive by the collector with the same IDs, XREAD after the last delivered id hands
     over exactly the entries that are new to these clients, in order, whenever they arrive.
