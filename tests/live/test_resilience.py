@@ -41,6 +41,8 @@ def test_redis_restart_loses_nothing_and_repeats_nothing(live, redis_server, tmp
         redis_server.stop()
         first.close()
         assert live.client.get("/healthz").json() == {"status": "ok", "redis": False}
+        refused = live.client.get(f"/live/{EVENT}/stream?after=5")  # a newcomer meanwhile
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
         again = EmbeddedRedis(tmp_path / "redis-again", port=redis_server.port, persist=False)
         again.start()
         try:
