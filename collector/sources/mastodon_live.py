@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as day_time
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -89,7 +90,11 @@ class Feed:
 
     @property
     def host(self) -> str:
-        return origin_host(self.opts.instance)
+        return origin_host(self.opts.instance)  # items' origin: the host name, as parse_status
+
+    @property
+    def netloc(self) -> str:
+        return urlsplit(self.opts.instance).netloc  # for messages: with the port, if any
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -167,10 +172,10 @@ async def fetch_instance(feed: Feed) -> None:
     disabled = sorted(k for k, v in access.items() if v == "disabled")
     if disabled:
         raise SourceError(SOURCE, feed.opts.instance,
-                          f"hashtag feed disabled on {feed.host} ({', '.join(disabled)})")  # fmt: skip
+                          f"hashtag feed disabled on {feed.netloc} ({', '.join(disabled)})")  # fmt: skip
     if "authenticated" in access.values() and not feed.token:
         raise SourceError(SOURCE, feed.opts.instance,
-                          f"hashtag feed on {feed.host} needs a token: set "
+                          f"hashtag feed on {feed.netloc} needs a token: set "
                           f"{feed.opts.token_env or 'token_env'}")  # fmt: skip
     streaming = feed.opts.streaming_url or (configuration.get("urls") or {}).get("streaming")
     feed.stream_base = _http_base(streaming or feed.opts.instance)
@@ -316,21 +321,22 @@ async def follow_stream(feed: Feed, tag: str) -> None:
         connected = time.monotonic()
         if dropped_at is not None:
             ctx.state.disconnected_seconds += connected - dropped_at
-        ctx.state.set("streaming")
         queue: asyncio.Queue = asyncio.Queue()
         reader = asyncio.ensure_future(read_stream(response, queue))
         try:
-            await backfill(feed, tag, rest)
-            ctx.state.set("streaming")
-            reason = await apply_live(feed, tag, queue)
+            await backfill(feed, tag, rest, gap=dropped_at is not None or tag in feed.tags)
+            ctx.state.set("streaming")  # live once the gap is filled, not before
+            closed = await apply_live(feed, tag, queue)
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-        dropped_at = time.monotonic()
-        ctx.state.error(f"stream #{tag} dropped: {reason}")
-        log.info("mastodon %s #%s: %s; reconnecting", feed.host, tag, reason)
+        dropped_at = closed.at  # when the reader saw it, maybe during the backfill
+        ctx.state.error(f"stream #{tag} dropped: {closed.reason}")
+        log.info("mastodon %s #%s: %s; reconnecting", feed.host, tag, closed.reason)
         if dropped_at - connected < feed.opts.min_connected_seconds:
-            await _back_off(ctx, retry, f"stream #{tag} dropped after {dropped_at - connected:.1f}s")
+            await _back_off(
+                ctx, retry, f"stream #{tag} dropped after {dropped_at - connected:.1f}s"
+            )
         else:
             retry.reset()
 
@@ -372,6 +378,7 @@ async def open_stream(feed: Feed, tag: str, backoff: Backoff) -> httpx.Response 
 @dataclass(frozen=True)
 class _Closed:
     reason: str
+    at: float = field(default_factory=time.monotonic)
 
 
 async def read_stream(response: httpx.Response, queue: asyncio.Queue) -> None:
@@ -391,7 +398,7 @@ async def read_stream(response: httpx.Response, queue: asyncio.Queue) -> None:
     queue.put_nowait(_Closed(reason))
 
 
-async def apply_live(feed: Feed, tag: str, queue: asyncio.Queue) -> str:
+async def apply_live(feed: Feed, tag: str, queue: asyncio.Queue) -> _Closed:
     """Apply what the stream delivered (the buffer first), a batch per wake-up, until it ends."""
     while True:
         batch = [await queue.get()]
@@ -400,7 +407,7 @@ async def apply_live(feed: Feed, tag: str, queue: asyncio.Queue) -> str:
         await save_events(feed, tag, [e for e in batch if isinstance(e, SSEEvent)])
         closed = [e for e in batch if isinstance(e, _Closed)]
         if closed:
-            return closed[0].reason
+            return closed[0]
 
 
 async def follow_polling(feed: Feed, tag: str) -> None:
@@ -408,7 +415,7 @@ async def follow_polling(feed: Feed, tag: str) -> None:
     and then (a late-federated post gets an id below the cursor)."""
     ctx, backoff = feed.ctx, Backoff(**_like(feed.ctx.backoff))
     ctx.state.set("polling")
-    await backfill(feed, tag, backoff)
+    await backfill(feed, tag, backoff, gap=tag in feed.tags)
     reconciled = time.monotonic()
     while True:
         ctx.state.set("polling")
@@ -425,11 +432,12 @@ async def follow_polling(feed: Feed, tag: str) -> None:
 # -- backfill -----------------------------------------------------------------------------
 
 
-async def backfill(feed: Feed, tag: str, backoff: Backoff, gap: bool = True) -> None:
-    """Walk the tag timeline from the saved cursor minus the overlap up to now."""
+async def backfill(feed: Feed, tag: str, backoff: Backoff, gap: bool) -> None:
+    """Walk the tag timeline from the saved cursor minus the overlap up to now. `gap`: after a
+    disconnect or a restart, counted as a gap detected, then backfilled."""
     cursor = feed.tags.get(tag)
     state = feed.ctx.state
-    if cursor and gap:
+    if gap:
         state.gaps_detected += 1
     if cursor:
         since = (parse_time(cursor.get("last_created_at")) or datetime.now(UTC)) - timedelta(
@@ -440,10 +448,10 @@ async def backfill(feed: Feed, tag: str, backoff: Backoff, gap: bool = True) -> 
             await walk_forward(feed, tag, floor, backoff)
         else:
             await walk_back(feed, tag, since, backoff)
-        if gap:
-            state.gaps_backfilled += 1
     else:
         await walk_back(feed, tag, first_run_start(feed), backoff)
+    if gap:
+        state.gaps_backfilled += 1
 
 
 def snowflake_floor(min_id: str, since: datetime) -> str | None:
