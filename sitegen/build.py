@@ -29,6 +29,7 @@ from .assign import assign_all
 from .cache import BuildCache, code_digest, digest
 from .pages import EventData, Page
 from .render import make_env
+from .search import index_event
 from .writer import Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
@@ -39,6 +40,7 @@ Log = Callable[[str], None]
 class BuildReport:
     pages: int = 0
     static: int = 0
+    search: int = 0  # files of the Pagefind indexes
     written: list[str] = field(default_factory=list)  # every file changed by this build
     unchanged: int = 0
     rendered: int = 0  # pages rendered (the rest were kept from the last build unrendered)
@@ -49,7 +51,8 @@ class BuildReport:
 
     def summary(self) -> str:
         return (
-            f"built {self.pages} pages and {self.static} static files: {len(self.written)} "
+            f"built {self.pages} pages, {self.static} static and {self.search} search files: "
+            f"{len(self.written)} "
             f"written, {self.unchanged} unchanged ({self.pages - self.rendered} not re-rendered), "
             f"{len(self.removed)} removed; {self.posts} posts ({self.unplaced} not in any talk "
             f"or break) in {self.seconds:.2f} s"
@@ -57,18 +60,24 @@ class BuildReport:
 
 
 def build_site(
-    settings: Settings, log: Log = lambda line: None, now: datetime | None = None
+    settings: Settings,
+    log: Log = lambda line: None,
+    now: datetime | None = None,
+    search: bool = True,
 ) -> BuildReport:
     """Build the whole site. Raises ContentErrors before writing anything if content/ is wrong.
 
-    `now` decides which events are live, upcoming or past (default: the wall clock)."""
+    `now` decides which events are live, upcoming or past (default: the wall clock); `search`
+    runs Pagefind over each event whose archive pages changed."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     site = load_site(settings.content_dir)
     events = load_events(settings.content_dir)
     cache = BuildCache.load(Path(settings.output_dir).resolve())
     builder = _Builder(Writer(settings.output_dir), cache, log)
-    builder.site = digest(code_digest(), _settings_key(settings), site, events, _statuses(events, now))
+    builder.site = digest(
+        code_digest(), _settings_key(settings), site, events, _statuses(events, now)
+    )
     builder.states = read_states(settings, events)
     builder.base = (settings.base_url or site.base_url).rstrip("/")
     if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
@@ -78,6 +87,8 @@ def build_site(
         builder.write_static()
         for family in plan(settings, site, datas, now):
             builder.write(family)
+        for data in datas:
+            builder.write_search(data.event.slug, search)
         builder.report.posts = sum(len(d.items) for d in datas)
         builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
     builder.finish(Path(settings.output_dir).resolve())
@@ -85,7 +96,9 @@ def build_site(
     return builder.report
 
 
-def plan(settings: Settings, site: Site, datas: list[EventData], now: datetime) -> Iterable[list[Page]]:
+def plan(
+    settings: Settings, site: Site, datas: list[EventData], now: datetime
+) -> Iterable[list[Page]]:
     """Every page of the site, one family at a time."""
     yield [pages.index_page(site, datas, now)]
     for data in datas:
@@ -95,7 +108,7 @@ def plan(settings: Settings, site: Site, datas: list[EventData], now: datetime) 
         yield listings.day_pages(site, data)
         yield listings.archive_pages(site, data)
         yield listings.gallery_pages(site, data)
-        yield [pages.live_page(site, data)]
+        yield [pages.live_page(site, data), pages.search_page(site, data)]
         yield downloads.event_downloads(site, data, settings.base_url)
     yield listings.speaker_pages(site, datas)
 
@@ -177,6 +190,8 @@ class _Builder:
             self.writer.keep(path, entry[1], entry[2:])
             if path.startswith("static/"):
                 self.report.static += 1
+            elif "/pagefind/" in path:
+                self.report.search += 1
             else:
                 self.report.pages += 1
             self.report.unchanged += 1
@@ -208,6 +223,28 @@ class _Builder:
         if family:
             kind = family[0].template or family[0].path.rsplit(".", 1)[-1]
             self.log(f"  {kind}: {len(family)} page(s), {rendered} rendered")
+
+    def write_search(self, slug: str, enabled: bool) -> None:
+        """The event's Pagefind index: kept when its archive pages are, else made again."""
+        if not enabled or not any(p.startswith(f"{slug}/archive/page-") for p in self.files):
+            return
+        output, folder = self.writer.root, f"{slug}/pagefind/"
+        changed = any(p.startswith(f"{slug}/archive/page-") for p in self.report.written)
+        old = {p: e for p, e in self.cache.files.items() if p.startswith(folder)}
+        if (
+            old
+            and not changed
+            and all(file_stamp(output / p) == tuple(e[2:]) for p, e in old.items())
+        ):
+            for path, entry in old.items():
+                self.writer.keep(path, entry[1], entry[2:])
+                self.files[path] = entry
+                self.report.search += 1
+                self.report.unchanged += 1
+            return
+        count = index_event(output, slug, lambda path, data: self._record(path, data, ""))
+        self.report.search += count
+        self.log(f"  search: indexed {slug}'s archive into {count} files")
 
     def render(self, page: Page) -> bytes:
         if page.body is not None:

@@ -48,8 +48,9 @@ def settings_from(output: Path | None) -> Settings:
     "--output", type=click.Path(path_type=Path), help="Write here instead of AFA_OUTPUT_DIR."
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
+@click.option("--no-search", is_flag=True, help="Skip the Pagefind search index.")
 @reports_errors
-def build(output: Path | None, quiet: bool) -> None:
+def build(output: Path | None, quiet: bool, no_search: bool) -> None:
     """Build every page of every event into output/.
 
     \b
@@ -57,7 +58,8 @@ def build(output: Path | None, quiet: bool) -> None:
         python -m sitegen build
     """
     settings = settings_from(output)
-    report = build_site(settings, log=(lambda line: None) if quiet else click.echo)
+    log = (lambda line: None) if quiet else click.echo
+    report = build_site(settings, log=log, search=not no_search)
     click.echo(f"{report.summary()} → {settings.output_dir}/")
 
 

@@ -57,7 +57,10 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
 
 def archive_chunks(items: Sequence[Item]) -> list[tuple[int, Sequence[Item]]]:
     """(page number from 1, its posts): fixed-size slices of the archive in time order."""
-    return [(n + 1, items[i : i + ARCHIVE_PAGE]) for n, i in enumerate(range(0, len(items), ARCHIVE_PAGE))]
+    return [
+        (n + 1, items[i : i + ARCHIVE_PAGE])
+        for n, i in enumerate(range(0, len(items), ARCHIVE_PAGE))
+    ]
 
 
 def archive_pages(site: Site, data: EventData) -> list[Page]:
@@ -70,7 +73,9 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
             return {"site": site, "event": event, "posts": posts, "n": n, "total": total}
 
         key = ("archive", n, total, seqs(posts))
-        pages.append(Page(f"{event.slug}/archive/page-{n}/index.html", "archive.html", context, key))
+        pages.append(
+            Page(f"{event.slug}/archive/page-{n}/index.html", "archive.html", context, key)
+        )
     summary = [(n, c[0], c[-1], len(c)) for n, c in chunks]
 
     def index() -> dict[str, Any]:
@@ -99,7 +104,11 @@ def gallery_pages(site: Site, data: EventData) -> list[Page]:
             }
 
         key = ("gallery", n, len(chunks), seqs([p.item for p in chunk]))
-        path = f"{event.slug}/photos/index.html" if n == 1 else f"{event.slug}/photos/page-{n}/index.html"
+        path = (
+            f"{event.slug}/photos/index.html"
+            if n == 1
+            else f"{event.slug}/photos/page-{n}/index.html"
+        )
         pages.append(Page(path, "gallery.html", context, key))
     return pages
 
@@ -126,10 +135,22 @@ def speaker_pages(site: Site, events: list[EventData]) -> list[Page]:
         def context(slug=slug, rows=rows) -> dict[str, Any]:
             return {"site": site, "name": names[slug], "talks": rows}
 
-        pages.append(Page(f"speakers/{slug}/index.html", "speaker.html", context, ("speaker", names[slug], rows)))
+        pages.append(
+            Page(
+                f"speakers/{slug}/index.html",
+                "speaker.html",
+                context,
+                ("speaker", names[slug], rows),
+            )
+        )
     everyone = sorted(((names[s], s, len(talks[s])) for s in talks), key=lambda r: r[0].casefold())
     pages.append(
-        Page("speakers/index.html", "speakers.html", lambda: {"site": site, "speakers": everyone}, ("speakers", everyone))
+        Page(
+            "speakers/index.html",
+            "speakers.html",
+            lambda: {"site": site, "speakers": everyone},
+            ("speakers", everyone),
+        )
     )
     return pages
 

@@ -205,6 +205,11 @@ def live_page(site: Site, data: EventData) -> Page:
     return Page(f"{data.event.slug}/live/index.html", "live.html", lambda: context, key)
 
 
+def search_page(site: Site, data: EventData) -> Page:
+    context = {"site": site, "event": data.event}
+    return Page(f"{data.event.slug}/search/index.html", "search.html", lambda: context, ("search",))
+
+
 def schedule_rows(day: Day) -> list[Slot]:
     """The day's talks grouped by start time, with breaks between them, in time order."""
     talks = [p for s in day.sessions for p in s.presentations]
@@ -231,7 +236,9 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
         return None
     times = (i.created_at for i in data.items)
     counts = charts.activity(times, span[0], span[1], timedelta(minutes=5))
-    return charts.svg(counts, data.event.tz, f"Activity on {day.title}", chart_id or f"chart-{day.date}")
+    return charts.svg(
+        counts, data.event.tz, f"Activity on {day.title}", chart_id or f"chart-{day.date}"
+    )
 
 
 def span_chart(event: Event, posts: list[Item], start: datetime, end: datetime, title: str):

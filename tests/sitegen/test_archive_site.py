@@ -1,0 +1,147 @@
+"""The archive site's pages and downloads: anchors, feeds, JSON Lines, the index's grouping,
+incremental rebuilds and the search index (issue 4)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from core.archive import open_archive
+from sitegen.build import build_site
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+EVENT = "northwind-2026"
+
+
+def at(day, hh, mm, ss=0):
+    return datetime(2026, 10, day, hh, mm, ss, tzinfo=UTC)
+
+
+@pytest.fixture
+def site(make_settings, sg):
+    """About 120 posts on day one; every fifth from a noindex account, every seventh a photo."""
+    settings = make_settings()
+    quiet = sg.Author(id="https://q.example/u", name="Quiet Zebra", noindex=True)
+    items = []
+    for n in range(120):
+        extra = {"author": quiet, "text": "zebraword"} if n % 5 == 0 else {"text": f"post {n}"}
+        if n % 7 == 0:
+            extra["media"] = (sg.Media("image", f"https://img.example/{n}.jpg", alt=f"slide {n}"),)
+        items.append(
+            sg.make_item(n, at(24, 8, 0) + timedelta(minutes=3 * n), boosts=n % 4, likes=n % 3,
+                         links=(f"https://l.example/{n % 3}",), **extra)
+        )  # fmt: skip
+    db = open_archive(settings.archive_path)
+    sg.save_items(db, items)
+    db.close()
+    return settings, items
+
+
+def read(settings, path):
+    return (settings.output_dir / path).read_text(encoding="utf-8")
+
+
+def test_post_anchors_are_stable_as_posts_arrive(site, sg):
+    settings, items = site
+    build_site(settings, search=False)
+    page = f"{EVENT}/archive/page-1/index.html"
+    first = re.findall(r'<article class="post" id="(p-[0-9a-f]{12})"', read(settings, page))
+    db = open_archive(settings.archive_path)
+    sg.save_items(db, [sg.make_item(500, at(24, 7, 59))])  # a late post, before all the others
+    db.close()
+    build_site(settings, search=False)
+    second = re.findall(r'<article class="post" id="(p-[0-9a-f]{12})"', read(settings, page))
+    assert len(first) == 120 and len(set(first)) == 120 and second[1:] == first
+
+
+def test_feeds_are_atom_and_leave_out_noindex_accounts(site):
+    settings, items = site
+    build_site(settings, search=False)
+    feed = ET.fromstring((settings.output_dir / EVENT / "feed.atom").read_bytes())
+    assert feed.tag == f"{ATOM}feed" and feed.find(f"{ATOM}id").text.startswith("tag:")
+    entries = feed.findall(f"{ATOM}entry")
+    assert len(entries) == 50
+    assert all(e.find(f"{ATOM}author/{ATOM}name").text != "Quiet Zebra" for e in entries)
+    assert all(e.find(f"{ATOM}updated") is not None and e.find(f"{ATOM}id").text for e in entries)
+    newest = [i for i in items if not i.author.noindex][-1]
+    assert entries[0].find(f"{ATOM}id").text == newest.uri
+
+
+def test_jsonl_has_one_item_per_line_and_nothing_deleted(site, sg):
+    settings, items = site
+    db = open_archive(settings.archive_path)
+    sg.save_items(
+        db, [sg.make_item(900, at(24, 9, 0), uri="https://x.example/gone")], status="deleted"
+    )
+    db.close()
+    build_site(settings, search=False)
+    lines = read(settings, f"{EVENT}/posts.jsonl").splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["uri"] for r in rows] == [i.uri for i in items]
+    assert set(rows[0]) >= {"uri", "created_at", "author", "html", "media", "links", "extra"}
+
+
+def test_talk_page_summarises_its_posts(site):
+    settings, items = site
+    build_site(settings, search=False)
+    text = read(settings, f"{EVENT}/index.html")
+    assert 'id="photo-strip"' in text and "https://l.example/0" in text
+    talk = next(
+        p
+        for p in (settings.output_dir / EVENT / "talks").iterdir()
+        if "Most boosted" in (p / "index.html").read_text()
+    )
+    page = (talk / "index.html").read_text()
+    for heading in ("Most boosted", "Most liked", "Top links", "Photos"):
+        assert f">{heading}</h2>" in page
+    assert re.search(r"\d+ posts? by \d+ (person|people)\.", page)
+    for href in re.findall(r'<a href="#(p-[0-9a-f]{12})">', page):
+        assert f'id="{href}"' in page
+
+
+def test_index_groups_events_by_the_build_clock(site):
+    settings, _ = site
+    for now, heading in (
+        (at(1, 12, 0), "Upcoming"),
+        (at(24, 12, 0), "Live now"),
+        (at(30, 1, 0), "Past events"),
+    ):
+        build_site(settings, now=now, search=False)
+        assert '<h2 id="events-' in read(settings, "index.html")
+        assert f">{heading}</h2>" in read(settings, "index.html")
+
+
+def test_rebuild_renders_only_pages_whose_posts_changed(site, sg):
+    settings, _ = site
+    first = build_site(settings, search=False)
+    db = open_archive(settings.archive_path)
+    sg.save_items(db, [sg.make_item(700, at(25, 10, 0), text="late")])  # day two, after the rest
+    db.close()
+    second = build_site(settings, search=False)
+    assert 0 < second.rendered < first.rendered / 3
+    assert (
+        f"{EVENT}/posts.jsonl" in second.written
+        and f"{EVENT}/archive/page-1/index.html" in second.written
+    )
+    untouched = f"{EVENT}/talks/opening-keynote/index.html"
+    assert untouched not in second.written
+    manifest = json.loads(read(settings, "manifest.json"))
+    assert manifest["changed"] == sorted(second.written)
+    third = build_site(settings, search=False)
+    assert third.rendered == 0 and third.written == []
+
+
+def test_search_index_holds_posts_but_not_noindex_accounts(site):
+    settings, _ = site
+    report = build_site(settings)
+    assert report.search > 0
+    fragments = list((settings.output_dir / EVENT / "pagefind" / "fragment").glob("*.pf_fragment"))
+    text = " ".join(gzip.decompress(f.read_bytes()).decode("utf-8", "replace") for f in fragments)
+    assert "post 1" in text and "zebraword" not in text and "Quiet Zebra" not in text
+    search = read(settings, f"{EVENT}/search/index.html")
+    assert "../pagefind/pagefind-ui.js" in search
