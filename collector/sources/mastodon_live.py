@@ -34,7 +34,7 @@ from ..normalise import SkipItem
 from ..store import Malformed
 from .base import Backoff, SourceContext
 from .mastodon import SOURCE, origin_host, parse_status, parse_stream_event
-from .mastodon_stream import SSEEvent, SSEParser, StreamBroken
+from .mastodon_stream import SSEEvent, StreamClosed, read_stream
 
 log = logging.getLogger("collector.mastodon")
 REFUSED = {400, 401, 403, 404}  # the streaming server will not serve us: poll instead
@@ -375,37 +375,14 @@ async def open_stream(feed: Feed, tag: str, backoff: Backoff) -> httpx.Response 
             await _back_off(ctx, backoff, f"{url}: HTTP {code}")
 
 
-@dataclass(frozen=True)
-class _Closed:
-    reason: str
-    at: float = field(default_factory=time.monotonic)
-
-
-async def read_stream(response: httpx.Response, queue: asyncio.Queue) -> None:
-    """Parse the stream into `queue` until it ends; then put why it ended."""
-    parser = SSEParser()
-    try:
-        async for chunk in response.aiter_raw():
-            for event in parser.feed(chunk):
-                queue.put_nowait(event)
-        reason = "the server ended the stream"
-    except httpx.ReadTimeout:
-        reason = "no byte within the watchdog timeout"
-    except (httpx.TransportError, StreamBroken) as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-    finally:
-        await response.aclose()
-    queue.put_nowait(_Closed(reason))
-
-
-async def apply_live(feed: Feed, tag: str, queue: asyncio.Queue) -> _Closed:
+async def apply_live(feed: Feed, tag: str, queue: asyncio.Queue) -> StreamClosed:
     """Apply what the stream delivered (the buffer first), a batch per wake-up, until it ends."""
     while True:
         batch = [await queue.get()]
         while not queue.empty():
             batch.append(queue.get_nowait())
         await save_events(feed, tag, [e for e in batch if isinstance(e, SSEEvent)])
-        closed = [e for e in batch if isinstance(e, _Closed)]
+        closed = [e for e in batch if isinstance(e, StreamClosed)]
         if closed:
             return closed[0]
 

@@ -1,4 +1,5 @@
-"""Server-sent events as Mastodon's streaming server writes them: an incremental parser.
+"""Server-sent events as Mastodon's streaming server writes them: an incremental parser, and
+the reader that feeds a response's bytes through it into a queue.
 
 Bytes in, events out. Lines are split on CR, LF or CRLF *before* decoding (a chunk may cut a
 multibyte character or a CRLF pair); a line starting with ':' is a comment (Mastodon's ':)' and
@@ -9,7 +10,11 @@ event malformed, never the stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import httpx
 
 MAX_LINE = 8 * 1024 * 1024  # a longer line is a broken stream, not a status
 
@@ -104,3 +109,31 @@ def _line_end(buffer: bytes, start: int) -> int:
 
 def _decode(value: bytes, errors: str = "strict") -> str:
     return value.decode("utf-8", errors=errors)
+
+
+# -- reading a response -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamClosed:
+    """Put on the queue last: why the stream ended, and when the reader saw it."""
+
+    reason: str
+    at: float = field(default_factory=time.monotonic)
+
+
+async def read_stream(response: httpx.Response, queue: asyncio.Queue) -> None:
+    """Parse the stream into `queue` until it ends; then put why it ended."""
+    parser = SSEParser()
+    try:
+        async for chunk in response.aiter_raw():
+            for event in parser.feed(chunk):
+                queue.put_nowait(event)
+        reason = "the server ended the stream"
+    except httpx.ReadTimeout:
+        reason = "no byte within the watchdog timeout"
+    except (httpx.TransportError, StreamBroken) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    finally:
+        await response.aclose()
+    queue.put_nowait(StreamClosed(reason))
