@@ -506,3 +506,13 @@ def test_fault_matrix_loses_nothing_and_duplicates_nothing(archive, settings, fa
     cursor = load_cursor(archive, EVENT, KEY)
     assert cursor["tags"][TAG]["min_id"] == max(fake.ids(), key=int)
     assert len(json.dumps(cursor)) < 200  # small JSON
+
+
+def test_overlap_floor_is_snowflake_arithmetic_only_for_snowflake_ids():
+    since = datetime(2026, 10, 24, 9, 0, tzinfo=UTC)
+    ms = int(since.timestamp() * 1000)
+    later = str((ms + 60_000) << 16 | 5)
+    assert mastodon_live.snowflake_floor(later, since) == str(ms << 16)
+    assert mastodon_live.snowflake_floor("12345", since) is None  # sequential ids: re-walk by time
+    assert mastodon_live.snowflake_floor("AbCdEf9", since) is None  # opaque (flake, ULID)
+    assert sorted(["10", "9", "100"], key=mastodon_live.id_key) == ["9", "10", "100"]
