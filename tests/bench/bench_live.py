@@ -1,0 +1,508 @@
+"""`make bench` (live): the SSE sidecar against nginx + Nchan, N concurrent clients on loopback.
+
+For each N in --clients, and for each server (the sidecar, then Nchan unless --no-nchan):
+  1. start it: a real redis-server (EmbeddedRedis) and `python -m live serve` on free ports, or
+     nginx with the Nchan module from a generated config in a temp dir;
+  2. open N SSE clients from one or two load-generator processes (sseload.py: raw asyncio
+     sockets) and wait until every one has its 200;
+  3. publish --posts posts of ~--size bytes at --rate per second: for the sidecar an XADD through
+     the collector's own publish_changes(), for Nchan an HTTP POST of the same JSON; each payload
+     carries its scheduled publish time (t_sched), and latency is counted from it, so a publisher
+     that falls behind does not look fast;
+  4. wait until every client has every post (or the drain timeout), stop everything.
+Printed per run: completeness, latency p50/p99/max, posts delivered per second, the server's
+peak RSS and CPU, the load generator's CPU; then sidecar/Nchan ratios and the targets:
+  1,000 clients   p99 <= 1.5 x Nchan's p99
+  5,000 clients   100 % delivered, p99 <= Nchan's p99, sidecar peak RSS <= 300 MB
+  10,000 clients  all connect and receive everything
+Figures also go to var/bench/live.json (or --out). The exit code is 1 when the sidecar lost posts.
+
+    .venv/bin/python tests/bench/bench_live.py [--clients 1000,5000,10000] [--posts 200]
+        [--rate 50] [--size 1024] [--quick] [--no-nchan] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from array import array
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import redis as redis_lib
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import nchan  # noqa: E402
+from collector.publish import publish_changes  # noqa: E402
+from core.archive import Change  # noqa: E402
+from core.items import Author, Item, item_to_dict  # noqa: E402
+from core.redisd import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.tail import encode_entry, live_payload  # noqa: E402
+
+EVENT = "northwind-2026"
+CONTENT_DIR = ROOT / "content"
+STREAM_PATH = f"/live/{EVENT}/stream"
+SECOND_GENERATOR_FROM = 2_000  # clients; above this the load is split over two processes
+TARGETS = {"ratio_p99_1000": 1.5, "ratio_p99_5000": 1.0, "rss_mb_5000": 300}
+
+
+@dataclass
+class Run:
+    """One server at one client count: what was measured."""
+
+    server: str
+    clients: int
+    posts: int
+    expected: int = 0
+    received: int = 0
+    connected: int = 0
+    duplicates: int = 0
+    reconnects: int = 0
+    refused: int = 0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    delivered_per_s: float = 0.0
+    publish_lag_max_ms: float = 0.0
+    connect_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    server_cpu_percent: float = 0.0
+    loadgen_cpu_percent: float = 0.0
+    loadgen_cpu_seconds: float = 0.0
+    loadavg_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    server_stats: dict = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def completeness(self) -> float:
+        return self.received / self.expected if self.expected else 0.0
+
+
+# -- the workload ---------------------------------------------------------------------------
+
+
+def make_payload(seq: int, size: int, t_sched: float) -> dict:
+    """The live payload of one post, as the collector stores it, padded to about `size` bytes
+    of JSON, with its scheduled publish time in `t_sched`."""
+    uri = f"https://bench.example/users/bench/statuses/{seq}"
+    item = Item(
+        uri=uri, source="mastodon", origin="bench.example", local_id=str(seq), url=uri,
+        created_at=datetime.fromtimestamp(t_sched, UTC),
+        author=Author(id="https://bench.example/users/bench", handle="@bench@bench.example",
+                      name="Bench", url="https://bench.example/@bench"),
+        tags=("northwind26",), lang="en",
+    )  # fmt: skip
+    payload = live_payload("post", seq, uri, item_to_dict(item))
+    payload["t_sched"] = round(t_sched, 6)
+    pad = max(size - len(encode_entry("post", payload)["data"]) - 20, 0)
+    text = ("#northwind26 live benchmark post " * (pad // 33 + 1))[:pad]
+    payload["item"]["text"] = text[: pad // 2]
+    payload["item"]["html"] = f"<p>{text[: pad - pad // 2 - 7]}</p>"
+    return payload
+
+
+class RedisPublisher:
+    """XADD exactly as the collector does: publish_changes() with the change's seq as the id."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = redis_lib.Redis.from_url(url)
+        self.tail_length = Settings().tail_length
+
+    def publish(self, seq: int, payload: dict) -> None:
+        change = Change(EVENT, seq, "post", payload["uri"], "", payload)
+        publish_changes(self.redis, EVENT, [change], self.tail_length)
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+class NchanPublisher:
+    """The same JSON text, POSTed to Nchan's publisher location."""
+
+    def __init__(self, port: int) -> None:
+        self.http = nchan.Publisher(port, EVENT)
+
+    def publish(self, seq: int, payload: dict) -> None:
+        self.http.publish(encode_entry("post", payload)["data"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def publish_all(publisher, posts: int, rate: float, size: int) -> tuple[list[float], float]:
+    """Publish seq 1..posts on a fixed schedule; returns (scheduled times, worst lag in s)."""
+    start = time.time() + 0.5
+    schedule = [start + i / rate for i in range(posts)]
+    payloads = [make_payload(i + 1, size, t) for i, t in enumerate(schedule)]
+    lag = 0.0
+    for i, (t_sched, payload) in enumerate(zip(schedule, payloads, strict=True)):
+        delay = t_sched - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        publisher.publish(i + 1, payload)
+        lag = max(lag, time.time() - t_sched)
+    return schedule, lag
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def stop_group(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM the child's process group, then SIGKILL it if it lingers."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def start_sidecar(tmp: Path, redis_url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "REDIS_URL": redis_url, "AFA_CONTENT_DIR": str(CONTENT_DIR),
+           "AFA_VAR_DIR": str(tmp / "var")}  # fmt: skip
+    log = open(tmp / "sidecar.log", "wb")  # noqa: SIM115 - closed with the child
+    process = subprocess.Popen(
+        [sys.executable, "-m", "live", "serve", "--port", str(port)], cwd=ROOT, env=env,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, timeout=30)
+    except Exception:
+        stop_group(process)
+        raise RuntimeError(f"the sidecar did not start:\n{tail(tmp / 'sidecar.log')}") from None
+    return process
+
+
+def tail(path: Path, chars: int = 3000) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+
+
+def sidecar_stats(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
+            return json.load(response)
+    except OSError as exc:
+        return {"error": str(exc)}
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of a process and its children, sampled every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self.halt = threading.Event()
+
+    def tree(self) -> list[psutil.Process]:
+        try:
+            return [self.process, *self.process.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def run(self) -> None:
+        while not self.halt.wait(0.05):
+            total = 0
+            for proc in self.tree():
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.tree():
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def stop(self) -> float:
+        self.halt.set()
+        self.join()
+        return self.peak / 2**20
+
+
+class Generators:
+    """One or two sseload.py children and their READY / DONE lines."""
+
+    def __init__(self, tmp: Path, port: int, path: str, clients: int, posts: int,
+                 seq_from: str) -> None:  # fmt: skip
+        count = 2 if clients >= SECOND_GENERATOR_FROM else 1
+        shares = [clients // count + (i < clients % count) for i in range(count)]
+        self.outs = [tmp / f"gen{i}" for i in range(count)]
+        self.lines: queue.Queue[tuple[int, str]] = queue.Queue()
+        self.processes = []
+        for i, (share, out) in enumerate(zip(shares, self.outs, strict=True)):
+            command = [sys.executable, str(HERE / "sseload.py"), "--port", str(port),
+                       "--path", path, "--clients", str(share), "--posts", str(posts),
+                       "--seq-from", seq_from, "--out", str(out)]  # fmt: skip
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                start_new_session=True,
+            )  # fmt: skip
+            self.processes.append(process)
+            threading.Thread(target=self._read, args=(i, process), daemon=True).start()
+
+    def _read(self, index: int, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.lines.put((index, line.strip()))
+        self.lines.put((index, "EXIT"))
+
+    def wait_for(self, word: str, timeout: float) -> bool:
+        """True once every generator has said `word` within `timeout` seconds."""
+        pending, deadline = set(range(len(self.processes))), time.monotonic() + timeout
+        while pending:
+            try:
+                index, line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                return False
+            if line.startswith(word):
+                pending.discard(index)
+            elif line == "EXIT":
+                return False
+        return True
+
+    def stop(self) -> list[tuple[dict, array]]:
+        for process in self.processes:
+            with contextlib.suppress(OSError):
+                process.stdin.write("stop\n")
+                process.stdin.flush()
+        for process in self.processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                stop_group(process)
+        results = []
+        for out in self.outs:
+            summary = json.loads(out.with_suffix(".json").read_text())
+            arrivals = array("d")
+            arrivals.frombytes(out.with_suffix(".arrivals").read_bytes())
+            results.append((summary, arrivals))
+        return results
+
+    def kill(self) -> None:
+        for process in self.processes:
+            stop_group(process, timeout=5)
+
+
+# -- one run --------------------------------------------------------------------------------
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def measure(run: Run, results: list[tuple[dict, array]], schedule: list[float]) -> None:
+    posts, latencies, last_arrival = run.posts, [], 0.0
+    for summary, arrivals in results:
+        run.received += summary["received"]
+        run.connected += summary["connected"]
+        run.duplicates += summary["duplicates"]
+        run.reconnects += summary["reconnects"]
+        run.refused += summary["refused"]
+        run.loadgen_cpu_percent += summary["cpu_percent_measured"]
+        run.loadgen_cpu_seconds += summary["cpu_seconds_measured"]
+        for c in range(summary["clients"]):
+            row = arrivals[c * posts : (c + 1) * posts]
+            latencies += [t - s for t, s in zip(row, schedule, strict=True) if t]
+        last_arrival = max(last_arrival, max(arrivals, default=0.0))
+    if latencies:
+        latencies.sort()
+        run.p50_ms = round(percentile(latencies, 0.50) * 1000, 1)
+        run.p99_ms = round(percentile(latencies, 0.99) * 1000, 1)
+        run.max_ms = round(latencies[-1] * 1000, 1)
+        run.delivered_per_s = round(len(latencies) / max(last_arrival - schedule[0], 1e-9), 1)
+
+
+def run_one(server: str, clients: int, args: argparse.Namespace, nginx_bin) -> Run:
+    run = Run(server, clients, args.posts, expected=clients * args.posts)
+    run.loadavg_before = tuple(round(x, 2) for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix=f"bench-live-{server}-") as tmp_name:
+        tmp, stack = Path(tmp_name), contextlib.ExitStack()
+        with stack:
+            port = free_port()
+            if server == "sidecar":
+                redis = stack.enter_context(EmbeddedRedis(tmp / "redis", persist=False))
+                process = start_sidecar(tmp, redis.url, port)
+                stack.callback(stop_group, process)
+                publisher, seq_from, path = RedisPublisher(redis.url), "id", f"{STREAM_PATH}?after=0"
+            else:
+                nginx = nchan.Nginx(*nginx_bin, tmp, port, [EVENT], buffer=max(args.posts, 1000))
+                stack.callback(nginx.stop)
+                process = nginx.start().process
+                wait_for_port(port, timeout=15)
+                publisher, seq_from, path = NchanPublisher(port), "data", STREAM_PATH
+            stack.callback(publisher.close)
+            sampler = RssSampler(process.pid)
+            sampler.start()
+            stack.callback(sampler.stop)
+            generators = Generators(tmp, port, path, clients, args.posts, seq_from)
+            stack.callback(generators.kill)
+            t0 = time.monotonic()
+            if not generators.wait_for("READY", timeout=max(60, clients / 100)):
+                run.error = f"not every client connected within {max(60, clients / 100):.0f}s"
+            run.connect_s = round(time.monotonic() - t0, 2)
+            cpu0, w0 = sampler.cpu_seconds(), time.monotonic()
+            schedule, lag = publish_all(publisher, args.posts, args.rate, args.size)
+            run.publish_lag_max_ms = round(lag * 1000, 1)
+            if not generators.wait_for("DONE", timeout=args.drain):
+                run.error = run.error or f"not every post arrived within {args.drain:.0f}s"
+            run.server_cpu_percent = round(
+                100 * (sampler.cpu_seconds() - cpu0) / (time.monotonic() - w0), 1
+            )
+            if server == "sidecar":
+                run.server_stats = sidecar_stats(port)
+            measure(run, generators.stop(), schedule)
+            run.peak_rss_mb = round(sampler.stop(), 1)
+            if server == "nchan" and run.completeness < 1:
+                run.error += "\n" + nginx.error_log()
+    return run
+
+
+# -- report ---------------------------------------------------------------------------------
+
+COLUMNS = [
+    ("server", "{:<8}"), ("clients", "{:>7}"), ("complete", "{:>9}"), ("p50 ms", "{:>8}"),
+    ("p99 ms", "{:>8}"), ("max ms", "{:>8}"), ("posts/s", "{:>9}"), ("RSS MB", "{:>7}"),
+    ("srv CPU%", "{:>8}"), ("gen CPU%", "{:>8}"), ("reconn", "{:>6}"),
+]  # fmt: skip
+
+
+def row(run: Run) -> str:
+    values = [run.server, run.clients, f"{run.completeness * 100:.1f} %", run.p50_ms, run.p99_ms,
+              run.max_ms, run.delivered_per_s, run.peak_rss_mb, run.server_cpu_percent,
+              run.loadgen_cpu_percent, run.reconnects]  # fmt: skip
+    return " ".join(fmt.format("-" if v is None else v) for (_, fmt), v in zip(COLUMNS, values))
+
+
+def header() -> str:
+    return " ".join(fmt.format(name) for name, fmt in COLUMNS)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def verdicts(runs: list[Run]) -> list[str]:
+    """The issue's targets, each with its figure and PASS / FAIL (or n/a without Nchan)."""
+    by = {(r.server, r.clients): r for r in runs}
+    lines = []
+    for n in sorted({r.clients for r in runs}):
+        side, ref = by.get(("sidecar", n)), by.get(("nchan", n))
+        if side is None:
+            continue
+        if ref is not None:
+            p50, p99 = ratio(side.p50_ms, ref.p50_ms), ratio(side.p99_ms, ref.p99_ms)
+            lines.append(f"{n:>6} clients: sidecar/nchan p50 x{p50}, p99 x{p99}")
+        else:
+            p99 = None
+        if n == 1_000:
+            limit = TARGETS["ratio_p99_1000"]
+            lines.append(f"        target p99 <= {limit} x nchan: {verdict(p99, limit)}")
+        if n == 5_000:
+            full = side.completeness == 1
+            lines.append(f"        target 100 % delivered: {'PASS' if full else 'FAIL'}")
+            lines.append(f"        target p99 <= nchan: {verdict(p99, TARGETS['ratio_p99_5000'])}")
+            rss_ok = side.peak_rss_mb <= TARGETS["rss_mb_5000"]
+            lines.append(f"        target sidecar RSS <= 300 MB: {'PASS' if rss_ok else 'FAIL'}")
+        if n == 10_000:
+            ok = side.connected == n and side.completeness == 1
+            lines.append(f"        target all connect and receive all: {'PASS' if ok else 'FAIL'}")
+    return lines
+
+
+def verdict(value: float | None, limit: float) -> str:
+    if value is None:
+        return "n/a (no nchan figure)"
+    return f"{'PASS' if value <= limit else 'FAIL'} (x{value})"
+
+
+def report(runs: list[Run], args: argparse.Namespace) -> dict:
+    print("\n" + header())
+    for run in runs:
+        print(row(run))
+    for run in runs:
+        if run.error:
+            print(f"! {run.server} {run.clients}: {run.error.strip()}")
+    print()
+    for line in verdicts(runs):
+        print(line)
+    return {
+        "workload": {"posts": args.posts, "rate": args.rate, "size": args.size},
+        "machine": {"cpus": os.cpu_count(), "note": "loopback; other jobs may share the CPUs"},
+        "runs": [{**run.__dict__, "completeness": run.completeness} for run in runs],
+        "verdicts": verdicts(runs),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="1000,5000,10000", help="comma-separated counts")
+    parser.add_argument("--posts", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=50.0, help="posts per second")
+    parser.add_argument("--size", type=int, default=1024, help="bytes of JSON per post")
+    parser.add_argument("--drain", type=float, default=60.0,
+                        help="seconds to wait after the last publish for every post to arrive")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="50 clients, 20 posts (smoke test)")
+    parser.add_argument("--no-nchan", action="store_true", help="measure the sidecar only")
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "live.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.clients, args.posts, args.drain = "50", 20, 30.0
+    args.client_counts = [int(n) for n in args.clients.split(",") if n.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    nofile = raise_nofile()
+    print(f"open files limit {nofile}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f}")
+    print(f"workload: {args.posts} posts at {args.rate:g}/s, ~{args.size} B each")
+    nginx_bin = None if args.no_nchan else nchan.ensure_nchan()
+    servers = ["sidecar"] + (["nchan"] if nginx_bin else [])
+    runs = []
+    for clients in args.client_counts:
+        for server in servers:
+            print(f"-- {server}, {clients} clients ...", flush=True)
+            run = run_one(server, clients, args, nginx_bin)
+            print(header() + "\n" + row(run), flush=True)
+            runs.append(run)
+    document = report(runs, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nwritten {args.out}")
+    lost = any(r.server == "sidecar" and r.completeness < 1 for r in runs)
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
