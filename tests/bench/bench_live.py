@@ -112,7 +112,7 @@ def make_payload(seq: int, size: int, t_sched: float) -> dict:
     )  # fmt: skip
     payload = live_payload("post", seq, uri, item_to_dict(item))
     payload["t_sched"] = round(t_sched, 6)
-    pad = max(size - len(encode_entry("post", payload)["data"]) - 20, 0)
+    pad = max(size - len(encode_entry("post", payload)["data"]), 0)
     text = ("#northwind26 live benchmark post " * (pad // 33 + 1))[:pad]
     payload["item"]["text"] = text[: pad // 2]
     payload["item"]["html"] = f"<p>{text[: pad - pad // 2 - 7]}</p>"
