@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import nchan  # noqa: E402
+
 from collector.publish import publish_changes  # noqa: E402
 from core.archive import Change  # noqa: E402
 from core.items import Author, Item, item_to_dict  # noqa: E402
@@ -354,7 +355,11 @@ def run_one(server: str, clients: int, args: argparse.Namespace, nginx_bin) -> R
                 redis = stack.enter_context(EmbeddedRedis(tmp / "redis", persist=False))
                 process = start_sidecar(tmp, redis.url, port)
                 stack.callback(stop_group, process)
-                publisher, seq_from, path = RedisPublisher(redis.url), "id", f"{STREAM_PATH}?after=0"
+                publisher, seq_from, path = (
+                    RedisPublisher(redis.url),
+                    "id",
+                    f"{STREAM_PATH}?after=0",
+                )
             else:
                 nginx = nchan.Nginx(*nginx_bin, tmp, port, [EVENT], buffer=max(args.posts, 1000))
                 stack.callback(nginx.stop)
@@ -374,8 +379,9 @@ def run_one(server: str, clients: int, args: argparse.Namespace, nginx_bin) -> R
             cpu0, w0 = sampler.cpu_seconds(), time.monotonic()
             schedule, lag = publish_all(publisher, args.posts, args.rate, args.size)
             run.publish_lag_max_ms = round(lag * 1000, 1)
-            if not generators.wait_for("DONE", timeout=args.drain):
-                run.error = run.error or f"not every post arrived within {args.drain:.0f}s"
+            drain = args.drain or 60 + clients * args.posts / 20_000
+            if not generators.wait_for("DONE", timeout=drain):
+                run.error = run.error or f"not every post arrived within {drain:.0f}s of the last"
             run.server_cpu_percent = round(
                 100 * (sampler.cpu_seconds() - cpu0) / (time.monotonic() - w0), 1
             )
@@ -401,7 +407,9 @@ def row(run: Run) -> str:
     values = [run.server, run.clients, f"{run.completeness * 100:.1f} %", run.p50_ms, run.p99_ms,
               run.max_ms, run.delivered_per_s, run.peak_rss_mb, run.server_cpu_percent,
               run.loadgen_cpu_percent, run.reconnects]  # fmt: skip
-    return " ".join(fmt.format("-" if v is None else v) for (_, fmt), v in zip(COLUMNS, values))
+    return " ".join(
+        fmt.format("-" if v is None else v) for (_, fmt), v in zip(COLUMNS, values, strict=True)
+    )
 
 
 def header() -> str:
@@ -470,8 +478,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--posts", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0, help="posts per second")
     parser.add_argument("--size", type=int, default=1024, help="bytes of JSON per post")
-    parser.add_argument("--drain", type=float, default=60.0,
-                        help="seconds to wait after the last publish for every post to arrive")  # fmt: skip
+    parser.add_argument("--drain", type=float, default=None,
+                        help="seconds to wait after the last publish for every post to arrive "
+                             "(default 60 + 1 s per 20,000 deliveries)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="50 clients, 20 posts (smoke test)")
     parser.add_argument("--no-nchan", action="store_true", help="measure the sidecar only")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "live.json")
