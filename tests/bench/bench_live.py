@@ -85,6 +85,7 @@ class Run:
     publish_lag_max_ms: float = 0.0
     connect_s: float = 0.0
     peak_rss_mb: float = 0.0
+    rss_connected_mb: float = 0.0
     server_cpu_percent: float = 0.0
     loadgen_cpu_percent: float = 0.0
     loadgen_cpu_seconds: float = 0.0
@@ -221,7 +222,7 @@ class RssSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
-        self.peak = 0
+        self.peak = self.last = 0
         self.halt = threading.Event()
 
     def tree(self) -> list[psutil.Process]:
@@ -236,7 +237,7 @@ class RssSampler(threading.Thread):
             for proc in self.tree():
                 with contextlib.suppress(psutil.Error):
                     total += proc.memory_info().rss
-            self.peak = max(self.peak, total)
+            self.peak, self.last = max(self.peak, total), total
 
     def cpu_seconds(self) -> float:
         total = 0.0
@@ -376,6 +377,7 @@ def run_one(server: str, clients: int, args: argparse.Namespace, nginx_bin) -> R
             if not generators.wait_for("READY", timeout=max(60, clients / 100)):
                 run.error = f"not every client connected within {max(60, clients / 100):.0f}s"
             run.connect_s = round(time.monotonic() - t0, 2)
+            run.rss_connected_mb = round(sampler.last / 2**20, 1)
             cpu0, w0 = sampler.cpu_seconds(), time.monotonic()
             schedule, lag = publish_all(publisher, args.posts, args.rate, args.size)
             run.publish_lag_max_ms = round(lag * 1000, 1)
