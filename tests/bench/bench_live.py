@@ -37,6 +37,7 @@ import threading
 import time
 import urllib.request
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -256,17 +257,16 @@ class RssSampler(threading.Thread):
 class Generators:
     """One or two sseload.py children and their READY / DONE lines."""
 
-    def __init__(self, tmp: Path, port: int, path: str, clients: int, posts: int,
-                 seq_from: str) -> None:  # fmt: skip
+    def __init__(self, tmp: Path, target: Server, clients: int, posts: int) -> None:
         count = 2 if clients >= SECOND_GENERATOR_FROM else 1
         shares = [clients // count + (i < clients % count) for i in range(count)]
         self.outs = [tmp / f"gen{i}" for i in range(count)]
         self.lines: queue.Queue[tuple[int, str]] = queue.Queue()
         self.processes = []
         for i, (share, out) in enumerate(zip(shares, self.outs, strict=True)):
-            command = [sys.executable, str(HERE / "sseload.py"), "--port", str(port),
-                       "--path", path, "--clients", str(share), "--posts", str(posts),
-                       "--seq-from", seq_from, "--out", str(out)]  # fmt: skip
+            command = [sys.executable, str(HERE / "sseload.py"), "--port", str(target.port),
+                       "--path", target.path, "--clients", str(share), "--posts", str(posts),
+                       "--seq-from", target.seq_from, "--out", str(out)]  # fmt: skip
             process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 start_new_session=True,
@@ -345,55 +345,92 @@ def measure(run: Run, results: list[tuple[dict, array]], schedule: list[float]) 
         run.delivered_per_s = round(len(latencies) / max(last_arrival - schedule[0], 1e-9), 1)
 
 
+@dataclass
+class Server:
+    """A started server under test: where clients connect and how posts enter it."""
+
+    process: subprocess.Popen
+    port: int
+    publisher: RedisPublisher | NchanPublisher
+    path: str  # what the clients GET
+    seq_from: str  # where the load generator reads a post's seq: "id" or "data"
+    diagnose: Callable[[], dict]
+
+
+def start_sidecar_server(tmp: Path, stack: contextlib.ExitStack) -> Server:
+    """redis-server + `python -m live serve`, each on a free port, stopped by `stack`."""
+    redis, port = stack.enter_context(EmbeddedRedis(tmp / "redis", persist=False)), free_port()
+    process = start_sidecar(tmp, redis.url, port)
+    stack.callback(stop_group, process)
+    publisher = RedisPublisher(redis.url)
+    stack.callback(publisher.close)
+    path = f"{STREAM_PATH}?after=0"
+    return Server(process, port, publisher, path, "id", lambda: sidecar_stats(port))
+
+
+def start_nchan_server(tmp: Path, stack: contextlib.ExitStack, nginx_bin, posts: int) -> Server:
+    """nginx + Nchan from a generated config, its buffer big enough for every post."""
+    port = free_port()
+    nginx = nchan.Nginx(*nginx_bin, tmp, port, [EVENT], buffer=max(posts, 1000))
+    stack.callback(nginx.stop)
+    process = nginx.start().process
+    wait_for_port(port, timeout=15)
+    publisher = NchanPublisher(port)
+    stack.callback(publisher.close)
+    return Server(process, port, publisher, STREAM_PATH, "data", lambda: nginx_log(nginx))
+
+
+def nginx_log(nginx: nchan.Nginx) -> dict:
+    text = nginx.error_log().strip()
+    return {"error_log": text} if text else {}
+
+
 def run_one(server: str, clients: int, args: argparse.Namespace, nginx_bin) -> Run:
+    """Start `server`, connect `clients`, publish the workload, measure, stop everything."""
     run = Run(server, clients, args.posts, expected=clients * args.posts)
     run.loadavg_before = tuple(round(x, 2) for x in os.getloadavg())
-    with tempfile.TemporaryDirectory(prefix=f"bench-live-{server}-") as tmp_name:
-        tmp, stack = Path(tmp_name), contextlib.ExitStack()
-        with stack:
-            port = free_port()
-            if server == "sidecar":
-                redis = stack.enter_context(EmbeddedRedis(tmp / "redis", persist=False))
-                process = start_sidecar(tmp, redis.url, port)
-                stack.callback(stop_group, process)
-                publisher, seq_from, path = (
-                    RedisPublisher(redis.url),
-                    "id",
-                    f"{STREAM_PATH}?after=0",
-                )
-            else:
-                nginx = nchan.Nginx(*nginx_bin, tmp, port, [EVENT], buffer=max(args.posts, 1000))
-                stack.callback(nginx.stop)
-                process = nginx.start().process
-                wait_for_port(port, timeout=15)
-                publisher, seq_from, path = NchanPublisher(port), "data", STREAM_PATH
-            stack.callback(publisher.close)
-            sampler = RssSampler(process.pid)
-            sampler.start()
-            stack.callback(sampler.stop)
-            generators = Generators(tmp, port, path, clients, args.posts, seq_from)
-            stack.callback(generators.kill)
-            t0 = time.monotonic()
-            if not generators.wait_for("READY", timeout=max(60, clients / 100)):
-                run.error = f"not every client connected within {max(60, clients / 100):.0f}s"
-            run.connect_s = round(time.monotonic() - t0, 2)
-            run.rss_connected_mb = round(sampler.last / 2**20, 1)
-            cpu0, w0 = sampler.cpu_seconds(), time.monotonic()
-            schedule, lag = publish_all(publisher, args.posts, args.rate, args.size)
-            run.publish_lag_max_ms = round(lag * 1000, 1)
-            drain = args.drain or 60 + clients * args.posts / 20_000
-            if not generators.wait_for("DONE", timeout=drain):
-                run.error = run.error or f"not every post arrived within {drain:.0f}s of the last"
-            run.server_cpu_percent = round(
-                100 * (sampler.cpu_seconds() - cpu0) / (time.monotonic() - w0), 1
-            )
-            if server == "sidecar":
-                run.server_stats = sidecar_stats(port)
-            measure(run, generators.stop(), schedule)
-            run.peak_rss_mb = round(sampler.stop(), 1)
-            if server == "nchan" and run.completeness < 1:
-                run.error += "\n" + nginx.error_log()
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bench-live-{server}-") as tmp_name,
+        contextlib.ExitStack() as stack,
+    ):
+        tmp = Path(tmp_name)
+        if server == "sidecar":
+            target = start_sidecar_server(tmp, stack)
+        else:
+            target = start_nchan_server(tmp, stack, nginx_bin, args.posts)
+        sampler = RssSampler(target.process.pid)
+        sampler.start()
+        stack.callback(sampler.stop)
+        generators = Generators(tmp, target, clients, args.posts)
+        stack.callback(generators.kill)
+        connect_all(run, generators, sampler)
+        schedule = deliver(run, target, generators, sampler, args)
+        run.server_stats = target.diagnose()
+        measure(run, generators.stop(), schedule)
+        run.peak_rss_mb = round(sampler.stop(), 1)
     return run
+
+
+def connect_all(run: Run, generators: Generators, sampler: RssSampler) -> None:
+    timeout, started = max(60, run.clients / 100), time.monotonic()
+    if not generators.wait_for("READY", timeout=timeout):
+        run.error = f"not every client connected within {timeout:.0f}s"
+    run.connect_s = round(time.monotonic() - started, 2)
+    run.rss_connected_mb = round(sampler.last / 2**20, 1)
+
+
+def deliver(run: Run, target: Server, generators: Generators, sampler: RssSampler,
+            args: argparse.Namespace) -> list[float]:  # fmt: skip
+    """Publish on schedule, wait for every post to arrive; returns the schedule."""
+    cpu, started = sampler.cpu_seconds(), time.monotonic()
+    schedule, lag = publish_all(target.publisher, args.posts, args.rate, args.size)
+    run.publish_lag_max_ms = round(lag * 1000, 1)
+    drain = args.drain or 60 + run.expected / 20_000
+    if not generators.wait_for("DONE", timeout=drain):
+        run.error = run.error or f"not every post arrived within {drain:.0f}s of the last"
+    elapsed = time.monotonic() - started
+    run.server_cpu_percent = round(100 * (sampler.cpu_seconds() - cpu) / elapsed, 1)
+    return schedule
 
 
 # -- report ---------------------------------------------------------------------------------
