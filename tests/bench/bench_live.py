@@ -189,9 +189,11 @@ def stop_group(process: subprocess.Popen | None, timeout: float = 10) -> None:
         process.wait()
 
 
-def start_sidecar(tmp: Path, redis_url: str, port: int) -> subprocess.Popen:
+def start_sidecar(
+    tmp: Path, redis_url: str, port: int, extra_env: dict[str, str]
+) -> subprocess.Popen:
     env = {**os.environ, "REDIS_URL": redis_url, "AFA_CONTENT_DIR": str(CONTENT_DIR),
-           "AFA_VAR_DIR": str(tmp / "var")}  # fmt: skip
+           "AFA_VAR_DIR": str(tmp / "var"), **extra_env}  # fmt: skip
     log = open(tmp / "sidecar.log", "wb")  # noqa: SIM115 - closed with the child
     process = subprocess.Popen(
         [sys.executable, "-m", "live", "serve", "--port", str(port)], cwd=ROOT, env=env,
@@ -357,10 +359,12 @@ class Server:
     diagnose: Callable[[], dict]
 
 
-def start_sidecar_server(tmp: Path, stack: contextlib.ExitStack) -> Server:
+def start_sidecar_server(
+    tmp: Path, stack: contextlib.ExitStack, extra_env: dict[str, str]
+) -> Server:
     """redis-server + `python -m live serve`, each on a free port, stopped by `stack`."""
     redis, port = stack.enter_context(EmbeddedRedis(tmp / "redis", persist=False)), free_port()
-    process = start_sidecar(tmp, redis.url, port)
+    process = start_sidecar(tmp, redis.url, port, extra_env)
     stack.callback(stop_group, process)
     publisher = RedisPublisher(redis.url)
     stack.callback(publisher.close)
@@ -395,7 +399,7 @@ def run_one(server: str, clients: int, args: argparse.Namespace, nginx_bin) -> R
     ):
         tmp = Path(tmp_name)
         if server == "sidecar":
-            target = start_sidecar_server(tmp, stack)
+            target = start_sidecar_server(tmp, stack, args.sidecar_env)
         else:
             target = start_nchan_server(tmp, stack, nginx_bin, args.posts)
         sampler = RssSampler(target.process.pid)
@@ -505,6 +509,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict:
         print(line)
     return {
         "workload": {"posts": args.posts, "rate": args.rate, "size": args.size},
+        "sidecar_env": args.sidecar_env,
         "machine": {"cpus": os.cpu_count(), "note": "loopback; other jobs may share the CPUs"},
         "runs": [{**run.__dict__, "completeness": run.completeness} for run in runs],
         "verdicts": verdicts(runs),
@@ -522,11 +527,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default 60 + 1 s per 20,000 deliveries)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="50 clients, 20 posts (smoke test)")
     parser.add_argument("--no-nchan", action="store_true", help="measure the sidecar only")
+    parser.add_argument("--sidecar-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the sidecar, e.g. AFA_LIVE_QUEUE_SIZE=2000 "
+                             "(repeatable; recorded in the JSON)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "live.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.clients, args.posts, args.drain = "50", 20, 30.0
     args.client_counts = [int(n) for n in args.clients.split(",") if n.strip()]
+    args.sidecar_env = dict(item.split("=", 1) for item in args.sidecar_env)
     return args
 
 
