@@ -54,6 +54,7 @@ import nchan  # noqa: E402
 
 from collector.publish import publish_changes  # noqa: E402
 from core.archive import Change  # noqa: E402
+from core.errors import AfaError  # noqa: E402
 from core.items import Author, Item, item_to_dict  # noqa: E402
 from core.redisd import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -199,12 +200,13 @@ def start_sidecar(
         [sys.executable, "-m", "live", "serve", "--port", str(port)], cwd=ROOT, env=env,
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    try:
-        wait_for_port(port, timeout=30)
-    except Exception:
-        stop_group(process)
-        raise RuntimeError(f"the sidecar did not start:\n{tail(tmp / 'sidecar.log')}") from None
-    return process
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(AfaError):
+            wait_for_port(port, timeout=0.5)
+            return process
+    stop_group(process)
+    raise RuntimeError(f"the sidecar did not start:\n{tail(tmp / 'sidecar.log')}")
 
 
 def tail(path: Path, chars: int = 3000) -> str:
@@ -306,7 +308,9 @@ class Generators:
             except subprocess.TimeoutExpired:
                 stop_group(process)
         results = []
-        for out in self.outs:
+        for process, out in zip(self.processes, self.outs, strict=True):
+            if not out.with_suffix(".json").exists():
+                raise RuntimeError(f"load generator {out.name} failed (exit {process.returncode})")
             summary = json.loads(out.with_suffix(".json").read_text())
             arrivals = array("d")
             arrivals.frombytes(out.with_suffix(".arrivals").read_bytes())
@@ -442,14 +446,14 @@ def deliver(run: Run, target: Server, generators: Generators, sampler: RssSample
 COLUMNS = [
     ("server", "{:<8}"), ("clients", "{:>7}"), ("complete", "{:>9}"), ("p50 ms", "{:>8}"),
     ("p99 ms", "{:>8}"), ("max ms", "{:>8}"), ("posts/s", "{:>9}"), ("RSS MB", "{:>7}"),
-    ("srv CPU%", "{:>8}"), ("gen CPU%", "{:>8}"), ("reconn", "{:>6}"),
+    ("srv CPU%", "{:>8}"), ("gen CPU%", "{:>8}"), ("reconn", "{:>6}"), ("load", "{:>5}"),
 ]  # fmt: skip
 
 
 def row(run: Run) -> str:
     values = [run.server, run.clients, f"{run.completeness * 100:.1f} %", run.p50_ms, run.p99_ms,
               run.max_ms, run.delivered_per_s, run.peak_rss_mb, run.server_cpu_percent,
-              run.loadgen_cpu_percent, run.reconnects]  # fmt: skip
+              run.loadgen_cpu_percent, run.reconnects, run.loadavg_before[0]]  # fmt: skip
     return " ".join(
         fmt.format("-" if v is None else v) for (_, fmt), v in zip(COLUMNS, values, strict=True)
     )
@@ -507,6 +511,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict:
     print()
     for line in verdicts(runs):
         print(line)
+    print("\nload = the machine's 1-minute load average before the run: other jobs share the CPUs")
     return {
         "workload": {"posts": args.posts, "rate": args.rate, "size": args.size},
         "sidecar_env": args.sidecar_env,
@@ -545,12 +550,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"open files limit {nofile}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f}")
     print(f"workload: {args.posts} posts at {args.rate:g}/s, ~{args.size} B each")
     nginx_bin = None if args.no_nchan else nchan.ensure_nchan()
+    if args.no_nchan:
+        print("nchan: left out (--no-nchan)")
     servers = ["sidecar"] + (["nchan"] if nginx_bin else [])
     runs = []
     for clients in args.client_counts:
         for server in servers:
             print(f"-- {server}, {clients} clients ...", flush=True)
-            run = run_one(server, clients, args, nginx_bin)
+            try:
+                run = run_one(server, clients, args, nginx_bin)
+            except (OSError, RuntimeError, AfaError) as exc:  # report it, go on with the rest
+                run = Run(server, clients, args.posts, expected=clients * args.posts)
+                run.error = f"{type(exc).__name__}: {exc}"
             print(header() + "\n" + row(run), flush=True)
             runs.append(run)
     document = report(runs, args)
