@@ -18,7 +18,7 @@ peak RSS and CPU, the load generator's CPU; then sidecar/Nchan ratios and the ta
 Figures also go to var/bench/live.json (or --out). The exit code is 1 when the sidecar lost posts.
 
     .venv/bin/python tests/bench/bench_live.py [--clients 1000,5000,10000] [--posts 200]
-        [--rate 50] [--size 1024] [--quick] [--no-nchan] [--out FILE]
+        [--rate 50] [--size 1024] [--quick] [--no-nchan] [--sidecar-env NAME=VALUE] [--out FILE]
 """
 
 from __future__ import annotations
