@@ -10,7 +10,10 @@ SPEED  ?= 60
 DURATION ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site live test bench lint clean check-content
+.PHONY: help setup demo run collect site live test bench bench-collector bench-site bench-live lint clean check-content vnu browser
+VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
+VNU_VERSION := 26.9.27
+CHROMIUM ?= /usr/bin/chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,11 +47,28 @@ site: $(STAMP) ## Build the static site into output/
 live: $(STAMP) ## Serve the live SSE sidecar
 	$(PY) -m live serve
 
-test: $(STAMP) ## Run the whole test suite against real Redis, SQLite and servers
-	$(PY) -m pytest
+$(VNU_JAR):
+	npm install --prefix var/tools/vnu --no-audit --no-fund --silent vnu-jar@$(VNU_VERSION)
 
-bench: $(STAMP) $(RECORDING) ## Run the benchmarks and print their figures
+vnu: $(VNU_JAR) ## Install the Nu HTML Checker (vnu-jar, from npm) used by the tests
+
+browser: ## Check that Debian's Chromium is there for the browser tests (.ci/run installs it)
+	@test -x $(CHROMIUM) || { echo "Chromium is missing at $(CHROMIUM): install Debian's chromium package (apt-get install chromium), or set CHROMIUM=/path"; exit 1; }
+
+test: $(STAMP) $(VNU_JAR) browser ## Run the whole test suite against real Redis, SQLite, servers and a browser
+	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 	$(PY) tests/bench/run.py
+
+bench-collector: $(STAMP) ## Collector throughput and source-to-Redis latency
+	$(PY) tests/bench/bench_collector.py
+
+bench-site: $(STAMP) ## Site build on a 100,000-post event: full, one session, no change, floor
+	$(PY) tests/bench/bench_site.py
+
+bench-live: $(STAMP) ## SSE fan-out to 1,000 / 5,000 / 10,000 clients, against nginx + Nchan
+	$(PY) tests/bench/bench_live.py
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -7,6 +7,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = [
     ["bench_collector.py"],
+    ["bench_site.py"],
     ["bench_live.py"],
 ]
 
