@@ -1,0 +1,1 @@
+"""The organizers' side: `make run` under supervisord, and a dashboard behind a secret."""
