@@ -57,6 +57,23 @@ class Settings:
     replay_speed: float = setting(60.0, "Replay clock speed-up for the demo; 0 means no waiting.")
     grace_minutes: int = setting(10, "Minutes after a talk's end whose posts still belong to it.")
     base_url: str = setting("", "Absolute URL the site is published at (for feeds and cards).")
+    admin_host: str = setting("127.0.0.1", "Address the organizers' dashboard listens on.")
+    admin_port: int = setting(
+        8002, "Port of the organizers' dashboard (its secret: AFA_ADMIN_SECRET)."
+    )
+    admin_signin_limit: int = setting(
+        5, "Failed dashboard sign-ins from one address before it is locked out."
+    )
+    admin_lockout_seconds: float = setting(
+        900.0, "How long an address that failed too many sign-ins is refused."
+    )
+    admin_session_hours: float = setting(12.0, "How long a dashboard sign-in lasts.")
+    admin_live_stats: str = setting(
+        "", "Comma-separated /stats URLs of the live sidecars; empty means the local sidecar."
+    )
+    supervisor_url: str = setting(
+        "", "supervisord's XML-RPC address for the dashboard; empty means its socket under var/run."
+    )
 
     def with_overrides(self, **overrides) -> Settings:
         return dataclasses.replace(self, **overrides)
