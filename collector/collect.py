@@ -31,7 +31,7 @@ import sqlite_utils
 from core.archive import load_cursor, open_archive, source_states
 from core.errors import AfaError, SourceError
 from core.events import Event
-from core.items import Item, format_time
+from core.items import format_time
 from core.settings import Settings, secret
 from core.tail import status_key
 
@@ -40,7 +40,7 @@ from .publish import publish_after_commit, reseed_from_archive
 from .runner import event_hashtags
 from .sources import live_source
 from .sources.base import Backoff, SourceContext, SourceRun, SourceState
-from .store import Malformed, save_batch
+from .store import Malformed, fresh_malformed, save_batch
 
 log = logging.getLogger("collector")
 USER_AGENT = "AFeedApart/0.1 (conference archive; +https://github.com/afeedapart)"
@@ -144,13 +144,14 @@ class Collector:
                 self.sources.append(self._source(event, dict(config), key, previous.get(key)))
 
     def _source(self, event: Event, config: dict, key: str, previous: dict | None) -> _Source:
+        backoff = _backoff(config.pop("backoff_seconds", None), self.options.source_backoff)
         ctx = SourceContext(
             event=event, key=key, config=config, settings=self.settings,
             hashtags=event_hashtags(event), cursor=load_cursor(self.db, event.slug, key),
             save=self._saver(event, key), http=self.http,  # replaced below, to count
             secrets=lambda name: secret(name, self.environ),
             state=_restore(previous), stopping=self.stop,
-            backoff=Backoff(*self.options.source_backoff),
+            backoff=backoff,
         )  # fmt: skip
         source = _Source(event, config, ctx)
         ctx.save = self._saver(event, key, source)
@@ -198,20 +199,23 @@ class Collector:
         ) -> int:  # fmt: skip
             changes, malformed = list(changes), list(malformed)
             async with self.lock:
-                committed = await asyncio.to_thread(
+                committed, malformed = await asyncio.to_thread(
                     self._commit, event.slug, key, changes, cursor, malformed
                 )
             if source is not None:
-                _count(source.ctx.state, changes, malformed)
+                source.ctx.state.count(changes, malformed)
             return len(committed)
 
         return save
 
-    def _commit(self, slug: str, key: str, changes, cursor, malformed) -> list:
+    def _commit(self, slug: str, key: str, changes, cursor, malformed) -> tuple[list, list]:
+        """Save (under self.lock: the one writer) and publish; returns the committed changes
+        and the malformed payloads kept for the first time."""
+        malformed = fresh_malformed(self.db, slug, key, malformed)
         committed = save_batch(self.db, slug, changes, key, cursor, malformed)
         if committed:
             self._publish(slug, committed)
-        return committed
+        return committed, malformed
 
     def _publish(self, slug: str, committed: list) -> None:
         try:
@@ -284,6 +288,19 @@ def save_source_states(db: sqlite_utils.Database, rows: Iterable[tuple[str, str,
             )
 
 
+def _backoff(configured: Any, default: tuple[float, float]) -> Backoff:
+    """`backoff_seconds: [base, cap]` in a source's entry overrides the collector's default."""
+    if configured is None:
+        return Backoff(*default)
+    try:
+        base, cap = (float(v) for v in configured)
+    except (TypeError, ValueError):
+        raise SourceError(
+            "collector", "event.yaml", "backoff_seconds must be [base, cap]"
+        ) from None
+    return Backoff(base, cap)
+
+
 def _restore(previous: dict | None) -> SourceState:
     """The counters of an earlier run carry on, so a report covers every run of the collector."""
     state = SourceState()
@@ -291,17 +308,6 @@ def _restore(previous: dict | None) -> SourceState:
     for name in names & set(previous or {}):
         setattr(state, name, previous[name])
     return state
-
-
-def _count(state: SourceState, changes: list, malformed: list) -> None:
-    items = [c for c in changes if isinstance(c, Item)]
-    state.received += len(items)
-    state.malformed += len(malformed)
-    if items:
-        newest = max(i.created_at for i in items)
-        if state.last_post_at is None or format_time(newest) > state.last_post_at:
-            state.last_post_at = format_time(newest)
-            state.lag_seconds = max(time.time() - newest.timestamp(), 0.0)
 
 
 def _json(value: Any) -> str:

@@ -16,6 +16,7 @@ from core.archive import Change, last_seq
 from core.items import Item, format_time, item_to_dict, parse_time
 from core.tail import live_payload
 
+from . import moderation
 from .normalise import Delete
 
 
@@ -37,6 +38,7 @@ class _Batch:
     now: str
     seq: int
     changes: list[Change] = field(default_factory=list)
+    gate: moderation.Gate | None = None  # moderation hook: None when the event has none
 
     def record(self, kind: str, uri: str, item: Item | None) -> int:
         self.seq += 1
@@ -60,6 +62,7 @@ def save_batch(
     """Apply changes and save the cursor in ONE transaction; return the changes to publish."""
     with db.atomic():
         batch = _Batch(db, event, _now(), last_seq(db, event))
+        batch.gate = moderation.current_gate(db, event)  # moderation hook: one lookup per batch
         for change in changes:
             if isinstance(change, Delete):
                 _save_delete(batch, change)
@@ -98,24 +101,30 @@ def _save_item(batch: _Batch, item: Item) -> None:
         "VALUES (?, ?, ?, ?, ?)",
         [event, item.uri, version, row[0], batch.now],
     )
-    seq = batch.record("edit", item.uri, item) if status == "visible" else 0
+    if status == "visible" and batch.gate is not None and batch.gate.edit_suppressed(item):
+        status = "moderated"  # moderation hook: the edited post now breaks a hide rule
+        seq = batch.record("retract", item.uri, None)
+    else:
+        seq = batch.record("edit", item.uri, item) if status == "visible" else 0
     db.execute(
-        "UPDATE items SET data = ?, version = version + 1, seq = CASE WHEN ? > 0 THEN ? ELSE seq END "
-        "WHERE event = ? AND uri = ?",
-        [_json(item_to_dict(item)), seq, seq, event, item.uri],
+        "UPDATE items SET data = ?, version = version + 1, seq = CASE WHEN ? > 0 THEN ? ELSE seq END, "
+        "status = ? WHERE event = ? AND uri = ?",
+        [_json(item_to_dict(item)), seq, seq, status, event, item.uri],
     )
 
 
 def _insert_item(batch: _Batch, item: Item) -> None:
     # Hidden authors (Bluesky "!no-unauthenticated") are kept for the record, never published.
-    hidden = item.author.hidden
-    seq = 0 if hidden else batch.record("post", item.uri, item)
+    status = "hidden" if item.author.hidden else "visible"
+    if batch.gate is not None and status == "visible":  # moderation hook: held or moderated
+        status = moderation.admit(batch.db, batch.event, batch.gate, item, batch.now)
+    seq = batch.record("post", item.uri, item) if status == "visible" else 0
     batch.db.execute(
         "INSERT INTO items (event, uri, source, origin, local_id, created_at, author_id, data, "
         "first_seen, seq, version, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
         [batch.event, item.uri, item.source, item.origin, item.local_id,
          format_time(item.created_at), item.author.id, _json(item_to_dict(item)), batch.now, seq,
-         "hidden" if hidden else "visible"],
+         status],
     )  # fmt: skip
 
 
@@ -168,6 +177,25 @@ def save_cursor(db, event: str, source_key: str, cursor: dict, now: str | None =
         "updated_at = excluded.updated_at",
         [event, source_key, _json(cursor), now or _now()],
     )
+
+
+def fresh_malformed(
+    db: sqlite_utils.Database, event: str, source_key: str, malformed: Iterable[Malformed]
+) -> list[Malformed]:
+    """The payloads not kept yet: a backfill overlap, a replay or a restart re-reads the same
+    broken payload, which is one malformed payload, kept and counted once."""
+    fresh: dict[tuple[str, str], Malformed] = {}
+    for bad in malformed:
+        if (bad.identity, bad.raw) in fresh:
+            continue
+        kept = db.execute(
+            "SELECT 1 FROM malformed WHERE event = ? AND source_key = ? AND identity = ? "
+            "AND raw = ? LIMIT 1",
+            [event, source_key, bad.identity, bad.raw],
+        ).fetchone()
+        if kept is None:
+            fresh[(bad.identity, bad.raw)] = bad
+    return list(fresh.values())
 
 
 def save_malformed(db, event: str, source_key: str, bad: Malformed, now: str | None = None) -> None:

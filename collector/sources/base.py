@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from core.events import Event
+from core.items import Item, format_time
 from core.settings import Settings
 
 from ..normalise import Change
@@ -59,6 +60,18 @@ class SourceState:
     def error(self, exc: BaseException | str) -> None:
         self.errors += 1
         self.last_error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+
+    def count(self, changes: Iterable[Change], malformed: Iterable[Malformed] = ()) -> None:
+        """Count one committed batch. Only the saver calls this (collect.py, or a test's), so a
+        batch is counted once however the source reached it: stream, backfill or search."""
+        items = [c for c in changes if isinstance(c, Item)]
+        self.received += len(items)
+        self.malformed += sum(1 for _ in malformed)
+        if items:
+            newest = max(i.created_at for i in items)
+            if self.last_post_at is None or format_time(newest) > self.last_post_at:
+                self.last_post_at = format_time(newest)
+                self.lag_seconds = max(time.time() - newest.timestamp(), 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

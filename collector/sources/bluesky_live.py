@@ -155,8 +155,6 @@ class BlueskyLive:
     async def save_search(self, changes, malformed) -> None:
         async with self.lock:
             await self.ctx.save(changes, self.cursor(self.time_us), malformed)
-        self.ctx.state.received += len(changes)
-        self.ctx.state.malformed += len(malformed)
 
     async def finish_backfill(self, window: Window, gaps: int) -> None:
         async with self.lock:

@@ -203,7 +203,8 @@ async def fetch_feed(
     if modified:
         headers["If-Modified-Since"] = modified
     try:
-        response = await ctx.http.get(url, headers=headers, follow_redirects=True)
+        timeout = float(ctx.config.get("request_timeout", 30))  # a stalled server is given up
+        response = await ctx.http.get(url, headers=headers, follow_redirects=True, timeout=timeout)
     except httpx.HTTPError as exc:
         raise Transient(f"{type(exc).__name__}: {exc}") from exc
     url = _moved(response, url)

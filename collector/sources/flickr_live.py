@@ -59,6 +59,7 @@ class Options:
     budget_per_hour: int = 3600
     rescan_seconds: float = 3600.0
     since: int = 0  # the event window starts here (epoch): a day before the event's first day
+    request_timeout: float = 30.0  # seconds before a silent (stalled) request is given up
 
 
 def options(ctx: SourceContext) -> Options:
@@ -80,6 +81,7 @@ def options(ctx: SourceContext) -> Options:
         budget_per_hour=int(c.get("budget_per_hour", 3600)),
         rescan_seconds=float(c.get("rescan_seconds", 3600)),
         since=int(c.get("since", start.timestamp())),
+        request_timeout=float(c.get("request_timeout", 30)),
     )  # fmt: skip
 
 
@@ -166,7 +168,7 @@ async def fetch_page(
         "format": "json", "nojsoncallback": "1",
     }  # fmt: skip
     try:
-        response = await ctx.http.get(opts.base_url, params=params)
+        response = await ctx.http.get(opts.base_url, params=params, timeout=opts.request_timeout)
     except httpx.HTTPError as exc:
         raise Transient(f"{type(exc).__name__}: {exc}") from exc
     return _read(ctx, opts, response)

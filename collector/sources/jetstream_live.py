@@ -21,7 +21,6 @@ import websockets
 from websockets.asyncio.client import connect
 
 from core.errors import ParseError, SourceError
-from core.items import Item, format_time
 
 from ..normalise import Change
 from ..store import Malformed
@@ -198,11 +197,5 @@ def _due(batch: _Batch, opts: Options, now: float, last_save: float) -> bool:
 
 
 async def _flush(ctx: SourceContext, live: Live, batch: _Batch) -> None:
+    """Save one batch; the saver counts it (received, malformed, last post), not this reader."""
     await live.save_stream(batch.changes, batch.malformed, batch.time_us)
-    items = [c for c in batch.changes if isinstance(c, Item)]
-    ctx.state.received += len(items)
-    ctx.state.malformed += len(batch.malformed)
-    if items:
-        newest = max(i.created_at for i in items)
-        ctx.state.last_post_at = format_time(newest)
-        ctx.state.lag_seconds = max(time.time() - newest.timestamp(), 0.0)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.errors import ParseError, SourceError
-from core.items import Item, format_time, parse_time
+from core.items import format_time, parse_time
 
 from ..normalise import SkipItem
 from ..store import Malformed
@@ -555,13 +555,9 @@ async def save(feed: Feed, tag: str, changes: list, bad: list[Malformed], seen: 
         await _commit(ctx.save(changes, snapshot, bad))
         if tag_cursor:
             feed.tags[tag], feed.clock = tag_cursor, clock
-    items = [c for c in changes if isinstance(c, Item)]
-    ctx.state.received += len(items)
-    ctx.state.malformed += len(bad)
-    for bad_one in bad:
+    for bad_one in bad:  # counted by the saver, with the batch; logged here with the reason
         ctx.state.error(f"Could not process {bad_one.identity}: {bad_one.reason}")
         log.warning("Could not process %s: %s", bad_one.identity, bad_one.reason)
-    _note_newest(ctx, items)
 
 
 def _advance(feed: Feed, tag: str, seen: Seen) -> tuple[dict | None, str | None]:
@@ -582,15 +578,6 @@ async def _commit(saving) -> int:
     except asyncio.CancelledError:
         await task
         raise
-
-
-def _note_newest(ctx: SourceContext, items: list[Item]) -> None:
-    if not items:
-        return
-    newest = max(i.created_at for i in items)
-    if ctx.state.last_post_at is None or format_time(newest) > ctx.state.last_post_at:
-        ctx.state.last_post_at = format_time(newest)
-        ctx.state.lag_seconds = max(0.0, (datetime.now(UTC) - newest).total_seconds())
 
 
 def _malformed(feed: Feed, local_id: str | None, reason: str, raw: str) -> Malformed:

@@ -73,6 +73,7 @@ class Harness:
     async def save(self, changes, cursor, malformed=()):
         changes, malformed = list(changes), list(malformed)
         new = save_batch(self.archive, EVENT.slug, changes, KEY, cursor, malformed)
+        self.ctx.state.count(changes, malformed)  # as collect.py's saver does
         self.calls.append((changes, cursor, malformed))
         if self.on_save:
             self.on_save(changes)

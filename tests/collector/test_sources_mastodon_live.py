@@ -73,7 +73,9 @@ class Collector:
     async def save(self, changes, cursor, malformed=()) -> int:
         changes, malformed = list(changes), list(malformed)
         self.calls.append((changes, cursor, malformed))
-        return len(save_batch(self.archive, EVENT, changes, KEY, cursor, malformed))
+        new = len(save_batch(self.archive, EVENT, changes, KEY, cursor, malformed))
+        self.ctx.state.count(changes, malformed)  # as collect.py's saver does
+        return new
 
 
 @asynccontextmanager
