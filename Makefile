@@ -16,7 +16,7 @@ VNU_VERSION := 26.9.27
 CHROMIUM ?= /usr/bin/chromium
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,8 @@ check-content: $(STAMP) ## Check content/ and list every mistake with file:line
 demo: $(STAMP) $(RECORDING) ## Run the whole system on the sample conference (SPEED=60)
 	$(PY) scripts/demo.py --event $(EVENT) --recording $(RECORDING) --speed $(SPEED) --duration $(DURATION)
 
-run: $(STAMP) ## Run every process for real events under a supervisor
-	$(PY) scripts/demo.py --event $(EVENT)
+run: $(STAMP) ## Run every process under supervisord, with the dashboard (EVENTS=…, RUN_ARGS=--no-static)
+	$(PY) -m admin supervise $(EVENTS) $(RUN_ARGS)
 
 collect: $(STAMP) ## Collect every event's sources into the archive and Redis
 	$(PY) -m collector run

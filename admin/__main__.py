@@ -1,0 +1,3 @@
+from admin.cli import cli
+
+cli()

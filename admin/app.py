@@ -1,0 +1,312 @@
+"""The organizers' dashboard: a Starlette app behind one secret.
+
+Every route but the sign-in form and the static files needs a signed-in session; every POST also
+needs the session's CSRF token. Pages are rendered on the server and work without JavaScript;
+admin.js only refreshes the status section every few seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypedDict
+from urllib.parse import parse_qs
+
+import anyio
+import httpx
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.archive import open_archive
+from core.errors import AfaError
+from core.settings import Settings
+
+from . import health
+from .auth import Session, Sessions, SignInLimit, secret_matches
+from .processes import ACTIONS, Supervisor
+from .supervise import supervisor_url
+
+log = logging.getLogger("admin")
+HERE = Path(__file__).resolve().parent
+COOKIE = "afa_admin"
+MAX_FORM_BYTES = 64 * 1024
+PUBLIC_PATHS = ("/signin", "/static")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def mib(size: int | None) -> str:
+    return "-" if size is None else f"{size / 2**20:.0f} MB"
+
+
+def spark(values: list[int]) -> str:
+    top = max(values, default=0)
+    if not top:
+        return SPARKS[0] * len(values)
+    return "".join(SPARKS[round(v * (len(SPARKS) - 1) / top)] for v in values)
+
+
+templates.env.filters.update(duration=duration, mib=mib, spark=spark)
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class State(TypedDict):
+    settings: Settings
+    secret: str
+    sessions: Sessions
+    limit: SignInLimit
+    supervisor: Supervisor
+    http: httpx.AsyncClient
+
+
+# -- the gate -----------------------------------------------------------------------------------
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (the only kind our forms send)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[-1] for k, v in fields.items()}
+
+
+def set_session(response: Response, request: Request, sessions: Sessions, session: Session):
+    response.set_cookie(
+        COOKIE, sessions.dump(session), max_age=max(session.expires - int(sessions.clock()), 0),
+        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/",
+    )  # fmt: skip
+
+
+def signed_in(endpoint: Endpoint) -> Endpoint:
+    """Refuse without a signed-in session (pages redirect to the sign-in form, the API says
+    401); refuse a POST whose CSRF token does not match the session's (403)."""
+
+    async def guarded(request: Request) -> Response:
+        session = request.state.sessions.load(request.cookies.get(COOKIE))
+        if session is None or not session.signed_in:
+            if request.method == "POST":
+                return PlainTextResponse("sign in first", status_code=403)
+            if request.url.path.startswith("/api/"):
+                return JSONResponse({"error": "sign in first"}, status_code=401)
+            return RedirectResponse("/signin", status_code=303)
+        request.scope["afa_session"] = session
+        if request.method == "POST":
+            form = await read_form(request)
+            if not session.csrf_matches(form.get("csrf")):
+                return PlainTextResponse("missing or wrong CSRF token", status_code=403)
+            request.scope["afa_form"] = form
+        return await endpoint(request)
+
+    return guarded
+
+
+def form_of(request: Request) -> dict[str, str]:
+    return request.scope.get("afa_form", {})
+
+
+def session_of(request: Request) -> Session:
+    return request.scope["afa_session"]
+
+
+# -- sign-in ------------------------------------------------------------------------------------
+
+
+async def signin_page(request: Request) -> Response:
+    sessions: Sessions = request.state.sessions
+    session = sessions.load(request.cookies.get(COOKIE))
+    if session is not None and session.signed_in:
+        return RedirectResponse("/", status_code=303)
+    return signin_form(request, session or sessions.new(signed_in=False), "", 200)
+
+
+def signin_form(request: Request, session: Session, error: str, status: int) -> Response:
+    context = {"csrf": session.csrf, "error": error}
+    response = templates.TemplateResponse(request, "signin.html", context, status_code=status)
+    set_session(response, request, request.state.sessions, session)
+    return response
+
+
+async def signin(request: Request) -> Response:
+    sessions: Sessions = request.state.sessions
+    limit: SignInLimit = request.state.limit
+    address = client_address(request)
+    form = await read_form(request)
+    session = sessions.load(request.cookies.get(COOKIE))
+    if session is None or not session.csrf_matches(form.get("csrf")):
+        return PlainTextResponse("missing or wrong CSRF token: reload the page", status_code=403)
+    left = limit.seconds_left(address)
+    if left > 0:
+        log.warning("sign-in refused: %s is locked out for %.0f s", address, left)
+        error = f"Too many failed sign-ins from your address. Try again in {left / 60:.0f} min."
+        return signin_form(request, session, error, 429)
+    if not secret_matches(request.state.secret, form.get("secret", "")):
+        limit.failed(address)
+        log.warning("failed sign-in from %s", address)
+        return signin_form(request, session, "That is not the secret.", 401)
+    limit.succeeded(address)
+    log.info("organizer signed in from %s", address)
+    response = RedirectResponse("/", status_code=303)
+    set_session(response, request, sessions, sessions.new(signed_in=True))  # a fresh CSRF token
+    return response
+
+
+@signed_in
+async def signout(request: Request) -> Response:
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def archive_status(settings: Settings) -> dict[str, Any]:
+    try:
+        db = open_archive(settings.archive_path, create=False)
+    except AfaError as exc:
+        return {"sources": [], "ppm": {}, "archive_problem": str(exc)}
+    try:
+        return {"sources": health.sources(db), "ppm": health.posts_per_minute(db),
+                "archive_problem": None}  # fmt: skip
+    finally:
+        db.close()
+
+
+def process_status(supervisor: Supervisor) -> dict[str, Any]:
+    try:
+        return {"processes": supervisor.processes(), "supervisor_problem": None}
+    except AfaError as exc:
+        return {"processes": [], "supervisor_problem": str(exc)}
+
+
+async def gather(request: Request) -> dict[str, Any]:
+    settings: Settings = request.state.settings
+    status = await anyio.to_thread.run_sync(archive_status, settings)
+    status |= await anyio.to_thread.run_sync(process_status, request.state.supervisor)
+    status["viewers"] = await health.viewers(request.state.http, health.stats_urls(settings))
+    status["ppm_minutes"] = health.PPM_MINUTES
+    return status
+
+
+@signed_in
+async def dashboard(request: Request) -> Response:
+    context = await gather(request) | {"csrf": session_of(request).csrf}
+    return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+@signed_in
+async def status_fragment(request: Request) -> Response:
+    context = await gather(request) | {"csrf": session_of(request).csrf}
+    return templates.TemplateResponse(request, "_status.html", context)
+
+
+@signed_in
+async def status_json(request: Request) -> Response:
+    status = await gather(request)
+    viewers = status.pop("viewers")
+    status["processes"] = [vars(p) for p in status["processes"]]
+    status["sources"] = [vars(s) for s in status["sources"]]
+    status["viewers"] = {"per_event": viewers.per_event, "sidecars": viewers.sidecars,
+                         "problems": viewers.problems}  # fmt: skip
+    return JSONResponse(status)
+
+
+@signed_in
+async def control(request: Request) -> Response:
+    name, action = request.path_params["name"], request.path_params["action"]
+    if action not in ACTIONS:
+        return PlainTextResponse(f"unknown action {action!r}", status_code=404)
+    supervisor: Supervisor = request.state.supervisor
+    try:
+        await anyio.to_thread.run_sync(supervisor.control, name, action)
+    except AfaError as exc:
+        return PlainTextResponse(str(exc), status_code=409)
+    log.info("organizer: %s %s", action, name)
+    return RedirectResponse("/#processes", status_code=303)
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+
+ROUTES = [
+    Route("/signin", signin_page, methods=["GET"]),
+    Route("/signin", signin, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"]),
+    Route("/", dashboard, methods=["GET"]),
+    Route("/status", status_fragment, methods=["GET"]),
+    Route("/api/status", status_json, methods=["GET"]),
+    Route("/processes/{name}/{action}", control, methods=["POST"]),
+]
+
+
+def create_app(settings: Settings, secret: str) -> Starlette:
+    """The dashboard; `secret` has been checked by the caller (auth.secret_problem)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        async with httpx.AsyncClient() as http:
+            yield {
+                "settings": settings,
+                "secret": secret,
+                "sessions": Sessions(secret, settings.admin_session_hours),
+                "limit": SignInLimit(settings.admin_signin_limit, settings.admin_lockout_seconds),
+                "supervisor": Supervisor(supervisor_url(settings)),
+                "http": http,
+            }
+
+    routes = [*ROUTES, Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+
+
+class SecurityHeaders:
+    """No framing, no inline script, no caching of organizer pages, no referrer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,116 @@
+"""The dashboard's one secret: sign-in, signed session cookies, CSRF tokens, a lockout.
+
+The secret (AFA_ADMIN_SECRET) is only ever compared with hmac.compare_digest and used to derive
+the key that signs session cookies, so changing it signs every organizer out. A session cookie is
+`expires.csrf.authenticated.mac`; the CSRF token inside it must come back with every POST (double
+submit, checked in constant time). Sign-ins are throttled per client address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MIN_SECRET_LENGTH = 16
+ANONYMOUS_SECONDS = 3600  # a sign-in form's session, before anyone has signed in
+MAX_TRACKED_ADDRESSES = 10_000
+
+
+def secret_problem(secret: str | None) -> str | None:
+    """Why the dashboard must not start with this secret, or None."""
+    if not secret:
+        return (
+            "AFA_ADMIN_SECRET is not set: the dashboard will not start without a secret. "
+            "Set it in the environment, e.g. AFA_ADMIN_SECRET=$(python -c "
+            '"import secrets; print(secrets.token_urlsafe(24))")'
+        )
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"AFA_ADMIN_SECRET is too short: use at least {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def secret_matches(secret: str, offered: str) -> bool:
+    return hmac.compare_digest(secret.encode(), offered.encode())
+
+
+@dataclass(frozen=True)
+class Session:
+    expires: int
+    csrf: str
+    signed_in: bool
+
+    def csrf_matches(self, offered: str | None) -> bool:
+        return bool(offered) and hmac.compare_digest(self.csrf.encode(), str(offered).encode())
+
+
+class Sessions:
+    """Signs and reads session cookies with a key derived from the secret."""
+
+    def __init__(self, secret: str, hours: float, clock: Callable[[], float] = time.time) -> None:
+        self.key = hmac.new(secret.encode(), b"afa-admin-session/1", hashlib.sha256).digest()
+        self.seconds = int(hours * 3600)
+        self.clock = clock
+
+    def new(self, signed_in: bool) -> Session:
+        seconds = self.seconds if signed_in else ANONYMOUS_SECONDS
+        return Session(int(self.clock()) + seconds, secrets.token_urlsafe(24), signed_in)
+
+    def dump(self, session: Session) -> str:
+        body = f"{session.expires}.{session.csrf}.{int(session.signed_in)}"
+        return f"{body}.{self._mac(body)}"
+
+    def load(self, cookie: str | None) -> Session | None:
+        if not cookie or cookie.count(".") != 3:
+            return None
+        body, mac = cookie.rsplit(".", 1)
+        if not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
+            return None
+        expires, csrf, signed_in = body.split(".")
+        if not expires.isdigit() or int(expires) < self.clock():
+            return None
+        return Session(int(expires), csrf, signed_in == "1")
+
+    def _mac(self, body: str) -> str:
+        return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
+
+
+class SignInLimit:
+    """`limit` failed sign-ins from one address lock it out for `lockout` seconds. A success
+    clears the count; so does the end of a lockout."""
+
+    def __init__(
+        self, limit: int, lockout: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.lockout, self.clock = limit, lockout, clock
+        self.failures: dict[str, int] = {}
+        self.locked_until: dict[str, float] = {}
+
+    def seconds_left(self, address: str) -> float:
+        until = self.locked_until.get(address)
+        if until is None:
+            return 0.0
+        left = until - self.clock()
+        if left <= 0:
+            del self.locked_until[address]
+            self.failures.pop(address, None)
+            return 0.0
+        return left
+
+    def failed(self, address: str) -> None:
+        if len(self.failures) >= MAX_TRACKED_ADDRESSES:
+            self._forget_some()
+        self.failures[address] = self.failures.get(address, 0) + 1
+        if self.failures[address] >= self.limit:
+            self.locked_until[address] = self.clock() + self.lockout
+
+    def succeeded(self, address: str) -> None:
+        self.failures.pop(address, None)
+
+    def _forget_some(self) -> None:
+        """Drop addresses with failures but no lockout, so the table stays bounded."""
+        for address in [a for a in self.failures if a not in self.locked_until]:
+            del self.failures[address]

@@ -1,0 +1,139 @@
+"""`python -m admin`: run every process under supervisord, and serve the organizers' dashboard."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+
+from core.archive import open_archive
+from core.errors import AfaError
+from core.events import load_events
+from core.settings import load_settings, secret
+
+from . import supervise as sv
+from .app import create_app
+from .auth import secret_problem
+
+SECRET_NAME = "AFA_ADMIN_SECRET"
+
+
+class AfaGroup(click.Group):
+    """The one place where an AfaError becomes a clean message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except AfaError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=AfaGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def cli(verbose: bool) -> None:
+    """Run A Feed Apart under a supervisor and watch it from the organizers' dashboard."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )  # fmt: skip
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default AFA_ADMIN_HOST).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default AFA_ADMIN_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the dashboard: processes, sources, viewers, posts per minute, moderation.
+
+    Refuses to start unless AFA_ADMIN_SECRET holds a secret of 16 characters or more; organizers
+    sign in with it. Put it behind HTTPS when it is reachable from anywhere but this machine.
+
+    \b
+    Example:
+        AFA_ADMIN_SECRET=… python -m admin serve --port 8002
+    """
+    settings = load_settings()
+    value = secret(SECRET_NAME)
+    problem = secret_problem(value)
+    if problem:
+        raise AfaError(problem)
+    app = create_app(settings, value)
+    uvicorn.run(
+        app,
+        host=host or settings.admin_host,
+        port=port or settings.admin_port,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        log_level="info",
+        server_header=False,
+    )
+
+
+@cli.command()
+@click.argument("events", nargs=-1)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Replay this recording instead of following live sources (one event).",
+)
+@click.option("--speed", type=float, default=None, help="Replay clock speed-up (with --replay).")
+@click.option(
+    "--static/--no-static",
+    default=True,
+    show_default=True,
+    help="Also serve output/ (leave it out when a web server or CDN serves it).",
+)
+@click.option("--config-only", is_flag=True,
+              help="Write var/run/supervisord.conf and print its path; do not start.")  # fmt: skip
+def supervise(
+    events: tuple[str, ...], replay: Path | None, speed: float | None, static: bool,
+    config_only: bool,
+) -> None:  # fmt: skip
+    """Run every process of EVENTS (all events by default) under supervisord until Ctrl-C.
+
+    The embedded Redis (when REDIS_URL is unset), a collector and a site scheduler per event, the
+    live sidecar, the static server and the dashboard (when AFA_ADMIN_SECRET is set). A process
+    that crashes is restarted; each writes a log under var/run/logs/, rotated at 10 MB.
+
+    \b
+    Example:
+        AFA_ADMIN_SECRET=… python -m admin supervise northwind-2026
+    """
+    settings = load_settings()
+    known = {e.slug: e for e in load_events(settings.content_dir)}
+    missing = [slug for slug in events if slug not in known]
+    if missing:
+        raise AfaError(f"no event {missing[0]!r} in {settings.content_dir}/ "
+                       f"(known: {', '.join(sorted(known)) or 'none'})")  # fmt: skip
+    chosen = [known[slug] for slug in events] or list(known.values())
+    if replay and len(chosen) != 1:
+        raise AfaError("--replay needs exactly one event")
+    problem = secret_problem(secret(SECRET_NAME))
+    if problem:
+        click.echo(f"dashboard left out: {problem}", err=True)
+    redis_port = None if settings.redis_url else sv.port_or_free(6379)
+    found = sv.programs(settings, chosen, redis_port=redis_port, replay=replay, speed=speed,
+                        static=static, dashboard=problem is None)  # fmt: skip
+    redis_url = settings.redis_url or f"redis://127.0.0.1:{redis_port}/0"
+    run = sv.plan(settings, found, redis_url if redis_port else "")
+    config = sv.write_config(run, Path.cwd())
+    open_archive(settings.archive_path).close()  # migrate once, not in six processes at once
+    if config_only:
+        click.echo(str(config))
+        return
+    banner(settings, run, redis_url, static, problem is None)
+    sv.exec_supervisord(config)
+
+
+def banner(settings, run: sv.RunPlan, redis_url: str, static: bool, dashboard: bool) -> None:
+    lines = ["", "A Feed Apart under supervisord: " + ", ".join(p.name for p in run.programs)]
+    if static:
+        lines.append(f"  site         http://127.0.0.1:{settings.site_port}/")
+    lines.append(f"  live         http://{settings.live_host}:{settings.live_port}/stats")
+    if dashboard:
+        lines.append(f"  dashboard    http://{settings.admin_host}:{settings.admin_port}/")
+    lines += [f"  redis        {redis_url}", f"  logs         {run.log_dir}/",
+              f"  config       {run.config_path}", "Press Ctrl-C to stop everything.", ""]  # fmt: skip
+    click.echo("\n".join(lines))
