@@ -121,6 +121,55 @@ def m002_source_state(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m003_moderation(db: sqlite_utils.Database) -> None:
+    """Organizer moderation (core/moderation.py): decisions, rules, the approval queue, an audit log.
+
+    Items gain two statuses: 'moderated' (hidden by a decision or rule) and 'held' (waiting for
+    approval). 'hidden' stays the author's own choice (never shown, never moderated)."""
+    db.executescript(
+        """
+        CREATE TABLE moderation (           -- one row per event with any moderation
+            event TEXT PRIMARY KEY,
+            approve_first INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 0  -- bumped by every decision: collectors reload
+        );
+        CREATE TABLE moderation_hidden (    -- posts hidden by an organizer (by uri)
+            event TEXT NOT NULL, uri TEXT NOT NULL,
+            origin TEXT NOT NULL,           -- organizer (CLI, dashboard) or content (moderation.yaml)
+            who TEXT NOT NULL, at TEXT NOT NULL, why TEXT NOT NULL,
+            PRIMARY KEY (event, uri)
+        );
+        CREATE TABLE moderation_blocks (    -- accounts blocked: author id or handle, casefolded
+            event TEXT NOT NULL, account TEXT NOT NULL,
+            origin TEXT NOT NULL, who TEXT NOT NULL, at TEXT NOT NULL, why TEXT NOT NULL,
+            PRIMARY KEY (event, account)
+        );
+        CREATE TABLE moderation_rules (
+            id INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            kind TEXT NOT NULL,             -- keyword, pattern
+            pattern TEXT NOT NULL,
+            action TEXT NOT NULL,           -- hide, hold
+            origin TEXT NOT NULL, who TEXT NOT NULL, at TEXT NOT NULL, why TEXT NOT NULL,
+            UNIQUE (event, kind, pattern)
+        );
+        CREATE TABLE moderation_queue (     -- posts waiting for an organizer's approval
+            event TEXT NOT NULL, uri TEXT NOT NULL,
+            held_at TEXT NOT NULL, reason TEXT NOT NULL,
+            PRIMARY KEY (event, uri)
+        );
+        CREATE TABLE moderation_audit (     -- who, when, what, why: every decision, never updated
+            id INTEGER PRIMARY KEY,
+            event TEXT NOT NULL, at TEXT NOT NULL, who TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, why TEXT NOT NULL,
+            changes INTEGER NOT NULL DEFAULT 0  -- live changes (retract/post) the decision made
+        );
+        CREATE INDEX moderation_audit_event ON moderation_audit (event, id);
+        """
+    )
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open (and migrate) the archive in WAL mode."""
     path = Path(path)

@@ -1,0 +1,574 @@
+"""Organizer moderation: decisions applied to the archive and the live tail, and the save-path hook.
+
+API (for the CLI and the dashboard; every decision is one SQLite transaction, audited, then
+published, and returns an `Outcome`):
+
+    mod = Moderator(db, redis, tail_length=settings.tail_length, var_dir=settings.var_dir)
+    mod = Moderator.open(settings)            # opens the archive and Redis (None without REDIS_URL)
+    mod.hide(event, uri, who=, why=)          # hide a post (also one not collected yet)
+    mod.unhide(event, uri, who=, why=)
+    mod.block(event, account, who=, why=)     # author id or handle: past posts and future ones
+    mod.unblock(event, account, who=, why=)
+    mod.add_rule(event, "keyword"|"pattern", text, action="hide"|"hold", who=, why=)
+    mod.remove_rule(event, rule_id, who=, why=)
+    mod.set_approve_first(event, on, who=, why=)
+    mod.approve(event, uris or None, who=, why=)  # None approves the whole queue, oldest first
+    mod.reject(event, uris, who=, why=)       # a held post is hidden for good
+    mod.sync_content(event, folder)           # content/<event>/moderation.yaml → archive
+    mod.close()                               # closes what Moderator.open opened
+
+Reading (queue, rules, hidden posts, blocked accounts, audit log, approve-first) is in
+core/moderation.py. Errors an organizer can make (unknown rule, unhiding what is not hidden,
+removing what content/ defines) raise AfaError with a message to show as it is.
+
+How a decision reaches viewers. Each item's status is recomputed from the decisions
+(core.moderation.Gate.status_of): a visible post that becomes moderated or held gets a `retract`
+change with the event's next sequence number, and a post that becomes visible again (unhide,
+unblock, rule removed, approved) gets a `post` change carrying its current version, so open live
+pages drop or insert it. After the commit everything the stream lacks is published
+(`publish_pending`: from the stream's last entry on, so a collector's batch committed just before
+is never skipped and entries stay in sequence order). With Redis away the decision still stands;
+the collector re-seeds the stream when it reconnects or starts. A decision that changed what pages
+show writes a rebuild request, `<var_dir>/rebuild/<event>.json`, for the site scheduler
+(core.moderation.take_rebuild_request).
+
+Content and archive agree this way: entries from moderation.yaml are stored with
+origin=content. `sync_content` (run by `collector run` and `collector replay` at start, and by
+`collector moderation-sync`) makes the content entries exactly what the file says, adding,
+changing and removing them with audit rows (who = "content"); entries an organizer made
+(origin=organizer) are left alone; one the file also lists becomes origin=content. The CLI and
+the dashboard refuse to remove a content entry: that is done in the file, under version control.
+
+The save path (collector/store.py) calls `current_gate` once per batch: one primary-key lookup
+when the event has no moderation, a cached precompiled Gate otherwise (reloaded when the
+`moderation.version` a decision bumps has changed). `admit` decides a new item's status and
+queues it when it must wait for approval: held and moderated posts get no change, so they never
+reach the tail until a decision releases them, in created order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis as redis_lib
+import sqlite_utils
+
+from core.archive import Change, changes_after, last_seq, open_archive
+from core.errors import AfaError
+from core.items import Item, format_time
+from core.moderation import (
+    MATCH_COLUMNS_SQL,
+    ContentModeration,
+    Gate,
+    account_key,
+    compile_rule,
+    load_content_moderation,
+    load_gate,
+    match_text,
+    moderation_version,
+    request_rebuild,
+)
+from core.settings import Settings
+from core.tail import events_key, live_payload
+
+from .publish import publish_changes, stream_last_seq
+
+log = logging.getLogger("collector.moderation")
+
+# -- the save-path hook ------------------------------------------------------------------------
+
+_GATES: weakref.WeakKeyDictionary[sqlite_utils.Database, dict[str, tuple[int, Gate | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def current_gate(db: sqlite_utils.Database, event: str) -> Gate | None:
+    """The event's Gate, None when it has no moderation; cached until a decision bumps the version."""
+    version = moderation_version(db, event)
+    if version is None:
+        return None
+    gates = _GATES.setdefault(db, {})
+    cached = gates.get(event)
+    if cached is None or cached[0] != version:
+        cached = gates[event] = (version, load_gate(db, event))
+    return cached[1]
+
+
+def admit(db: sqlite_utils.Database, event: str, gate: Gate, item: Item, now: str) -> str:
+    """The status a new item is stored with; one that must wait is put in the approval queue."""
+    status, reason = gate.admit(item)
+    if reason:
+        db.execute(
+            "INSERT OR IGNORE INTO moderation_queue (event, uri, held_at, reason) VALUES (?, ?, ?, ?)",
+            [event, item.uri, now, reason],
+        )
+    return status
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one decision did."""
+
+    action: str
+    event: str
+    target: str
+    changes: list[Change] = field(default_factory=list)  # live changes made, in sequence order
+    published: int = 0  # stream entries added (0 when Redis was away: the collector re-seeds)
+    rebuild: Path | None = None  # the rebuild request written when pages must change
+    redis_error: str | None = None
+
+    def summary(self) -> str:
+        kinds = [c.kind for c in self.changes]
+        text = f"{self.action} {self.target}: "
+        if not kinds:
+            text += "no live change"
+        else:
+            counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("retract", "post") if k in kinds)
+            text += f"{counts} (seq {self.changes[0].seq}-{self.changes[-1].seq})"
+            text += ", published" if self.redis_error is None and self.published else ""
+        if self.redis_error:
+            text += f"; not live yet (Redis: {self.redis_error}), the collector will re-seed it"
+        if self.rebuild:
+            text += f"; rebuild requested ({self.rebuild})"
+        return text
+
+
+ALL = ("1", [])  # a scope: every moderatable item of the event
+
+
+class Moderator:
+    """Applies organizers' decisions to one archive (and its Redis live tail, when given)."""
+
+    def __init__(
+        self, db: sqlite_utils.Database, redis: redis_lib.Redis | None = None, *,
+        tail_length: int = 10_000, var_dir: Path | str = Path("var"),
+    ) -> None:  # fmt: skip
+        self.db, self.redis = db, redis
+        self.tail_length, self.var_dir = tail_length, Path(var_dir)
+        self._owned = False
+
+    @classmethod
+    def open(cls, settings: Settings) -> Moderator:
+        redis = None
+        if settings.redis_url:
+            redis = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=5,
+                                             socket_connect_timeout=3)  # fmt: skip
+        mod = cls(open_archive(settings.archive_path), redis,
+                  tail_length=settings.tail_length, var_dir=settings.var_dir)  # fmt: skip
+        mod._owned = True
+        return mod
+
+    def close(self) -> None:
+        if self._owned:
+            if self.redis is not None:
+                self.redis.close()
+            self.db.close()
+
+    # -- posts and accounts
+
+    def hide(self, event: str, uri: str, *, who: str, why: str) -> Outcome:
+        def apply(db, now):
+            db.execute(
+                "INSERT INTO moderation_hidden (event, uri, origin, who, at, why) "
+                "VALUES (?, ?, 'organizer', ?, ?, ?) ON CONFLICT (event, uri) DO UPDATE SET "
+                "who = excluded.who, at = excluded.at, why = excluded.why",
+                [event, uri, who, now, why],
+            )
+
+        return self._decide(event, "hide", uri, who, why, apply, ("uri = ?", [uri]))
+
+    def unhide(self, event: str, uri: str, *, who: str, why: str) -> Outcome:
+        def apply(db, now):
+            self._remove(db, "moderation_hidden", "uri", event, uri, "hidden post")
+
+        return self._decide(event, "unhide", uri, who, why, apply, ("uri = ?", [uri]))
+
+    def block(self, event: str, account: str, *, who: str, why: str) -> Outcome:
+        key = _account(account)
+
+        def apply(db, now):
+            db.execute(
+                "INSERT INTO moderation_blocks (event, account, origin, who, at, why) "
+                "VALUES (?, ?, 'organizer', ?, ?, ?) ON CONFLICT (event, account) DO UPDATE SET "
+                "who = excluded.who, at = excluded.at, why = excluded.why",
+                [event, key, who, now, why],
+            )
+
+        return self._decide(event, "block", key, who, why, apply, _by_account(key))
+
+    def unblock(self, event: str, account: str, *, who: str, why: str) -> Outcome:
+        key = _account(account)
+
+        def apply(db, now):
+            self._remove(db, "moderation_blocks", "account", event, key, "blocked account")
+
+        return self._decide(event, "unblock", key, who, why, apply, _by_account(key))
+
+    # -- rules
+
+    def add_rule(
+        self, event: str, kind: str, pattern: str, *, action: str = "hide", who: str, why: str
+    ) -> Outcome:
+        try:
+            compile_rule(kind, pattern)
+        except ValueError as exc:
+            raise AfaError(str(exc)) from None
+        if action not in ("hide", "hold"):
+            raise AfaError(f"a rule's action must be hide or hold, not {action!r}")
+
+        def apply(db, now):
+            try:
+                db.execute(
+                    "INSERT INTO moderation_rules (event, kind, pattern, action, origin, who, at, "
+                    "why) VALUES (?, ?, ?, ?, 'organizer', ?, ?, ?)",
+                    [event, kind, pattern, action, who, now, why],
+                )
+            except Exception as exc:  # sqlite3.IntegrityError: the UNIQUE (event, kind, pattern)
+                raise AfaError(f"{event} already has the {kind} rule {pattern!r}") from exc
+
+        # A hide rule can only take visible posts down; a hold rule applies to new posts only.
+        scope = ("status = 'visible'", []) if action == "hide" else None
+        return self._decide(event, "rule add", f"{kind} {pattern!r} {action}", who, why, apply,
+                            scope)  # fmt: skip
+
+    def remove_rule(self, event: str, rule_id: int, *, who: str, why: str) -> Outcome:
+        row = self.db.execute(
+            "SELECT kind, pattern, action FROM moderation_rules WHERE event = ? AND id = ?",
+            [event, rule_id],
+        ).fetchone()
+        if row is None:
+            raise AfaError(f"{event} has no rule {rule_id}")
+
+        def apply(db, now):
+            self._remove(db, "moderation_rules", "id", event, rule_id, "rule")
+
+        target = f"#{rule_id} {row[0]} {row[1]!r} {row[2]}"
+        return self._decide(event, "rule remove", target, who, why, apply,
+                            ("status = 'moderated'", []))  # fmt: skip
+
+    # -- approve-first
+
+    def set_approve_first(self, event: str, on: bool, *, who: str, why: str) -> Outcome:
+        def apply(db, now):
+            db.execute(
+                "INSERT INTO moderation (event, approve_first, version) VALUES (?, ?, 0) "
+                "ON CONFLICT (event) DO UPDATE SET approve_first = excluded.approve_first",
+                [event, int(on)],
+            )
+
+        action = "approve-first on" if on else "approve-first off"
+        return self._decide(event, action, event, who, why, apply, None)
+
+    def approve(
+        self, event: str, uris: Iterable[str] | None = None, *, who: str, why: str = ""
+    ) -> Outcome:
+        """Release held posts (all of them when `uris` is None); they go live oldest first."""
+        chosen = self._queued(event, uris)
+
+        def apply(db, now):
+            db.execute("DELETE FROM moderation_queue WHERE event = ? AND uri IN "
+                       "(SELECT value FROM json_each(?))", [event, json.dumps(chosen)])  # fmt: skip
+
+        scope = ("uri IN (SELECT value FROM json_each(?))", [json.dumps(chosen)])
+        return self._decide(event, "approve", _targets(chosen, "approve"), who, why, apply, scope)
+
+    def reject(self, event: str, uris: Iterable[str], *, who: str, why: str) -> Outcome:
+        """Hide held posts for good (they leave the queue and never reach the tail)."""
+        chosen = self._queued(event, uris)
+
+        def apply(db, now):
+            db.execute("DELETE FROM moderation_queue WHERE event = ? AND uri IN "
+                       "(SELECT value FROM json_each(?))", [event, json.dumps(chosen)])  # fmt: skip
+            db.executemany(
+                "INSERT OR IGNORE INTO moderation_hidden (event, uri, origin, who, at, why) "
+                "VALUES (?, ?, 'organizer', ?, ?, ?)",
+                [(event, uri, who, now, why) for uri in chosen],
+            )
+
+        scope = ("uri IN (SELECT value FROM json_each(?))", [json.dumps(chosen)])
+        return self._decide(event, "reject", _targets(chosen, "reject"), who, why, apply, scope)
+
+    def _queued(self, event: str, uris: Iterable[str] | None) -> list[str]:
+        rows = self.db.execute(
+            "SELECT q.uri FROM moderation_queue q JOIN items i ON i.event = q.event AND "
+            "i.uri = q.uri WHERE q.event = ? ORDER BY i.created_at, i.id", [event]
+        ).fetchall()  # fmt: skip
+        queued = [r[0] for r in rows]
+        if uris is None:
+            return queued
+        chosen = list(dict.fromkeys(uris))
+        missing = [u for u in chosen if u not in set(queued)]
+        if missing:
+            raise AfaError(f"not waiting for approval in {event}: {', '.join(missing)}")
+        return chosen
+
+    # -- content/<event>/moderation.yaml
+
+    def sync_content(self, event: str, folder: Path | str, *, who: str = "content") -> Outcome:
+        """Make the archive's content entries exactly what `folder/moderation.yaml` says."""
+        found = load_content_moderation(Path(folder)) or ContentModeration()
+        rel = f"{Path(folder).name}/moderation.yaml"
+        with _immediate(self.db):
+            now = _now()
+            differences = _sync(self.db, event, found, who, now)
+            if not differences:
+                return Outcome("content sync", event, rel)
+            _bump(self.db, event)
+            changes = _refresh(self.db, event, ALL, now)
+            for action, target, why in differences:
+                _audit(self.db, event, now, who, action, target, why or f"from {rel}", 0)
+            _audit(self.db, event, now, who, "content sync", rel,
+                   f"{len(differences)} entries changed", len(changes))  # fmt: skip
+        return self._after(Outcome("content sync", event, rel, changes))
+
+    # -- the engine
+
+    def _decide(self, event, action, target, who, why, apply, scope) -> Outcome:
+        if not who or not who.strip():
+            raise AfaError("a decision needs who made it")
+        with _immediate(self.db):
+            now = _now()
+            apply(self.db, now)
+            _bump(self.db, event)
+            changes = _refresh(self.db, event, scope, now) if scope else []
+            _audit(self.db, event, now, who.strip(), action, target, why or "", len(changes))
+        return self._after(Outcome(action, event, target, changes))
+
+    def _after(self, outcome: Outcome) -> Outcome:
+        if not outcome.changes:
+            return outcome
+        if self.redis is not None:
+            try:
+                outcome.published = publish_pending(
+                    self.redis, self.db, outcome.event, self.tail_length
+                )
+            except redis_lib.RedisError as exc:
+                log.warning("moderation %s: not published: %s", outcome.action, exc)
+                outcome.redis_error = str(exc) or type(exc).__name__
+        outcome.rebuild = request_rebuild(
+            self.var_dir, outcome.event, f"{outcome.action} {outcome.target}",
+            outcome.changes[-1].seq,
+        )  # fmt: skip
+        return outcome
+
+    def _remove(self, db, table: str, column: str, event: str, value: Any, what: str) -> None:
+        row = db.execute(f"SELECT origin FROM {table} WHERE event = ? AND {column} = ?",
+                         [event, value]).fetchone()  # fmt: skip
+        if row is None:
+            raise AfaError(f"{event} has no {what} {value}")
+        if row[0] == "content":
+            raise AfaError(f"{what} {value} comes from content/{event}/moderation.yaml: "
+                           "remove it there (and run `python -m collector moderation-sync`)")  # fmt: skip
+        db.execute(f"DELETE FROM {table} WHERE event = ? AND {column} = ?", [event, value])
+
+
+def publish_pending(
+    redis: redis_lib.Redis, db: sqlite_utils.Database, event: str, tail_length: int
+) -> int:
+    """Publish every committed change the stream lacks, in order, from its last entry on (at most
+    the last `tail_length`). Safe beside a running collector: entries already there are skipped."""
+    redis.sadd(events_key(), event)
+    start = max(stream_last_seq(redis, event), last_seq(db, event) - tail_length, 0)
+    added = 0
+    while True:
+        chunk = list(changes_after(db, event, start, limit=1_000))
+        if not chunk:
+            return added
+        added += publish_changes(redis, event, chunk, tail_length)
+        start = chunk[-1].seq
+
+
+# -- recomputing statuses ----------------------------------------------------------------------
+
+
+def _refresh(db: sqlite_utils.Database, event: str, scope, now: str) -> list[Change]:
+    """Bring the scoped items' statuses in line with the decisions, recording a live change for
+    each that appears or disappears; oldest first, so approved posts arrive in order."""
+    where, params = scope
+    gate = load_gate(db, event) or Gate()
+    queued = {r[0] for r in db.execute("SELECT uri FROM moderation_queue WHERE event = ?", [event])}
+    rows = db.execute(
+        "SELECT id, uri, status, source, author_id, json_extract(data, '$.author.handle'), "
+        f"{MATCH_COLUMNS_SQL} FROM items WHERE event = ? "
+        f"AND status IN ('visible', 'moderated', 'held') AND ({where}) ORDER BY created_at, id",
+        [event, *params],
+    ).fetchall()
+    seq = last_seq(db, event)
+    changes: list[Change] = []
+    for item_id, uri, status, source, author_id, handle, *fields in rows:
+        target = gate.status_of(uri, author_id, handle or "", match_text(*fields),
+                                queued=uri in queued, note=source == "note")  # fmt: skip
+        if target == status:
+            continue
+        kind = None
+        if status == "visible":
+            kind, item = "retract", None
+        elif target == "visible":
+            data = db.execute("SELECT data FROM items WHERE id = ?", [item_id]).fetchone()[0]
+            kind, item = "post", json.loads(data)
+        if kind:
+            seq += 1
+            payload = live_payload(kind, seq, uri, item)
+            db.execute(
+                "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [event, seq, kind, uri, now, _json(payload)],
+            )
+            changes.append(Change(event, seq, kind, uri, now, payload))
+        db.execute(
+            "UPDATE items SET status = ?, seq = CASE WHEN ? THEN ? ELSE seq END WHERE id = ?",
+            [target, kind is not None, seq, item_id],
+        )
+    if changes:
+        db.execute(
+            "INSERT INTO sequences (event, last_seq) VALUES (?, ?) "
+            "ON CONFLICT (event) DO UPDATE SET last_seq = excluded.last_seq",
+            [event, seq],
+        )
+    return changes
+
+
+def _sync(
+    db, event: str, found: ContentModeration, who: str, now: str
+) -> list[tuple[str, str, str]]:
+    """Apply the file's entries as origin=content; return (action, target, why) per difference."""
+    differences: list[tuple[str, str, str]] = []
+    if found.approve_first is not None and found.approve_first != _approve_first(db, event):
+        db.execute(
+            "INSERT INTO moderation (event, approve_first, version) VALUES (?, ?, 0) "
+            "ON CONFLICT (event) DO UPDATE SET approve_first = excluded.approve_first",
+            [event, int(found.approve_first)],
+        )
+        differences.append((f"approve-first {'on' if found.approve_first else 'off'}", event, ""))
+    for table, column, action, wanted in (
+        ("moderation_hidden", "uri", "hide", found.hidden),
+        ("moderation_blocks", "account", "block", found.blocked),
+    ):
+        differences += _sync_table(db, table, column, action, event, dict(wanted), who, now)
+    differences += _sync_rules(db, event, found.rules, who, now)
+    return differences
+
+
+def _sync_table(db, table, column, action, event, wanted: dict[str, str], who, now):
+    have = {v: (o, w) for v, o, w in db.execute(
+        f"SELECT {column}, origin, why FROM {table} WHERE event = ?", [event])}  # fmt: skip
+    out = []
+    for value, (origin, _why) in have.items():
+        if origin == "content" and value not in wanted:
+            db.execute(f"DELETE FROM {table} WHERE event = ? AND {column} = ?", [event, value])
+            out.append((f"un{action}", value, "removed from content"))
+    for value, why in wanted.items():
+        if have.get(value) != ("content", why):
+            db.execute(
+                f"INSERT INTO {table} (event, {column}, origin, who, at, why) "
+                f"VALUES (?, ?, 'content', ?, ?, ?) ON CONFLICT (event, {column}) DO UPDATE SET "
+                "origin = 'content', who = excluded.who, at = excluded.at, why = excluded.why",
+                [event, value, who, now, why],
+            )
+            if value not in have:
+                out.append((action, value, why))
+    return out
+
+
+def _sync_rules(db, event, wanted, who, now):
+    have = {(k, p): (i, a, o, w) for i, k, p, a, o, w in db.execute(
+        "SELECT id, kind, pattern, action, origin, why FROM moderation_rules WHERE event = ?",
+        [event])}  # fmt: skip
+    wanted_keys = {(k, p) for k, p, _a, _w in wanted}
+    out = []
+    for (kind, pattern), (rule_id, action, origin, _why) in have.items():
+        if origin == "content" and (kind, pattern) not in wanted_keys:
+            db.execute("DELETE FROM moderation_rules WHERE id = ?", [rule_id])
+            out.append(
+                ("rule remove", f"#{rule_id} {kind} {pattern!r} {action}", "removed from content")
+            )
+    for kind, pattern, action, why in wanted:
+        old = have.get((kind, pattern))
+        if old is None:
+            db.execute(
+                "INSERT INTO moderation_rules (event, kind, pattern, action, origin, who, at, why) "
+                "VALUES (?, ?, ?, ?, 'content', ?, ?, ?)",
+                [event, kind, pattern, action, who, now, why],
+            )
+            out.append(("rule add", f"{kind} {pattern!r} {action}", why))
+        elif old[1:] != (action, "content", why):
+            db.execute(
+                "UPDATE moderation_rules SET action = ?, origin = 'content', who = ?, at = ?, "
+                "why = ? WHERE id = ?",
+                [action, who, now, why, old[0]],
+            )
+            out.append(("rule change", f"#{old[0]} {kind} {pattern!r} {action}", why))
+    return out
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite_utils.Database) -> Iterator[None]:
+    """A write transaction taken up front (BEGIN IMMEDIATE): a decision made beside a running
+    collector waits its turn instead of failing on a stale snapshot."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _bump(db, event: str) -> None:
+    db.execute(
+        "INSERT INTO moderation (event, approve_first, version) VALUES (?, 0, 1) "
+        "ON CONFLICT (event) DO UPDATE SET version = version + 1",
+        [event],
+    )
+
+
+def _audit(db, event, now, who, action, target, why, changes: int) -> None:
+    db.execute(
+        "INSERT INTO moderation_audit (event, at, who, action, target, why, changes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [event, now, who, action, target, why, changes],
+    )
+
+
+def _approve_first(db, event: str) -> bool:
+    row = db.execute("SELECT approve_first FROM moderation WHERE event = ?", [event]).fetchone()
+    return bool(row and row[0])
+
+
+def _account(account: str) -> str:
+    key = account_key(account)
+    if not key:
+        raise AfaError("an account to block needs an author id or a handle")
+    return key
+
+
+def _by_account(key: str):
+    return ("(lower(author_id) = ? OR lower(ltrim(json_extract(data, '$.author.handle'), '@')) = ?)",
+            [key, key])  # fmt: skip
+
+
+def _targets(uris: list[str], verb: str) -> str:
+    if not uris:
+        raise AfaError(f"nothing to {verb}: the approval queue is empty")
+    return uris[0] if len(uris) == 1 else f"{len(uris)} posts"
+
+
+def _now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
