@@ -10,7 +10,7 @@ SPEED  ?= 60
 DURATION ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site live test bench bench-collector bench-site bench-live lint clean check-content vnu browser
+.PHONY: help setup demo run collect site live test bench bench-collector bench-site bench-live stop lint clean check-content vnu browser
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
 CHROMIUM ?= /usr/bin/chromium
@@ -39,13 +39,16 @@ run: $(STAMP) ## Run every process under supervisord, with the dashboard (EVENTS
 	$(PY) -m admin supervise $(EVENTS) $(RUN_ARGS)
 
 collect: $(STAMP) ## Collect every event's sources into the archive and Redis
-	$(PY) -m collector run
+	$(PY) scripts/with_redis.py -- $(PY) -m collector run
 
 site: $(STAMP) ## Build the static site into output/
 	$(PY) -m sitegen build
 
 live: $(STAMP) ## Serve the live SSE sidecar
-	$(PY) -m live serve
+	$(PY) scripts/with_redis.py -- $(PY) -m live serve
+
+stop: $(STAMP) ## Stop the embedded Redis that `make collect` / `make live` started
+	$(PY) scripts/with_redis.py --stop
 
 $(VNU_JAR):
 	npm install --prefix var/tools/vnu --no-audit --no-fund --silent vnu-jar@$(VNU_VERSION)
@@ -73,5 +76,6 @@ bench-live: $(STAMP) ## SSE fan-out to 1,000 / 5,000 / 10,000 clients, against n
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-clean: ## Remove output/, var/ and the virtual environment
+clean: ## Stop the embedded Redis; remove output/, var/ and the virtual environment
+	-@test -x $(PY) && $(PY) scripts/with_redis.py --stop 2>/dev/null
 	rm -rf output var $(VENV)
