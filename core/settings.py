@@ -47,6 +47,11 @@ class Settings:
     live_max_clients: int = setting(
         10_000, "Most open live connections per sidecar process; more get 503 and Retry-After."
     )
+    live_max_per_address: int = setting(
+        256,
+        "Most open live connections from one client address; more get 429. Raise it when many "
+        "attendees share one address (venue Wi-Fi NAT); 0 means no limit.",
+    )
     live_queue_size: int = setting(
         1_000, "Changes queued per live client before it is dropped as too slow to keep up."
     )

@@ -1,4 +1,4 @@
-"""The live sidecar's Starlette app: one stream route per event, health and stats.
+"""The live sidecar's Starlette app: one stream route per event, health, stats and metrics.
 
 `create_app(settings)` reads the event slugs from content/ once; the lifespan opens one Redis
 connection pool and the fan-out (readers start on an event's first client, see fanout.py) and
@@ -7,23 +7,22 @@ closes both on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
-from typing import Any, TypedDict
+from typing import TypedDict
 
-import anyio
 import redis.asyncio as aredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from sse_starlette import EventSourceResponse
-from sse_starlette.sse import SendTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -31,8 +30,8 @@ from core.events import load_events
 from core.settings import Settings
 from core.tail import seq_of
 
-from .fanout import BLOCK_MS, Fanout, Feed, Subscriber, catch_up, follow
-from .sse import SEP, ping_event
+from .fanout import BLOCK_MS, CatchUp, Fanout, Feed, Stats, Subscriber, catch_up
+from .sse import reset_event, retry_hint
 
 log = logging.getLogger("live.app")
 RETRY_AFTER_SECONDS = 5
@@ -44,32 +43,82 @@ class State(TypedDict):
     fanout: Fanout
 
 
-class LiveResponse(EventSourceResponse):
-    """An EventSourceResponse that ends as soon as its subscriber is dropped as slow, and treats
-    a timed-out send as the same thing rather than as a server error."""
+class LiveResponse:
+    """A lean ASGI SSE response: the opening (retry hint + catch-up) in one write, then every
+    wake-up's pending chunks in one write. One task runs it and one more waits for the
+    disconnect; heartbeats and send timeouts are the reader's job (see fanout.py)."""
 
-    def __init__(self, feed: Feed, subscriber: Subscriber, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.feed, self.subscriber = feed, subscriber
+    headers = [
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+    ]
+
+    def __init__(
+        self, fanout: Fanout, feed: Feed, subscriber: Subscriber, start: CatchUp, limit: int,
+        address: str,
+    ) -> None:  # fmt: skip
+        self.fanout, self.feed, self.subscriber = fanout, feed, subscriber
+        self.start, self.limit, self.address = start, limit, address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stats = self.feed.stats
+        stats, subscriber = self.fanout.stats, self.subscriber
         stats.connections += 1
+        subscriber.task = asyncio.current_task()
+        waiter = asyncio.create_task(self._wait_disconnect(receive))
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._end_when_dropped, group.cancel_scope)
-                await super().__call__(scope, receive, send)
-                group.cancel_scope.cancel()
-        except* SendTimeoutError:
-            if not self.subscriber.dropped.is_set():
-                stats.slow_dropped += 1
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            if scope.get("method") != "HEAD":
+                await self._body(send)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not subscriber.dropped:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
         finally:
+            waiter.cancel()
             stats.connections -= 1
-            self.feed.unsubscribe(self.subscriber)  # also when the body never ran (HEAD)
+            self.fanout.leave(self.address)
+            self.feed.unsubscribe(subscriber)
 
-    async def _end_when_dropped(self, scope: anyio.CancelScope) -> None:
-        await self.subscriber.dropped.wait()
-        scope.cancel()
+    async def _body(self, send: Send) -> None:
+        wire, last, more = opening(self.start, self.limit, self.fanout.stats)
+        await self._write(send, wire)
+        while more:
+            chunks = await self.subscriber.next()
+            if not chunks:
+                return
+            parts = []
+            for chunk in chunks:
+                if chunk.last > last or not chunk.entries:
+                    parts.append(chunk.after(last))
+                    self.fanout.stats.sent += sum(1 for e in chunk.entries if e.seq > last)
+                    last = max(last, chunk.last)
+            await self._write(send, parts[0] if len(parts) == 1 else b"".join(parts))
+
+    async def _write(self, send: Send, body: bytes) -> None:
+        if not body:
+            return
+        self.subscriber.sending_since = time.monotonic()
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        self.subscriber.sending_since = 0.0
+
+    async def _wait_disconnect(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.subscriber.close()
+
+
+def opening(start: CatchUp, limit: int, stats: Stats) -> tuple[bytes, int, bool]:
+    """(the first write, the last seq it carries, whether live entries follow)."""
+    if start.reset:
+        stats.resets += 1
+        return retry_hint() + reset_event(start.after, start.first, start.last), start.after, False
+    entries = start.entries[:limit]
+    stats.sent += len(entries)
+    last = entries[-1].seq if entries else start.after
+    wire = b"".join([retry_hint(), *(entry.wire for entry in entries)])
+    return wire, last, len(start.entries) <= limit
 
 
 def redis_client(url: str) -> aredis.Redis:
@@ -100,7 +149,17 @@ def too_busy(message: str) -> JSONResponse:
     )
 
 
-async def stream(request: Request) -> Response:
+def too_many_from(address: str, limit: int) -> JSONResponse:
+    message = (
+        f"too many live connections from {address} (at most {limit}); "
+        "close other live pages or try again shortly"
+    )
+    return JSONResponse(
+        {"error": message}, status_code=429, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
+async def stream(request: Request) -> Response | LiveResponse:
     settings: Settings = request.state.settings
     fanout: Fanout = request.state.fanout
     event = request.path_params["event"]
@@ -110,40 +169,52 @@ async def stream(request: Request) -> Response:
         after = parse_cursor(request)
     except ValueError:
         return JSONResponse({"error": "Last-Event-ID / after must be a sequence number"}, 400)
+    if fanout.closing:
+        return too_busy("this live server is shutting down; try again shortly")
     if fanout.clients >= settings.live_max_clients:
         fanout.stats.rejected += 1
         return too_busy("this live server is full; try again shortly")
-    feed = fanout.feed(event)
+    address = request.client.host if request.client else ""
+    per_address = settings.live_max_per_address
+    if per_address and fanout.addresses.get(address, 0) >= per_address:
+        fanout.stats.rejected_per_address += 1
+        return too_many_from(address, per_address)
+    fanout.enter(address)  # before any await, so a burst cannot slip past the limit
+    try:
+        return await open_stream(fanout, fanout.feed(event), after, settings, address)
+    except BaseException:
+        fanout.leave(address)
+        raise
+
+
+async def open_stream(
+    fanout: Fanout, feed: Feed, after: int | None, settings: Settings, address: str
+) -> Response | LiveResponse:
     try:
         subscriber = await feed.subscribe()
     except RedisError as exc:
-        log.warning("cannot subscribe to %s: %s", event, exc)
+        log.warning("cannot subscribe to %s: %s", feed.event, exc)
+        fanout.leave(address)
         return too_busy("the live tail is unavailable; try again shortly")
     try:
         start = await catch_up(feed, after, settings.catchup_limit)
     except RedisError as exc:
         feed.unsubscribe(subscriber)
-        log.warning("cannot catch up on %s: %s", event, exc)
+        fanout.leave(address)
+        log.warning("cannot catch up on %s: %s", feed.event, exc)
         return too_busy("the live tail is unavailable; try again shortly")
-    return LiveResponse(
-        feed,
-        subscriber,
-        content=follow(feed, subscriber, start, settings.catchup_limit),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        ping=settings.heartbeat_seconds,
-        ping_message_factory=ping_event,
-        send_timeout=settings.live_send_timeout,
-        sep=SEP,
-    )
+    return LiveResponse(fanout, feed, subscriber, start, settings.catchup_limit, address)
+
+
+async def redis_up(redis: aredis.Redis) -> bool:
+    try:
+        return bool(await redis.ping())
+    except (RedisError, OSError):
+        return False
 
 
 async def healthz(request: Request) -> JSONResponse:
-    redis: aredis.Redis = request.state.redis
-    try:
-        ok = bool(await redis.ping())
-    except (RedisError, OSError):
-        ok = False
-    return JSONResponse({"status": "ok", "redis": ok})
+    return JSONResponse({"status": "ok", "redis": await redis_up(request.state.redis)})
 
 
 async def stats(request: Request) -> JSONResponse:
@@ -151,17 +222,69 @@ async def stats(request: Request) -> JSONResponse:
     return JSONResponse(fanout.snapshot())
 
 
+async def metrics(request: Request) -> PlainTextResponse:
+    """The /stats counters in Prometheus text format (version 0.0.4)."""
+    fanout: Fanout = request.state.fanout
+    text = prometheus_text(fanout, await redis_up(request.state.redis))
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def prometheus_text(fanout: Fanout, redis_ok: bool) -> str:
+    stats, feeds = fanout.stats, sorted(fanout.feeds.items())
+    families = [
+        ("afa_live_up", "gauge", "1 while the sidecar serves.", [("", 1)]),
+        ("afa_live_redis_up", "gauge", "1 when Redis answers a PING.", [("", int(redis_ok))]),
+        ("afa_live_connections", "gauge", "Open live streams in this process.",
+         [("", stats.connections)]),
+        ("afa_live_viewers", "gauge", "Open live streams per event.",
+         [(_event(slug), len(feed.subscribers)) for slug, feed in feeds]),
+        ("afa_live_reader_running", "gauge", "1 while the event's Redis reader runs.",
+         [(_event(slug), int(feed.running)) for slug, feed in feeds]),
+        ("afa_live_entries_read_total", "counter", "Stream entries read from Redis per event.",
+         [(_event(slug), feed.read) for slug, feed in feeds]),
+        ("afa_live_posts_sent_total", "counter", "Changes written to clients.",
+         [("", stats.sent)]),
+        ("afa_live_slow_dropped_total", "counter", "Clients dropped as too slow to keep up.",
+         [("", stats.slow_dropped)]),
+        ("afa_live_rejected_total", "counter", "Connections refused, by reason.",
+         [('{reason="full"}', stats.rejected),
+          ('{reason="per_address"}', stats.rejected_per_address)]),
+        ("afa_live_resets_total", "counter", "Clients told to reload (cursor older than the tail).",
+         [("", stats.resets)]),
+        ("afa_live_reader_errors_total", "counter", "Failed XREADs (Redis away).",
+         [("", stats.reader_errors)]),
+    ]  # fmt: skip
+    lines = []
+    for name, kind, help_text, samples in families:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        lines += [f"{name}{labels} {value}" for labels, value in samples]
+    return "\n".join(lines) + "\n"
+
+
+def _event(slug: str) -> str:
+    escaped = slug.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{{event="{escaped}"}}'
+
+
 def create_app(settings: Settings) -> Starlette:
-    """The sidecar for every event in settings.content_dir (ContentErrors if content is broken)."""
+    """The sidecar for every event in settings.content_dir (ContentErrors if content is broken).
+
+    The running Fanout is also kept on `app.state.fanout`, so the server can end every stream
+    as soon as it is told to shut down (see cli.py)."""
     events = {event.slug for event in load_events(settings.content_dir)}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         redis = redis_client(settings.redis_url)
-        fanout = Fanout(redis, events, settings.live_queue_size, settings.catchup_limit)
+        fanout = Fanout(
+            redis, events, settings.live_queue_size, settings.catchup_limit,
+            settings.heartbeat_seconds, settings.live_send_timeout,
+        )  # fmt: skip
+        app.state.fanout = fanout
         try:
             yield {"settings": settings, "redis": redis, "fanout": fanout}
         finally:
+            fanout.close()
             await fanout.stop()
             await redis.aclose()
 
@@ -175,5 +298,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/live/{event}/stream", stream),
         Route("/healthz", healthz),
         Route("/stats", stats),
+        Route("/metrics", metrics),
     ]
     return Starlette(routes=routes, middleware=[cors], lifespan=lifespan)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import sys
+from types import FrameType
 
 import click
 import uvicorn
@@ -67,5 +70,24 @@ def serve(host: str | None, port: int | None) -> None:
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
+        access_log=False,
     )
-    uvicorn.Server(config).run()
+    LiveServer(config).run()
+
+
+class LiveServer(uvicorn.Server):
+    """uvicorn, told to end every open stream the moment it is asked to stop: otherwise the
+    streams would hold the graceful shutdown until its timeout. Browsers reconnect by
+    Last-Event-ID after their `retry:` delay."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        fanout = getattr(self.config.app.state, "fanout", None)
+        if fanout is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(fanout.close)
+        super().handle_exit(sig, frame)
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    _loop: asyncio.AbstractEventLoop | None = None

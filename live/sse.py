@@ -7,6 +7,8 @@ A stream entry `SEQ-0 {"kind": K, "data": JSON}` goes on the wire as
     data: JSON          (the text as the collector stored it, never decoded and re-encoded)
 
 Each entry is encoded once, into a `WireEntry` whose bytes every client of the process shares.
+sse-starlette's `ServerSentEvent` does the encoding; the response that carries the bytes is
+our own lean ASGI response (`app.LiveResponse`), see fanout.py for why.
 A response opens with a `retry:` hint; a cursor older than the retained tail gets a `reset`
 event instead of a gap (see `reset_event`). Lines end with "\\n" (SEP), pings included.
 """
@@ -61,6 +63,6 @@ def reset_event(after: int, first: int, last: int) -> bytes:
     return ServerSentEvent(data=data, event="reset", id=str(max(first - 1, 0)), sep=SEP).encode()
 
 
-def ping_event() -> ServerSentEvent:
+def ping_event() -> bytes:
     """The heartbeat: a comment line, invisible to EventSource, that keeps proxies from timing out."""
-    return ServerSentEvent(comment=f"ping {datetime.now(UTC):%H:%M:%S}", sep=SEP)
+    return ServerSentEvent(comment=f"ping {datetime.now(UTC):%H:%M:%S}", sep=SEP).encode()

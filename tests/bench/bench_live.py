@@ -194,7 +194,9 @@ def start_sidecar(
     tmp: Path, redis_url: str, port: int, extra_env: dict[str, str]
 ) -> subprocess.Popen:
     env = {**os.environ, "REDIS_URL": redis_url, "AFA_CONTENT_DIR": str(CONTENT_DIR),
-           "AFA_VAR_DIR": str(tmp / "var"), **extra_env}  # fmt: skip
+           "AFA_VAR_DIR": str(tmp / "var"),
+           "AFA_LIVE_MAX_PER_ADDRESS": "0",  # every load client comes from 127.0.0.1
+           **extra_env}  # fmt: skip
     log = open(tmp / "sidecar.log", "wb")  # noqa: SIM115 - closed with the child
     process = subprocess.Popen(
         [sys.executable, "-m", "live", "serve", "--port", str(port)], cwd=ROOT, env=env,

@@ -7,7 +7,8 @@ import asyncio
 import redis.asyncio as aredis
 
 import live.fanout as fanout_module
-from live.fanout import Fanout, catch_up, follow
+from live.app import opening
+from live.fanout import Chunk, Fanout, Subscriber, catch_up
 
 from .conftest import EVENT, publish
 
@@ -36,13 +37,37 @@ def test_one_reader_encodes_once_for_every_subscriber(redis_url, redis_client):
         feed = fanout.feed(EVENT)
         subs = [await feed.subscribe() for _ in range(3)]
         await asyncio.to_thread(publish, redis_client, [1, 2])
-        got = [[await s.queue.get(), await s.queue.get()] for s in subs]
+        got = [await entries(s, 2) for s in subs]
         return feed, got
 
     feed, got = run(redis_url, body)
     assert [e.seq for e in got[0]] == [1, 2]
     assert all(a.wire is b.wire for row in got[1:] for a, b in zip(got[0], row, strict=True))
     assert feed.read == 2 and len(feed.subscribers) == 3
+
+
+async def entries(subscriber: Subscriber, n: int) -> list:
+    """The next n entries pushed to a subscriber (heartbeats skipped)."""
+    got: list = []
+    while len(got) < n:
+        got += [e for chunk in await subscriber.next() for e in chunk.entries]
+    return got
+
+
+def test_one_reply_is_one_chunk_joined_once():
+    """Every client of a wake-up sends the same bytes object; a client that already sent part
+    of a chunk gets only the rest."""
+    a, b, c = (wire(n) for n in (1, 2, 3))
+    chunk = Chunk.of([a, b, c])
+    assert chunk.wire == a.wire + b.wire + c.wire and (chunk.first, chunk.last) == (1, 3)
+    assert chunk.after(0) is chunk.wire
+    assert chunk.after(2) == c.wire and chunk.after(3) == b""
+
+
+def wire(seq: int):
+    from live.sse import wire_entry
+
+    return wire_entry(f"{seq}-0", {"kind": "post", "data": f'{{"seq":{seq}}}'})
 
 
 def test_full_queue_drops_the_subscriber_not_the_others(redis_url, redis_client):
@@ -52,12 +77,12 @@ def test_full_queue_drops_the_subscriber_not_the_others(redis_url, redis_client)
         got = []
         for seq in range(1, 6):
             await asyncio.to_thread(publish, redis_client, [seq])
-            got.append((await fine.queue.get()).seq)
+            got += [e.seq for e in await entries(fine, 1)]
         return feed, stuck, fine, got
 
     feed, stuck, fine, got = run(redis_url, body, queue_size=2)
     assert got == [1, 2, 3, 4, 5]
-    assert stuck.dropped.is_set() and stuck.queue.empty() and stuck not in feed.subscribers
+    assert stuck.dropped and stuck.closed and not stuck.pending and stuck not in feed.subscribers
     assert fine in feed.subscribers and feed.stats.slow_dropped == 1
 
 
@@ -69,20 +94,18 @@ def test_catch_up_then_live_has_no_gap_and_no_duplicate(redis_url, redis_client)
         await asyncio.to_thread(publish, redis_client, range(1, 4))
         subscriber = await feed.subscribe()
         await asyncio.to_thread(publish, redis_client, range(4, 7))  # before the catch-up read
-        await until(lambda: subscriber.queue.qsize() == 3)  # ...and already in the queue
+        await until(lambda: subscriber.count == 3)  # ...and already pending
         start = await catch_up(feed, 0, limit=100)
-        body = follow(feed, subscriber, start, limit=100)
-        chunks = [await anext(body) for _ in range(7)]  # hint + 1..6
+        first, last, more = opening(start, 100, fanout.stats)
         await asyncio.to_thread(publish, redis_client, [7])
-        chunks.append(await anext(body))
-        await body.aclose()
-        return start, chunks, feed
+        await until(lambda: subscriber.count == 4)
+        rest = b"".join(chunk.after(last) for chunk in await subscriber.next())
+        return start, first + rest, more
 
-    start, chunks, feed = run(redis_url, body)
-    assert [e.seq for e in start.entries] == [1, 2, 3, 4, 5, 6]
-    ids = [c.split(b"\n", 1)[0] for c in chunks[1:]]
+    start, wire, more = run(redis_url, body)
+    assert [e.seq for e in start.entries] == [1, 2, 3, 4, 5, 6] and more
+    ids = [line for line in wire.split(b"\n") if line.startswith(b"id: ")]
     assert ids == [f"id: {n}".encode() for n in range(1, 8)]
-    assert feed.subscribers == set()
 
 
 def test_reader_stops_when_idle_and_restarts_on_demand(redis_url, redis_client, monkeypatch):
@@ -98,7 +121,7 @@ def test_reader_stops_when_idle_and_restarts_on_demand(redis_url, redis_client, 
         subscriber = await feed.subscribe()
         assert feed.running and feed.last_id == "1-0"  # starts after what is already there
         await asyncio.to_thread(publish, redis_client, [2])
-        return (await subscriber.queue.get()).seq
+        return (await entries(subscriber, 1))[0].seq
 
     assert run(redis_url, body) == 2
 

@@ -178,3 +178,45 @@ def test_fifty_clients_get_every_post_in_order(live, redis_client):
     results = asyncio.run(main())
     assert all(r == list(range(1, total + 1)) for r in results)
     assert live.stats()["slow_dropped"] == 0
+
+
+def test_too_many_streams_from_one_address_get_429(start_live):
+    live = start_live(AFA_LIVE_MAX_PER_ADDRESS="2")
+    with live.stream(), live.stream():
+        response = live.client.get(f"/live/{EVENT}/stream")
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "5"
+        assert response.json() == {
+            "error": "too many live connections from 127.0.0.1 (at most 2); "
+            "close other live pages or try again shortly"
+        }
+    live.wait_stats(lambda s: s["connections"] == 0)
+    with live.stream() as again:  # the address's streams ended: room again
+        assert again.response.status_code == 200
+    assert live.stats()["rejected_per_address"] == 1
+
+
+def test_metrics_in_prometheus_text_format(start_live, redis_client):
+    live = start_live(AFA_LIVE_MAX_PER_ADDRESS="1")
+    with live.stream() as stream:
+        live.client.get(f"/live/{EVENT}/stream")  # refused: 429
+        publish(redis_client, [1, 2])
+        assert seqs(stream.take(2)) == [1, 2]
+        response = live.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    samples = {}
+    for line in response.text.splitlines():
+        if line.startswith("# "):
+            assert line.split(" ")[1] in ("HELP", "TYPE"), line
+            continue
+        name, value = line.rsplit(" ", 1)
+        samples[name] = float(value)
+    assert samples["afa_live_up"] == 1 and samples["afa_live_redis_up"] == 1
+    assert samples["afa_live_connections"] == 1
+    assert samples[f'afa_live_viewers{{event="{EVENT}"}}'] == 1
+    assert samples[f'afa_live_entries_read_total{{event="{EVENT}"}}'] == 2
+    assert samples["afa_live_posts_sent_total"] == 2
+    assert samples['afa_live_rejected_total{reason="per_address"}'] == 1
+    assert samples['afa_live_rejected_total{reason="full"}'] == 0
+    assert "# TYPE afa_live_posts_sent_total counter" in response.text
