@@ -1,6 +1,8 @@
 """The README is the manual: every setting and every command is documented and has help."""
 
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -26,7 +28,8 @@ def commands(group: click.Group, prefix: str):
 
 ALL = [
     (path, command)
-    for part in ("collector", "sitegen", "live")
+    for part in ("collector", "sitegen", "live", "admin")
+    if (ROOT / part / "cli.py").exists()
     for path, command in commands(importlib.import_module(f"{part}.cli").cli, f"python -m {part}")
 ]
 
@@ -49,3 +52,10 @@ def test_makefile_targets_have_readme_sections():
 def test_readme_starts_with_the_two_commands():
     head = README[:1500]
     assert "make demo" in head and "make test" in head
+
+
+def test_readme_generated_sections_are_current():
+    """Settings, commands, `make help` and the live flow are read off the code."""
+    result = subprocess.run([sys.executable, "scripts/update_readme.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
