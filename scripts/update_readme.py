@@ -81,7 +81,9 @@ def render(readme: str) -> str:
     for name, make in SECTIONS.items():
         pattern = re.compile(rf"(<!-- begin {name} -->\n).*?(<!-- end {name} -->)", re.S)
         if not pattern.search(readme):
-            raise SystemExit(f"README.md has no <!-- begin {name} --> … <!-- end {name} --> section")
+            raise SystemExit(
+                f"README.md has no <!-- begin {name} --> … <!-- end {name} --> section"
+            )
         body = make()
         readme = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), readme)
     return readme
@@ -93,7 +95,9 @@ def main(argv: list[str]) -> int:
     new = render(old)
     if "--check" in argv:
         if new != old:
-            print("README.md is out of date: run `python scripts/update_readme.py`", file=sys.stderr)
+            print(
+                "README.md is out of date: run `python scripts/update_readme.py`", file=sys.stderr
+            )
             return 1
         return 0
     path.write_text(new)
