@@ -55,8 +55,8 @@ $(VNU_JAR):
 
 vnu: $(VNU_JAR) ## Install the Nu HTML Checker (vnu-jar, from npm) used by the tests
 
-browser: ## Check that Debian's Chromium is there for the browser tests (.ci/run installs it)
-	@test -x $(CHROMIUM) || { echo "Chromium is missing at $(CHROMIUM): install Debian's chromium package (apt-get install chromium), or set CHROMIUM=/path"; exit 1; }
+browser: ## Debian's Chromium and a Java runtime for the browser and HTML tests (installed when root)
+	@scripts/need_system_packages.sh $(CHROMIUM):chromium java:default-jre-headless
 
 test: $(STAMP) $(VNU_JAR) browser ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
