@@ -50,15 +50,15 @@ live: $(STAMP) ## Serve the live SSE sidecar
 stop: $(STAMP) ## Stop the embedded Redis that `make collect` / `make live` started
 	$(PY) scripts/with_redis.py --stop
 
-$(VNU_JAR):
+$(VNU_JAR): | browser
 	npm install --prefix var/tools/vnu --no-audit --no-fund --silent vnu-jar@$(VNU_VERSION)
 
 vnu: $(VNU_JAR) ## Install the Nu HTML Checker (vnu-jar, from npm) used by the tests
 
 browser: ## Debian's Chromium and a Java runtime for the browser and HTML tests (installed when root)
-	@scripts/need_system_packages.sh $(CHROMIUM):chromium java:default-jre-headless
+	@scripts/need_system_packages.sh $(CHROMIUM):chromium java:default-jre-headless npm:npm
 
-test: $(STAMP) $(VNU_JAR) browser ## Run the whole test suite against real Redis, SQLite, servers and a browser
+test: $(STAMP) browser $(VNU_JAR) ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
