@@ -1,0 +1,159 @@
+"""core/moderation.py: what rules match, the Gate, moderation.yaml, rebuild requests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from core.errors import ContentErrors
+from core.items import Author, Item, Media, item_to_dict
+from core.moderation import (
+    MATCH_COLUMNS_SQL,
+    ContentModeration,
+    Gate,
+    compile_matcher,
+    compile_rule,
+    item_match_text,
+    load_content_moderation,
+    load_gate,
+    match_text,
+    request_rebuild,
+    take_rebuild_request,
+)
+
+
+def post(uri="u1", text="hello", handle="@ana@example.social", source="mastodon", **kw) -> Item:
+    author = Author(id=f"https://example.social/users/{handle.split('@')[1]}", handle=handle,
+                    name=kw.pop("name", "Ana"))  # fmt: skip
+    return Item(uri=uri, source=source, origin="example.social", local_id=uri, url="",
+                created_at=datetime(2026, 10, 24, 9, tzinfo=UTC), author=author, text=text, **kw)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kind,pattern,text,hit",
+    [
+        ("keyword", "crypto", "Free CRYPTO here", True),
+        ("keyword", "crypto", "cryptography talk", False),
+        ("keyword", "free crypto", "get free\n  crypto now", True),
+        ("keyword", "c++", "I like C++ a lot", True),
+        ("pattern", r"bit\.ly/\w+", "see https://BIT.LY/abc", True),
+        ("pattern", r"^spam", "not spam", False),
+    ],
+)
+def test_rules_match_whole_words_and_patterns_ignoring_case(kind, pattern, text, hit):
+    assert bool(compile_rule(kind, pattern).search(text)) is hit
+
+
+def test_bad_rules_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match=r"not a regular expression: '\(unclosed': missing \)"):
+        compile_rule("pattern", "(unclosed")
+    with pytest.raises(ValueError, match="keyword or pattern, not 'regex'"):
+        compile_rule("regex", "x")
+    with pytest.raises(ValueError, match="non-empty"):
+        compile_rule("keyword", "  ")
+
+
+def test_one_matcher_for_many_rules():
+    match = compile_matcher([("keyword", "spam"), ("keyword", "scam"), ("pattern", r"\d{4}-\d{4}")])
+    assert match("a SCAM") and match("call 1234-5678") and not match("spammer of words")
+    assert compile_matcher([]) is None
+
+
+def test_a_rule_sees_text_warning_author_name_and_alt_texts(archive):
+    item = post(text="body", spoiler="cw words", name="Display Name",
+                media=(Media("image", "https://x/1.jpg", alt="alt one"),
+                       Media("image", "https://x/2.jpg", alt="alt two")))  # fmt: skip
+    archive.execute("CREATE TABLE t (data TEXT)")
+    archive.execute("INSERT INTO t VALUES (?)", [json.dumps(item_to_dict(item))])
+    stored = archive.execute(f"SELECT {MATCH_COLUMNS_SQL} FROM t").fetchone()
+    assert (
+        match_text(*stored)
+        == item_match_text(item)
+        == "body\ncw words\nDisplay Name\nalt one alt two"
+    )
+
+
+def test_gate_decides_a_new_posts_status():
+    gate = Gate(approve_first=False, hidden=frozenset({"gone"}), blocked=frozenset({"bad@x.social"}),
+                hide=compile_matcher([("keyword", "spam")]), hold=compile_matcher([("keyword", "link")]))  # fmt: skip
+    assert gate.admit(post()) == ("visible", None)
+    assert gate.admit(post(uri="gone")) == ("moderated", None)
+    assert gate.admit(post(handle="@BAD@x.social")) == ("moderated", None)
+    assert gate.admit(post(text="pure SPAM")) == ("moderated", None)
+    assert gate.admit(post(text="a link")) == ("held", "rule")
+    assert gate.admit(post(text="spam link")) == ("moderated", "rule")  # queued, and hidden too
+    # organizer notes answer only to an explicit hide
+    assert gate.admit(post(text="spam link", source="note")) == ("visible", None)
+    assert gate.admit(post(uri="gone", source="note")) == ("moderated", None)
+    held = Gate(approve_first=True)
+    assert held.admit(post()) == ("held", "approve-first")
+
+
+def test_no_moderation_means_no_gate(archive):
+    assert load_gate(archive, "ev") is None
+    archive.execute("INSERT INTO moderation (event, approve_first, version) VALUES ('ev', 0, 3)")
+    assert load_gate(archive, "ev") is None  # a row, but nothing in it
+    archive.execute("INSERT INTO moderation_blocks VALUES ('ev', 'x', 'organizer', 'me', 't', '')")
+    assert load_gate(archive, "ev").blocked == {"x"}
+
+
+def test_content_file_is_read(tmp_path):
+    (tmp_path / "moderation.yaml").write_text(
+        "approve_first: true\n"
+        "rules:\n"
+        "  - keyword: free crypto\n"
+        "    why: spam\n"
+        "  - pattern: 'bit\\.ly/'\n"
+        "    action: hold\n"
+        "hidden:\n"
+        "  - uri: https://example.social/users/a/statuses/1\n"
+        "    why: personal data\n"
+        "  - https://example.social/users/a/statuses/2\n"
+        "blocked:\n"
+        "  - account: '@Spammer@Example.social'\n"
+    )
+    assert load_content_moderation(tmp_path) == ContentModeration(
+        approve_first=True,
+        rules=(("keyword", "free crypto", "hide", "spam"), ("pattern", r"bit\.ly/", "hold", "")),
+        hidden=(("https://example.social/users/a/statuses/1", "personal data"),
+                ("https://example.social/users/a/statuses/2", "")),
+        blocked=(("spammer@example.social", ""),),
+    )  # fmt: skip
+    assert load_content_moderation(tmp_path / "nothing") is None
+
+
+def test_content_mistakes_are_reported_with_file_and_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "moderation.yaml").write_text(
+        "approve_first: yes please\n"
+        "rules:\n"
+        "  - keyword: a\n"
+        "    pattern: b\n"
+        "  - pattern: '(oops'\n"
+        "  - keyword: fine\n"
+        "    action: delete\n"
+        "blocks: []\n"
+    )
+    with pytest.raises(ContentErrors) as caught:
+        load_content_moderation(tmp_path)
+    assert str(caught.value).splitlines() == [
+        "moderation.yaml:8: unknown key 'blocks' (known: approve_first, blocked, hidden, rules)",
+        "moderation.yaml:1: 'approve_first' must be bool, not 'yes please'",
+        "moderation.yaml:3: a rule needs exactly one of 'keyword' or 'pattern'",
+        "moderation.yaml:5: not a regular expression: '(oops': missing ), unterminated subpattern"
+        " at position 0",
+        "moderation.yaml:7: 'action' must be hide or hold, not 'delete'",
+    ]
+
+
+def test_rebuild_requests_are_taken_once(tmp_path):
+    assert take_rebuild_request(tmp_path, "ev") is None
+    request_rebuild(tmp_path, "ev", "hide x", 7)
+    path = request_rebuild(tmp_path, "ev", "block y", 9)  # a newer request replaces the older
+    assert path == tmp_path / "rebuild" / "ev.json"
+    taken = take_rebuild_request(tmp_path, "ev")
+    assert (taken["event"], taken["reason"], taken["last_seq"]) == ("ev", "block y", 9)
+    assert take_rebuild_request(tmp_path, "ev") is None
+    assert list((tmp_path / "rebuild").iterdir()) == []
