@@ -290,7 +290,7 @@ class Moderator:
         def apply(db, now):
             db.execute("DELETE FROM moderation_queue WHERE event = ? AND uri IN "
                        "(SELECT value FROM json_each(?))", [event, json.dumps(chosen)])  # fmt: skip
-            db.executemany(
+            db.conn.executemany(
                 "INSERT OR IGNORE INTO moderation_hidden (event, uri, origin, who, at, why) "
                 "VALUES (?, ?, 'organizer', ?, ?, ?)",
                 [(event, uri, who, now, why) for uri in chosen],
@@ -302,7 +302,8 @@ class Moderator:
     def _queued(self, event: str, uris: Iterable[str] | None) -> list[str]:
         rows = self.db.execute(
             "SELECT q.uri FROM moderation_queue q JOIN items i ON i.event = q.event AND "
-            "i.uri = q.uri WHERE q.event = ? ORDER BY i.created_at, i.id", [event]
+            "i.uri = q.uri WHERE q.event = ? AND i.status = 'held' ORDER BY i.created_at, i.id",
+            [event],
         ).fetchall()  # fmt: skip
         queued = [r[0] for r in rows]
         if uris is None:
