@@ -85,11 +85,18 @@ def serve(host: str | None, port: int | None) -> None:
     show_default=True,
     help="Also serve output/ (leave it out when a web server or CDN serves it).",
 )
+@click.option(
+    "--redis-port",
+    type=int,
+    default=6379,
+    show_default=True,
+    help="Port of the embedded Redis (when REDIS_URL is unset); 0 picks a free one.",
+)
 @click.option("--config-only", is_flag=True,
               help="Write var/run/supervisord.conf and print its path; do not start.")  # fmt: skip
 def supervise(
     events: tuple[str, ...], replay: Path | None, speed: float | None, static: bool,
-    config_only: bool,
+    redis_port: int, config_only: bool,
 ) -> None:  # fmt: skip
     """Run every process of EVENTS (all events by default) under supervisord until Ctrl-C.
 
@@ -113,7 +120,7 @@ def supervise(
     problem = secret_problem(secret(SECRET_NAME))
     if problem:
         click.echo(f"dashboard left out: {problem}", err=True)
-    redis_port = None if settings.redis_url else sv.port_or_free(6379)
+    redis_port = None if settings.redis_url else sv.port_or_free(redis_port)
     found = sv.programs(settings, chosen, redis_port=redis_port, replay=replay, speed=speed,
                         static=static, dashboard=problem is None)  # fmt: skip
     redis_url = settings.redis_url or f"redis://127.0.0.1:{redis_port}/0"

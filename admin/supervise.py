@@ -74,6 +74,9 @@ def supervisor_url(settings: Settings) -> str:
 
 
 def port_or_free(port: int) -> int:
+    """`port` if nothing listens on it (0: any free port), else a free one."""
+    if port == 0:
+        return free_port()
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))

@@ -1,0 +1,187 @@
+"""`make run` for real: supervisord from the package index runs the embedded Redis, a replaying
+collector, the site scheduler, the live sidecar, the static server and the dashboard. A collector
+killed with SIGKILL is restarted and resumes with nothing lost; the dashboard restarts a process
+through supervisord's API; Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import redis as redis_lib
+
+from admin import supervise as sv
+from core.archive import open_archive
+from core.events import load_events
+from core.redisd import free_port, wait_for_port
+from core.settings import Settings
+from core.tail import seq_of, stream_key
+from tests.collector.conftest import Recording, build_recording
+
+from .conftest import EVENT, ROOT, SECRET, Supervised, csrf_of, sign_in, start_supervised
+
+COLLECTOR = f"collector-{EVENT}"
+
+
+def settings_for(tmp: Path, **overrides) -> Settings:
+    base = Settings(content_dir=ROOT / "content", var_dir=tmp / "var",
+                    archive_path=tmp / "archive.db", output_dir=tmp / "output")  # fmt: skip
+    return base.with_overrides(**overrides)
+
+
+def test_the_generated_config_restarts_rotates_and_holds_no_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("AFA_ADMIN_SECRET", SECRET)
+    settings = settings_for(tmp_path)
+    events = load_events(settings.content_dir)
+    found = sv.programs(settings, events, redis_port=6390, static=True)
+    run = sv.plan(settings, found, "redis://127.0.0.1:6390/0")
+    config = configparser.RawConfigParser()
+    config.read_string(sv.render_config(run, ROOT))
+    programs = [s.removeprefix("program:") for s in config.sections() if s.startswith("program:")]
+    assert programs == ["redis", COLLECTOR, f"scheduler-{EVENT}", "live", "static", "dashboard"]
+    for name in programs:
+        section = config[f"program:{name}"]
+        assert section["stdout_logfile"] == str(run.log_dir / f"{name}.log")
+        assert section["stdout_logfile_maxbytes"] == "10MB"
+        assert section["stdout_logfile_backups"] == "5"
+        assert section["stopasgroup"] == section["killasgroup"] == "true"
+    assert config[f"program:{COLLECTOR}"]["autorestart"] == "true"
+    assert config[f"program:{COLLECTOR}"]["command"].endswith(f"-m collector run {EVENT}")
+    assert config[f"program:scheduler-{EVENT}"]["autorestart"] == "unexpected"
+    assert int(config["program:redis"]["priority"]) < int(config["program:live"]["priority"])
+    assert config["supervisord"]["environment"] == (
+        'PYTHONUNBUFFERED="1",REDIS_URL="redis://127.0.0.1:6390/0"'
+    )
+    assert config["unix_http_server"]["chmod"] == "0700"
+    assert SECRET not in sv.render_config(run, ROOT)
+
+
+def test_an_external_redis_is_not_started(tmp_path):
+    settings = settings_for(tmp_path, redis_url="redis://redis.internal:6379/0")
+    found = sv.programs(settings, load_events(settings.content_dir), static=False,
+                        dashboard=False)  # fmt: skip
+    assert [p.name for p in found] == [COLLECTOR, f"scheduler-{EVENT}", "live"]
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    """Everything under supervisord, the collector replaying ~290 deliveries at 300x (~10 s)."""
+    tmp = tmp_path_factory.mktemp("run")
+    rec = build_recording(tmp / "recording.jsonl", size=120)
+    rec.write()
+    redis_port = free_port()
+    supervised = start_supervised(
+        tmp, EVENT, "--replay", str(rec.path), "--speed", "300", "--redis-port", str(redis_port)
+    )
+    supervised.recording = rec
+    supervised.redis = redis_lib.Redis(port=redis_port, decode_responses=True)
+    yield supervised
+    supervised.redis.close()
+    supervised.stop()
+
+
+def archived(system: Supervised) -> list[tuple[str, str]]:
+    db = open_archive(system.env["AFA_ARCHIVE_PATH"])
+    try:
+        return db.execute("SELECT uri, status FROM items WHERE event = ?", [EVENT]).fetchall()
+    finally:
+        db.close()
+
+
+def assert_complete(system: Supervised, rec: Recording) -> None:
+    rows = archived(system)
+    uris = [uri for uri, _ in rows]
+    assert len(uris) == len(set(uris))
+    assert {u for u, s in rows if s == "visible"} == rec.visible
+    assert {u for u, s in rows if s == "deleted"} == rec.deleted
+    seqs = [seq_of(i) for i, _ in system.redis.xrange(stream_key(EVENT))]
+    assert seqs == list(range(1, rec.changes + 1))
+
+
+def test_a_killed_collector_is_restarted_and_loses_nothing(system):
+    rec: Recording = system.recording
+    first = system.wait_state(COLLECTOR, {"RUNNING"})
+    deadline = time.monotonic() + 60
+    while len(archived(system)) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert system.info(COLLECTOR)["statename"] == "RUNNING", "replay ended before the kill"
+    os.kill(first["pid"], signal.SIGKILL)
+    partial = len(archived(system))
+    assert 0 < partial < len(rec.visible | rec.deleted)
+
+    deadline = time.monotonic() + 90  # EXITED with -1 first (killed), then restarted
+    while time.monotonic() < deadline:
+        done = system.info(COLLECTOR)
+        if done["statename"] == "EXITED" and done["exitstatus"] == 0:
+            break
+        time.sleep(0.1)
+    assert (done["statename"], done["exitstatus"]) == ("EXITED", 0), done
+    assert_complete(system, rec)
+    logs = Path(system.env["AFA_VAR_DIR"]) / "run" / "logs"
+    supervisord = (logs / "supervisord.log").read_text()
+    assert f"exited: {COLLECTOR} (terminated by SIGKILL; not expected)" in supervisord
+    assert supervisord.count(f"spawned: '{COLLECTOR}'") == 2
+    assert (logs / f"{COLLECTOR}.log").read_text().count(f"replay {EVENT} done") == 1
+
+
+def test_the_dashboard_shows_and_restarts_processes(system, dashboard_client):
+    client = dashboard_client(system.admin_port)
+    assert sign_in(client).status_code == 303
+    status = client.get("/api/status").json()
+    rows = {p["name"]: p for p in status["processes"]}
+    assert set(rows) == {"redis", COLLECTOR, f"scheduler-{EVENT}", "live", "static", "dashboard"}
+    live = rows["live"]
+    assert live["state"] == "RUNNING" and live["uptime"] > 0 and live["memory"] > 10 * 2**20
+    assert status["viewers"]["sidecars"] == 1 and status["archive_problem"] is None
+
+    page = client.get("/")
+    response = client.post("/processes/live/restart", data={"csrf": csrf_of(page.text)})
+    assert response.status_code == 303
+    after = system.info("live")
+    assert after["statename"] == "RUNNING" and after["pid"] != live["pid"]
+
+    response = client.post("/processes/static/stop", data={"csrf": csrf_of(page.text)})
+    assert response.status_code == 303 and system.info("static")["statename"] == "STOPPED"
+    response = client.post("/processes/static/start", data={"csrf": csrf_of(page.text)})
+    assert response.status_code == 303 and system.info("static")["statename"] == "RUNNING"
+    missing = client.post("/processes/nosuch/restart", data={"csrf": csrf_of(page.text)})
+    assert missing.status_code == 409
+    text = client.get("/").text
+    assert "live" in text and "RUNNING" in text and SECRET not in text
+
+
+def test_the_live_sidecar_and_site_are_served(system):
+    system.wait_state("live", {"RUNNING"})
+    wait_for_port(system.live_port, timeout=30)  # RUNNING means up for a second, not listening
+    stats = httpx.get(f"http://127.0.0.1:{system.live_port}/stats", timeout=10)
+    assert stats.status_code == 200 and "viewers" in stats.json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        page = httpx.get(f"http://127.0.0.1:{system.site_port}/{EVENT}/", timeout=10)
+        if page.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert page.status_code == 200 and "Northwind" in page.text
+
+
+def test_ctrl_c_stops_everything_and_leaves_nothing_behind(system):
+    children = system.children()
+    assert len(children) >= 5  # redis, live, static, scheduler (maybe done), dashboard
+    output = system.stop()
+    assert system.process.returncode == 0, output
+    alive = [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], output
+    run = Path(system.env["AFA_VAR_DIR"]) / "run"
+    assert not (run / "supervisor.sock").exists() and not (run / "supervisord.pid").exists()
+    assert "Press Ctrl-C to stop everything." in output
+    for name in ("redis", "live", "static", "dashboard"):
+        assert (run / "logs" / f"{name}.log").exists()
+    assert SECRET not in output
+    for log in (run / "logs").iterdir():
+        assert SECRET not in log.read_text(errors="replace"), log
