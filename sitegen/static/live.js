@@ -11,6 +11,11 @@
  * Posts are deduplicated by seq and by uri and kept newest first. Nothing is inserted as raw
  * HTML: post HTML (already sanitised by the collector) is parsed into an inert document and
  * rebuilt element by element through an allowlist; every other text goes in with textContent.
+ *
+ * Around the list: #live-status shows the connection state; #live-announce tells screen
+ * readers politely how many posts arrived (at most every few seconds); #live-new is the
+ * "N new posts" button shown while the reader has scrolled away from the top; #live-now lists
+ * every talk with data-start/data-end and shows only those happening now.
  */
 (function () {
   "use strict";
@@ -18,7 +23,10 @@
   var main = document.querySelector("main[data-stream]");
   var list = document.getElementById("live-posts");
   var status = document.getElementById("live-status");
+  showTalksNow(document.getElementById("live-now"));
   if (!main || !list || !status || !window.EventSource || !window.DOMParser) return;
+  var announcer = document.getElementById("live-announce");
+  var newButton = document.getElementById("live-new");
 
   var stream = main.getAttribute("data-stream");
   var after = parseInt(main.getAttribute("data-after"), 10) || 0;
@@ -106,6 +114,47 @@
     li.appendChild(renderPost(change.item, seq));
     insertByTime(li, change.item.created_at || "");
     while (list.children.length > maxPosts) list.removeChild(list.lastElementChild);
+    arrived();
+  }
+
+  // ---- telling the reader: "N new posts" when scrolled away, polite announcements ----------
+
+  var unseen = 0, unannounced = 0, announceTimer = 0;
+
+  function awayFromTop() {
+    return list.getBoundingClientRect().top < -2;  // the newest post's top is out of view
+  }
+
+  function arrived() {
+    unannounced += 1;
+    if (!announceTimer) announceTimer = setTimeout(announce, 2000);
+    if (!newButton || !awayFromTop()) return;
+    unseen += 1;
+    newButton.textContent = unseen === 1 ? "1 new post" : unseen + " new posts";
+    newButton.hidden = false;
+  }
+
+  function announce() {
+    announceTimer = 0;
+    if (announcer) announcer.textContent = unannounced === 1 ? "1 new post" : unannounced + " new posts";
+    unannounced = 0;
+  }
+
+  function seenAll() {
+    unseen = 0;
+    if (newButton) newButton.hidden = true;
+  }
+
+  if (newButton) {
+    newButton.addEventListener("click", function () {
+      var margin = 3 * newButton.offsetHeight;
+      seenAll();
+      window.scrollBy(0, list.getBoundingClientRect().top - margin);
+      var first = list.querySelector("article.post a, article.post");
+      if (first && first.focus) first.focus({ preventScroll: true });
+    });
+    window.addEventListener("scroll", function () { if (unseen && !awayFromTop()) seenAll(); },
+                            { passive: true });
   }
 
   function insertByTime(li, createdAt) {
@@ -281,6 +330,26 @@
         to.appendChild(copy);
       }
     }
+  }
+
+  // ---- the talk happening now (the schedule is on the page, times in UTC) -------------------
+
+  function showTalksNow(box) {
+    if (!box) return;
+    function update() {
+      var now = Date.now(), any = false;
+      var talks = box.querySelectorAll("li[data-start][data-end]");
+      for (var i = 0; i < talks.length; i++) {
+        var on = Date.parse(talks[i].getAttribute("data-start")) <= now &&
+                 now < Date.parse(talks[i].getAttribute("data-end"));
+        talks[i].hidden = !on;
+        if (on) talks[i].setAttribute("aria-current", "time"); else talks[i].removeAttribute("aria-current");
+        any = any || on;
+      }
+      box.hidden = !any;
+    }
+    update();
+    setInterval(update, 30000);
   }
 
   // Posts already on the page count as seen: a replayed change for them is ignored by seq.
