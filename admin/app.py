@@ -28,9 +28,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.archive import open_archive
 from core.errors import AfaError
+from core.events import load_events
 from core.settings import Settings
 
-from . import health
+from . import health, moderate
 from .auth import Session, Sessions, SignInLimit, secret_matches
 from .processes import ACTIONS, Supervisor
 from .supervise import supervisor_url
@@ -38,6 +39,7 @@ from .supervise import supervisor_url
 log = logging.getLogger("admin")
 HERE = Path(__file__).resolve().parent
 COOKIE = "afa_admin"
+FLASH = "afa_admin_flash"
 MAX_FORM_BYTES = 64 * 1024
 PUBLIC_PATHS = ("/signin", "/static")
 SECURITY_HEADERS = {
@@ -79,6 +81,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 class State(TypedDict):
     settings: Settings
+    events: list[str]
     secret: str
     sessions: Sessions
     limit: SignInLimit
@@ -178,9 +181,11 @@ async def signin(request: Request) -> Response:
         log.warning("failed sign-in from %s", address)
         return signin_form(request, session, "That is not the secret.", 401)
     limit.succeeded(address)
-    log.info("organizer signed in from %s", address)
+    who = " ".join(form.get("name", "").split())[:40] or "dashboard"
+    log.info("organizer %r signed in from %s", who, address)
     response = RedirectResponse("/", status_code=303)
-    set_session(response, request, sessions, sessions.new(signed_in=True))  # a fresh CSRF token
+    fresh = sessions.new(signed_in=True, who=who)  # and a fresh CSRF token
+    set_session(response, request, sessions, fresh)
     return response
 
 
@@ -222,10 +227,37 @@ async def gather(request: Request) -> dict[str, Any]:
     return status
 
 
+def take_flash(request: Request, response: Response) -> None:
+    if FLASH in request.cookies:
+        response.delete_cookie(FLASH, path="/", httponly=True, samesite="strict")
+
+
+def page(request: Request, template: str, context: dict[str, Any]) -> Response:
+    """A signed-in page: the session's CSRF token and name, and the last action's result."""
+    session = session_of(request)
+    flash = request.state.sessions.unsign(request.cookies.get(FLASH))
+    context = context | {"csrf": session.csrf, "who": session.who, "flash": flash}
+    response = templates.TemplateResponse(request, template, context)
+    take_flash(request, response)
+    return response
+
+
+def done(request: Request, to: str, message: str) -> Response:
+    response = RedirectResponse(to, status_code=303)
+    response.set_cookie(FLASH, request.state.sessions.sign(message[:500]), max_age=60,
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                        path="/")  # fmt: skip
+    return response
+
+
 @signed_in
 async def dashboard(request: Request) -> Response:
-    context = await gather(request) | {"csrf": session_of(request).csrf}
-    return templates.TemplateResponse(request, "dashboard.html", context)
+    settings: Settings = request.state.settings
+    events: list[str] = request.state.events
+    context = await gather(request)
+    context["events"] = events
+    context["queues"] = await anyio.to_thread.run_sync(moderate.queues, settings, events)
+    return page(request, "dashboard.html", context)
 
 
 @signed_in
@@ -255,8 +287,44 @@ async def control(request: Request) -> Response:
         await anyio.to_thread.run_sync(supervisor.control, name, action)
     except AfaError as exc:
         return PlainTextResponse(str(exc), status_code=409)
-    log.info("organizer: %s %s", action, name)
-    return RedirectResponse("/#processes", status_code=303)
+    log.info("organizer %r: %s %s", session_of(request).who, action, name)
+    return done(request, "/#processes", f"{action} {name}: done")
+
+
+def known_event(request: Request) -> str | None:
+    event = request.path_params["event"]
+    return event if event in request.state.events else None
+
+
+@signed_in
+async def moderation_page(request: Request) -> Response:
+    event = known_event(request)
+    if event is None:
+        return PlainTextResponse("no such event", status_code=404)
+    settings: Settings = request.state.settings
+    context = await anyio.to_thread.run_sync(moderate.event_view, settings, event)
+    return page(request, "moderate.html", context | {"events": request.state.events})
+
+
+@signed_in
+async def moderation_action(request: Request) -> Response:
+    event = known_event(request)
+    if event is None:
+        return PlainTextResponse("no such event", status_code=404)
+    action, form = request.path_params["action"], form_of(request)
+    if action not in moderate.DECISIONS:
+        return PlainTextResponse(f"unknown action {action!r}", status_code=404)
+    back = "/#queue" if form.get("back") == "home" else f"/moderate/{event}"
+    who = session_of(request).who
+    settings: Settings = request.state.settings
+    try:
+        summary = await anyio.to_thread.run_sync(
+            moderate.decide, settings, event, action, form, who
+        )
+    except AfaError as exc:
+        return done(request, back, f"Not done: {exc}")
+    log.info("organizer %r: %s", who, summary)
+    return done(request, back, summary)
 
 
 # -- the app ------------------------------------------------------------------------------------
@@ -270,17 +338,22 @@ ROUTES = [
     Route("/status", status_fragment, methods=["GET"]),
     Route("/api/status", status_json, methods=["GET"]),
     Route("/processes/{name}/{action}", control, methods=["POST"]),
+    Route("/moderate/{event}", moderation_page, methods=["GET"]),
+    Route("/moderate/{event}/{action}", moderation_action, methods=["POST"]),
 ]
 
 
 def create_app(settings: Settings, secret: str) -> Starlette:
     """The dashboard; `secret` has been checked by the caller (auth.secret_problem)."""
 
+    events = [event.slug for event in load_events(settings.content_dir)]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         async with httpx.AsyncClient() as http:
             yield {
                 "settings": settings,
+                "events": events,
                 "secret": secret,
                 "sessions": Sessions(secret, settings.admin_session_hours),
                 "limit": SignInLimit(settings.admin_signin_limit, settings.admin_lockout_seconds),

@@ -2,12 +2,13 @@
 
 The secret (AFA_ADMIN_SECRET) is only ever compared with hmac.compare_digest and used to derive
 the key that signs session cookies, so changing it signs every organizer out. A session cookie is
-`expires.csrf.authenticated.mac`; the CSRF token inside it must come back with every POST (double
+`expires.csrf.signed_in.who.mac`; the CSRF token inside it must come back with every POST (double
 submit, checked in constant time). Sign-ins are throttled per client address.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -42,6 +43,7 @@ class Session:
     expires: int
     csrf: str
     signed_in: bool
+    who: str = ""  # the name an organizer gave at sign-in, for the audit log
 
     def csrf_matches(self, offered: str | None) -> bool:
         return bool(offered) and hmac.compare_digest(self.csrf.encode(), str(offered).encode())
@@ -55,24 +57,39 @@ class Sessions:
         self.seconds = int(hours * 3600)
         self.clock = clock
 
-    def new(self, signed_in: bool) -> Session:
+    def new(self, signed_in: bool, who: str = "") -> Session:
         seconds = self.seconds if signed_in else ANONYMOUS_SECONDS
-        return Session(int(self.clock()) + seconds, secrets.token_urlsafe(24), signed_in)
+        return Session(int(self.clock()) + seconds, secrets.token_urlsafe(24), signed_in, who)
 
     def dump(self, session: Session) -> str:
-        body = f"{session.expires}.{session.csrf}.{int(session.signed_in)}"
+        who = base64.urlsafe_b64encode(session.who.encode()).decode().rstrip("=")
+        body = f"{session.expires}.{session.csrf}.{int(session.signed_in)}.{who}"
         return f"{body}.{self._mac(body)}"
 
     def load(self, cookie: str | None) -> Session | None:
-        if not cookie or cookie.count(".") != 3:
+        if not cookie or cookie.count(".") != 4:
             return None
         body, mac = cookie.rsplit(".", 1)
         if not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
             return None
-        expires, csrf, signed_in = body.split(".")
+        expires, csrf, signed_in, who = body.split(".")
         if not expires.isdigit() or int(expires) < self.clock():
             return None
-        return Session(int(expires), csrf, signed_in == "1")
+        name = base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)).decode("utf-8", "replace")
+        return Session(int(expires), csrf, signed_in == "1", name)
+
+    def sign(self, text: str) -> str:
+        """A short message (a flash) that only this dashboard could have written."""
+        body = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return f"{body}.{self._mac('flash:' + body)}"
+
+    def unsign(self, value: str | None) -> str | None:
+        if not value or value.count(".") != 1:
+            return None
+        body, mac = value.split(".")
+        if not hmac.compare_digest(mac.encode(), self._mac("flash:" + body).encode()):
+            return None
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8", "replace")
 
     def _mac(self, body: str) -> str:
         return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()

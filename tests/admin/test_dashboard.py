@@ -1,0 +1,227 @@
+"""The dashboard over real HTTP (`python -m admin serve` in a subprocess, a real archive and
+Redis): it will not start without a secret; every organizer endpoint refuses without a session,
+every POST without the CSRF token; failed sign-ins lock an address out; moderation from the
+dashboard reaches the archive, the audit log and the live tail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis as redis_lib
+
+from admin.app import COOKIE, ROUTES
+from core.archive import open_archive
+from core.redisd import EmbeddedRedis, free_port, wait_for_port
+from core.tail import decode_entry, stream_key
+from tests.collector.conftest import build_recording
+
+from .conftest import EVENT, ROOT, SECRET, csrf_of, dashboard_env, sign_in
+
+LOCKOUT_SECONDS = 1.5
+LIMIT = 3
+
+
+@dataclass
+class Dashboard:
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen
+    redis: redis_lib.Redis
+    recording: object
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=15, **kwargs)
+
+    def output(self) -> str:
+        self.process.terminate()
+        return self.process.communicate(timeout=15)[0]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """An archive filled by a real replay, a real Redis, and the dashboard serving them."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    redis_server = EmbeddedRedis(tmp / "redis", persist=False).start()
+    rec = build_recording(tmp / "recording.jsonl", size=30)
+    rec.write()
+    port = free_port()
+    env = dashboard_env(tmp, REDIS_URL=redis_server.url, AFA_ADMIN_PORT=str(port),
+                        AFA_ADMIN_SIGNIN_LIMIT=str(LIMIT),
+                        AFA_ADMIN_LOCKOUT_SECONDS=str(LOCKOUT_SECONDS))  # fmt: skip
+    replay = [sys.executable, "-m", "collector", "replay", EVENT, str(rec.path), "--speed", "0"]
+    subprocess.run(replay, env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
+    process = subprocess.Popen([sys.executable, "-m", "admin", "serve"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    client = redis_lib.Redis.from_url(redis_server.url, decode_responses=True)
+    found = Dashboard(port, env, process, client, rec)
+    try:
+        wait_for_port(port, timeout=30)
+        yield found
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(15)
+        client.close()
+        redis_server.stop()
+
+
+def test_it_refuses_to_start_without_a_secret(tmp_path):
+    env = dashboard_env(tmp_path, AFA_ADMIN_PORT=str(free_port()))
+    del env["AFA_ADMIN_SECRET"]
+    result = subprocess.run([sys.executable, "-m", "admin", "serve"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert "Error: AFA_ADMIN_SECRET is not set: the dashboard will not start" in result.stderr
+    env["AFA_ADMIN_SECRET"] = "short"
+    result = subprocess.run([sys.executable, "-m", "admin", "serve"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert "AFA_ADMIN_SECRET is too short: use at least 16 characters" in result.stderr
+    assert "short" not in result.stderr.replace("too short", "")
+
+
+def concrete(path: str) -> str:
+    return path.replace("{name}", "live").replace("{action}", "restart").replace("{event}", EVENT)
+
+
+ORGANIZER = [
+    (method, concrete(route.path))
+    for route in ROUTES
+    for method in sorted(route.methods - {"HEAD"})
+    if route.path != "/signin"
+] + [("POST", f"/moderate/{EVENT}/hide"), ("POST", f"/moderate/{EVENT}/approve-first")]
+
+
+@pytest.mark.parametrize("method,path", ORGANIZER)
+def test_every_organizer_endpoint_refuses_without_the_secret(dashboard, method, path):
+    with dashboard.client() as client:
+        anonymous = client.request(method, path, data={"uri": "x", "csrf": "x"})
+        client.get("/signin")  # a sign-in form's session: still not signed in
+        started = client.request(method, path, data={"uri": "x", "csrf": "x"})
+        signed_in = client.cookies[COOKIE].replace(".0.", ".1.", 1)  # without the key
+        assert signed_in != client.cookies[COOKIE]
+    with dashboard.client(cookies={COOKIE: signed_in}) as client:
+        forged = client.request(method, path, data={"csrf": "x"})
+    for response in (anonymous, started, forged):
+        if method == "POST":
+            assert response.status_code == 403, (path, response.text)
+        elif path.startswith("/api/"):
+            assert response.status_code == 401
+        else:
+            assert response.status_code == 303 and response.headers["location"] == "/signin"
+        assert SECRET not in response.text
+
+
+@pytest.mark.parametrize("path", [concrete(r.path) for r in ROUTES if r.methods == {"POST"}]
+                         + [f"/moderate/{EVENT}/hide"])  # fmt: skip
+def test_every_post_refuses_without_the_csrf_token(dashboard, path):
+    with dashboard.client() as client:
+        assert sign_in(client).status_code == 303
+        token = csrf_of(client.get("/").text)
+        missing = client.post(path, data={"uri": "x"})
+        wrong = client.post(path, data={"uri": "x", "csrf": token[:-1] + "A"})
+        assert client.get("/api/status").status_code == 200  # still signed in
+    assert missing.status_code == wrong.status_code == 403
+    assert "CSRF" in missing.text
+
+
+def test_sign_in_needs_its_csrf_token_and_sets_a_strict_cookie(dashboard):
+    with dashboard.client() as client:
+        client.get("/signin")
+        refused = client.post("/signin", data={"secret": SECRET})
+        assert refused.status_code == 403 and COOKIE in client.cookies
+        response = sign_in(client)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and SECRET not in cookie
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_failed_sign_ins_lock_the_address_out(dashboard):
+    other = {"X-Forwarded-For": "203.0.113.9"}  # trusted from 127.0.0.1, as behind a proxy
+    with dashboard.client() as client, dashboard.client(headers=other) as elsewhere:
+        for _ in range(LIMIT):
+            assert sign_in(client, "not the secret at all").status_code == 401
+        locked = sign_in(client)  # the right secret, but too late
+        assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
+        assert client.get("/api/status").status_code == 401
+        assert sign_in(elsewhere).status_code == 303  # another address is not locked out
+        deadline = time.monotonic() + LOCKOUT_SECONDS + 5
+        while sign_in(client).status_code == 429:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert client.get("/api/status").status_code == 200
+
+
+def test_the_secret_is_in_no_url_and_no_log_line(dashboard):
+    with dashboard.client() as client:
+        sign_in(client, SECRET + "x")
+        sign_in(client)
+        page = client.get("/")
+    assert page.status_code == 200 and SECRET not in page.text and SECRET not in str(page.url)
+
+
+def held_or_visible(dashboard: Dashboard, uri: str) -> str:
+    db = open_archive(dashboard.env["AFA_ARCHIVE_PATH"])
+    try:
+        return db.execute("SELECT status FROM items WHERE event = ? AND uri = ?",
+                          [EVENT, uri]).fetchone()[0]  # fmt: skip
+    finally:
+        db.close()
+
+
+def test_hide_and_unhide_from_the_dashboard(dashboard):
+    uri = sorted(dashboard.recording.visible)[0]
+    with dashboard.client() as client:
+        sign_in(client)
+        page = client.get(f"/moderate/{EVENT}")
+        assert page.status_code == 200 and "Latest posts" in page.text
+        token = csrf_of(page.text)
+        last = dashboard.redis.xrevrange(stream_key(EVENT), count=1)[0][0]
+        response = client.post(f"/moderate/{EVENT}/hide",
+                               data={"csrf": token, "uri": uri, "why": "spam"})  # fmt: skip
+        assert response.status_code == 303
+        assert held_or_visible(dashboard, uri) == "moderated"
+        entry = dashboard.redis.xrange(stream_key(EVENT), min=f"({last}")[0]
+        kind, data = decode_entry(entry[1])
+        assert kind == "retract" and json.loads(data)["uri"] == uri
+        after = client.get(f"/moderate/{EVENT}")
+        assert "hide" in after.text and "spam" in after.text and "1 retract" in after.text
+        assert client.post(f"/moderate/{EVENT}/unhide",
+                           data={"csrf": token, "uri": uri}).status_code == 303  # fmt: skip
+        assert held_or_visible(dashboard, uri) == "visible"
+        nothing = client.post(f"/moderate/{EVENT}/unhide", data={"csrf": token, "uri": uri})
+        assert "Not done:" in client.get(nothing.headers["location"]).text
+    rebuild = Path(dashboard.env["AFA_VAR_DIR"]) / "rebuild" / f"{EVENT}.json"
+    assert rebuild.exists()
+
+
+def test_approve_first_holds_posts_in_the_dashboard_queue(dashboard):
+    with dashboard.client() as client:
+        sign_in(client, SECRET)
+        token = csrf_of(client.get(f"/moderate/{EVENT}").text)
+        on = client.post(f"/moderate/{EVENT}/approve-first", data={"csrf": token, "on": "1"})
+        assert on.status_code == 303
+        assert "Approve first: on" in client.get(f"/moderate/{EVENT}").text
+        off = client.post(f"/moderate/{EVENT}/approve-first", data={"csrf": token, "on": "0"})
+        assert off.status_code == 303
+        assert "Approve first: off" in client.get(f"/moderate/{EVENT}").text
+        home = client.get("/")
+    assert f"{EVENT}: 0 waiting for approval" in home.text
+
+
+def test_no_log_line_holds_the_secret(dashboard):
+    with dashboard.client() as client:
+        sign_in(client, SECRET[::-1])
+        sign_in(client)
+    output = dashboard.output()
+    assert "failed sign-in from 127.0.0.1" in output
+    assert "POST /signin" in output
+    assert SECRET not in output and SECRET[::-1] not in output
