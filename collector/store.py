@@ -5,6 +5,7 @@ the returned changes after the commit, so Redis never shows what SQLite might no
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -182,20 +183,34 @@ def save_cursor(db, event: str, source_key: str, cursor: dict, now: str | None =
 def fresh_malformed(
     db: sqlite_utils.Database, event: str, source_key: str, malformed: Iterable[Malformed]
 ) -> list[Malformed]:
-    """The payloads not kept yet: a backfill overlap, a replay or a restart re-reads the same
-    broken payload, which is one malformed payload, kept and counted once."""
-    fresh: dict[tuple[str, str], Malformed] = {}
+    """The payloads not kept yet. A backfill overlap, a replay or a restart re-reads the same
+    broken post, maybe serialised differently (the stream and REST): a post named by its
+    identity and failing for the same reason is one malformed payload, kept and counted once.
+    Payloads with no post identity (a cut frame) are the same only when their bytes are."""
+    fresh: dict[tuple, Malformed] = {}
     for bad in malformed:
-        if (bad.identity, bad.raw) in fresh:
+        key = _malformed_key(bad)
+        if key in fresh:
             continue
+        column = "reason" if key[0] == "post" else "raw"
         kept = db.execute(
-            "SELECT 1 FROM malformed WHERE event = ? AND source_key = ? AND identity = ? "
-            "AND raw = ? LIMIT 1",
-            [event, source_key, bad.identity, bad.raw],
+            f"SELECT 1 FROM malformed WHERE event = ? AND source_key = ? AND identity = ? "
+            f"AND {column} = ? LIMIT 1",
+            [event, source_key, bad.identity, key[2]],
         ).fetchone()
         if kept is None:
-            fresh[(bad.identity, bad.raw)] = bad
+            fresh[key] = bad
     return list(fresh.values())
+
+
+_POST_IDENTITY = re.compile(r"^[a-z]+:((//)?[^/]*/.+|\d+)$")
+
+
+def _malformed_key(bad: Malformed) -> tuple[str, str, str]:
+    """("post", identity, reason) when the identity names one post, else ("raw", identity, raw)."""
+    if _POST_IDENTITY.match(bad.identity or ""):
+        return ("post", bad.identity, bad.reason)
+    return ("raw", bad.identity, bad.raw)
 
 
 def save_malformed(db, event: str, source_key: str, bad: Malformed, now: str | None = None) -> None:
