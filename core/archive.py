@@ -282,3 +282,32 @@ def archive_state(db: sqlite_utils.Database, event: str) -> str:
         [event],
     ).fetchone()
     return "/".join(str(v) for v in (*row, last_seq(db, event)))
+
+
+def changed_uris(db: sqlite_utils.Database, event: str, seq: int, limit: int) -> list[str] | None:
+    """The uris of items changed after `seq` (added, edited, retracted), or None past `limit`."""
+    rows = db.execute(
+        "SELECT DISTINCT uri FROM changes WHERE event = ? AND seq > ? LIMIT ?",
+        [event, seq, limit + 1],
+    ).fetchall()
+    return None if len(rows) > limit else [r[0] for r in rows]
+
+
+def item_rows(
+    db: sqlite_utils.Database, event: str, uris: list[str] | None = None
+) -> Iterator[tuple[int, str, int, int, str]]:
+    """(id, data, seq, version, status): every visible row of an event, or the rows of `uris`
+    whatever their status."""
+    if uris is None:
+        yield from db.execute(
+            "SELECT id, data, seq, version, status FROM items WHERE event = ? AND status = 'visible'",
+            [event],
+        )
+        return
+    for i in range(0, len(uris), 500):
+        chunk = uris[i : i + 500]
+        yield from db.execute(
+            "SELECT id, data, seq, version, status FROM items WHERE event = ? AND uri IN "
+            f"({','.join('?' * len(chunk))})",
+            [event, *chunk],
+        )

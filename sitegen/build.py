@@ -12,6 +12,7 @@ and the cache after the manifest.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,15 +21,18 @@ from pathlib import Path
 
 import sqlite_utils
 
-from core.archive import archive_state, last_seq, open_archive, visible_items
-from core.events import Event, Site, load_events, load_site
+from core.archive import archive_state, open_archive
+from core.events import Event, Site
 from core.settings import Settings
 
 from . import downloads, listings, pages
 from .assign import assign_all
 from .cache import BuildCache, code_digest, digest
+from .content import load_content
+from .fragments import Fragments
 from .pages import EventData, Page
-from .render import make_env
+from .posts import EventPosts, assignment_of
+from .render import make_env, post_macro
 from .search import index_event
 from .writer import Writer, file_stamp
 
@@ -71,33 +75,39 @@ def build_site(
     runs Pagefind over each event whose archive pages changed."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    site = load_site(settings.content_dir)
-    events = load_events(settings.content_dir)
-    cache = BuildCache.load(Path(settings.output_dir).resolve())
+    output = Path(settings.output_dir).resolve()
+    site, events = load_content(settings.content_dir, output)
+    cache = BuildCache.load(output)
     builder = _Builder(Writer(settings.output_dir), cache, log)
-    builder.site = digest(
-        code_digest(), _settings_key(settings), site, events, _statuses(events, now)
-    )
+    code = code_digest()
+    builder.site = digest(code, _settings_key(settings), site, events, _statuses(events, now))
     builder.states = read_states(settings, events)
     builder.base = (settings.base_url or site.base_url).rstrip("/")
     if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
         log("nothing changed since the last build")
     else:
-        datas = read_archive(settings, events, log)
-        builder.write_static()
-        for family in plan(settings, site, datas, now):
-            builder.write(family)
+        builder.use_fragments(Fragments(output, code))
+        with Archive(settings, output, code) as archive:
+            datas = [archive.read_event(e, log) for e in events]
+            builder.write_static()
+            for family in plan(settings, site, datas, now, builder.fragments):
+                builder.write(family)
+        builder.fragments.close()
         for data in datas:
             builder.write_search(data.event.slug, search)
         builder.report.posts = sum(len(d.items) for d in datas)
         builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
-    builder.finish(Path(settings.output_dir).resolve())
+    builder.finish(output)
     builder.report.seconds = time.perf_counter() - started
     return builder.report
 
 
 def plan(
-    settings: Settings, site: Site, datas: list[EventData], now: datetime
+    settings: Settings,
+    site: Site,
+    datas: list[EventData],
+    now: datetime,
+    fragments: Fragments | None = None,
 ) -> Iterable[list[Page]]:
     """Every page of the site, one family at a time."""
     yield [pages.index_page(site, datas, now)]
@@ -109,7 +119,7 @@ def plan(
         yield listings.archive_pages(site, data)
         yield listings.gallery_pages(site, data)
         yield [pages.live_page(site, data), pages.search_page(site, data)]
-        yield downloads.event_downloads(site, data, settings.base_url)
+        yield downloads.event_downloads(site, data, settings.base_url, fragments)
     yield listings.speaker_pages(site, datas)
 
 
@@ -132,31 +142,51 @@ def read_states(settings: Settings, events: list[Event]) -> dict[str, str]:
         db.close()
 
 
+class Archive:
+    """The archive opened for one build, in one read transaction (one consistent snapshot) that
+    stays open while pages render, so a post decoded late is the post the pages were planned with."""
+
+    def __init__(self, settings: Settings, output: Path, code: str) -> None:
+        self.settings, self.output, self.code = settings, output, code
+        self.db: sqlite_utils.Database | None = None
+
+    def __enter__(self) -> Archive:
+        path = Path(self.settings.archive_path)
+        if path.exists():
+            self.db = open_archive(path)
+            self.db.execute("BEGIN")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.db is not None:
+            self.db.execute("COMMIT")
+            self.db.close()
+
+    def read_event(self, event: Event, log: Log) -> EventData:
+        """An event's visible posts (from the build cache where the archive has not changed)."""
+        data = _empty(self.settings, event)
+        if self.db is None:
+            log(f"no archive at {self.settings.archive_path} yet: building pages without posts")
+            return data
+        reader = EventPosts(self.db, event, self.output, digest(self.code, event))
+        data.items, data.last_seq = reader.read()
+        data.assignment = assignment_of(event, data.items)
+        log(f"{event.slug}: {len(data.items)} posts up to change {data.last_seq} ({reader.how})")
+        return data
+
+
 def read_archive(settings: Settings, events: list[Event], log: Log) -> list[EventData]:
+    """Every event's posts, read whole (no build cache): for tools and the benchmark's floor."""
     path = Path(settings.archive_path)
     if not path.exists():
-        log(f"no archive at {path} yet: building pages without posts")
         return [_empty(settings, e) for e in events]
-    db = open_archive(path)
-    try:
-        return [read_event(db, settings, e, log) for e in events]
-    finally:
-        db.close()
-
-
-def read_event(db: sqlite_utils.Database, settings: Settings, event: Event, log: Log) -> EventData:
-    """One consistent snapshot of an event: its visible items and the sequence they reflect."""
-    db.execute("BEGIN")
-    try:
-        seq = last_seq(db, event.slug)
-        items = [i for i in visible_items(db, event.slug) if not i.author.hidden]
-    finally:
-        db.execute("COMMIT")
-    log(f"{event.slug}: {len(items)} posts up to change {seq}")
-    data = _empty(settings, event)
-    data.items, data.last_seq = items, seq
-    data.assignment = assign_all(event, items)
-    return data
+    with tempfile.TemporaryDirectory(prefix="afa-read-") as tmp:
+        with Archive(settings, Path(tmp), "") as archive:
+            datas = [archive.read_event(e, log) for e in events]
+            for data in datas:
+                for post in data.items:
+                    post.item  # noqa: B018 - decode now, while the transaction is open
+    return datas
 
 
 def _empty(settings: Settings, event: Event) -> EventData:
@@ -178,6 +208,15 @@ class _Builder:
         self.site = ""
         self.base = ""  # the site's absolute URL, for OpenGraph and feeds
         self.states: dict[str, str] = {}
+        self.fragments: Fragments | None = None
+
+    def use_fragments(self, fragments: Fragments) -> None:
+        """Posts come from (and go to) the fragment store: rendered once per version."""
+        self.fragments = fragments
+        macro = post_macro(self.env)
+        self.env.globals["post"] = lambda post, tz: fragments.html(
+            post, tz, lambda: macro(post.item, tz)
+        )
 
     def keep_all(self) -> bool:
         """Keep every file of the last build as it is; False (keeping nothing) if any was touched."""

@@ -2,43 +2,68 @@
 
 Atom feeds carry the newest posts, leaving out accounts that asked not to be indexed (`noindex`).
 The JSON Lines download is the whole archive of the event (or the talk) for researchers: one
-item_to_dict per line, oldest first; deleted, moderated and hidden posts are never in it, since
-the build never reads them.
+item_to_dict per line; deleted, moderated and hidden posts are never in it, since the build never
+reads them. A talk's file (posts.jsonl) is oldest first. The event's file (posts.jsonl.gz) is in
+the full archive's order, page by page (listings.archive_chunks), each page one gzip member:
+`zcat`, `gzip -d` and Python's gzip read the members as one stream, and a build after new posts
+arrive compresses only the last page's member again instead of the whole event.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from core.events import Event, Presentation, Site
-from core.items import Item, format_time, item_to_dict
+from core.items import format_time, item_to_dict
 
+from .cache import digest
+from .fragments import Fragments
+from .listings import archive_chunks
 from .pages import EventData, Page, seqs
+from .posts import Post
 from .render import trusted_html
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_POSTS = 50
 
 
-def jsonl(items: Sequence[Item]) -> bytes:
-    lines = []
-    for item in items:
-        line = item.extra.get("jsonl")
-        if line is None:  # cached on the item: the event file and the talk file share it
-            data = item_to_dict(item)
-            data["html"] = str(trusted_html(item.html))  # as the pages show it
-            data["extra"] = {k: v for k, v in data["extra"].items() if k in ("seq",)}
-            line = item.extra["jsonl"] = json.dumps(data, ensure_ascii=False, sort_keys=True)
-        lines.append(line)
+def jsonl_line(post: Post) -> str:
+    data = item_to_dict(post.item)
+    data["html"] = str(trusted_html(post.item.html))  # as the pages show it
+    data["extra"] = {k: v for k, v in data["extra"].items() if k in ("seq",)}
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def jsonl(posts: Sequence[Post], cache: Fragments | None = None) -> bytes:
+    if cache is None:
+        lines = [jsonl_line(p) for p in posts]
+    else:
+        lines = [cache.line(p, lambda p=p: jsonl_line(p)) for p in posts]
     return ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
 
 
-def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence[Item]) -> bytes:
+def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
+    """The event's posts as gzip members, one per archive page; unchanged pages' from the cache."""
+    members = []
+    for n, chunk in archive_chunks(data.arrival):
+
+        def make(chunk=chunk) -> bytes:
+            return gzip.compress(jsonl(chunk, cache), compresslevel=6, mtime=0)
+
+        key = digest([(p.id, p.seq) for p in chunk])
+        members.append(make() if cache is None else cache.member(data.event.slug, n, key, make))
+    if cache is not None:
+        cache.drop_members(data.event.slug, len(members))
+    return b"".join(members) or gzip.compress(b"", mtime=0)
+
+
+def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence[Post]) -> bytes:
     """A valid Atom 1.0 feed of the newest FEED_POSTS indexable posts, newest first."""
-    shown = [i for i in items if not i.author.noindex][-FEED_POSTS:][::-1]
+    shown = [i for i in items if not i.noindex][-FEED_POSTS:][::-1]
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     _text(feed, "id", feed_id)
@@ -54,7 +79,7 @@ def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def _entry(item: Item) -> ET.Element:
+def _entry(item: Post) -> ET.Element:
     entry = ET.Element(f"{{{ATOM}}}entry")
     _text(entry, "id", item.uri)
     text = item.text or item.spoiler or "(a post)"
@@ -84,29 +109,34 @@ def base(site: Site, fallback: str) -> str:
     return (site.base_url or fallback or "").rstrip("/")
 
 
-def event_downloads(site: Site, data: EventData, base_url: str) -> list[Page]:
+def event_downloads(
+    site: Site, data: EventData, base_url: str, cache: Fragments | None = None
+) -> list[Page]:
     event, root = data.event, base(site, base_url)
     page_url = f"{root}/{event.slug}/"
+    key = ("jsonl.gz", [(p.id, p.seq) for p in data.arrival])
     out = [
         _feed(f"{event.slug}/feed.atom", f"{root}/{event.slug}/feed.atom", page_url,
               f"tag:afeedapart,{event.start}:{event.slug}", event.name, data.items),
-        Page(f"{event.slug}/posts.jsonl", "", key=("jsonl", seqs(data.items)), body=lambda: jsonl(data.items)),
+        Page(f"{event.slug}/posts.jsonl.gz", "", key=key, body=lambda: jsonl_gz(data, cache)),
     ]  # fmt: skip
     for talk in event.presentations:
-        out += talk_downloads(event, talk, data.posts(talk.slug), root)
+        out += talk_downloads(event, talk, data.posts(talk.slug), root, cache)
     return out
 
 
-def talk_downloads(event: Event, talk: Presentation, posts: list[Item], root: str) -> list[Page]:
+def talk_downloads(
+    event: Event, talk: Presentation, posts: list[Post], root: str, cache: Fragments | None = None
+) -> list[Page]:
     folder = f"{event.slug}/talks/{talk.slug}"
     return [
         _feed(f"{folder}/feed.atom", f"{root}/{folder}/feed.atom", f"{root}/{folder}/",
               f"tag:afeedapart,{event.start}:{event.slug}/{talk.slug}",
               f"{talk.title} · {event.name}", posts),
-        Page(f"{folder}/posts.jsonl", "", key=("jsonl", seqs(posts)), body=lambda: jsonl(posts)),
+        Page(f"{folder}/posts.jsonl", "", key=("jsonl", seqs(posts)), body=lambda: jsonl(posts, cache)),
     ]  # fmt: skip
 
 
 def _feed(path, self_url, page_url, feed_id, title, items) -> Page:
-    key = ("atom", self_url, title, seqs([i for i in items if not i.author.noindex][-FEED_POSTS:]))
+    key = ("atom", self_url, title, seqs([i for i in items if not i.noindex][-FEED_POSTS:]))
     return Page(path, "", key=key, body=lambda: atom(feed_id, title, page_url, self_url, items))

@@ -1,10 +1,13 @@
 """Page families that list an event's posts in other cuts: days, the full archive in fixed-size
 pages, the photo gallery, and speakers across events. Pure, like pages.py.
 
-Archive and gallery pages hold a fixed number of posts (photos) each, in (created_at, id) order
-(the archive's own order), so page N's URL keeps pointing at the same posts as later posts arrive:
-only the last page grows. A post that arrives late with an old timestamp shifts the pages after
-it; every post's anchor (stats.anchor) is derived from its uri, so links to a post stay valid.
+Archive and gallery pages hold a fixed number of posts (photos) each, in the order the archive
+received them (row id), and each page shows its posts in time order. So page N's URL keeps
+pointing at the same posts as later posts arrive, even a post that arrives late with an old
+timestamp: only the last page grows, and a build after a session renders one or two archive
+pages, not every page after the session. (A post deleted or moderated away shifts the pages after
+it by one.) Every post's anchor (stats.anchor) is derived from its uri, so links to a post stay
+valid.
 """
 
 from __future__ import annotations
@@ -16,17 +19,17 @@ from datetime import date
 from typing import Any
 
 from core.events import Site
-from core.items import Item
 
 from . import stats
 from .pages import ARCHIVE_PAGE, EventData, Page, day_chart, day_span, schedule_rows, seqs
+from .posts import Post
 
 GALLERY_PAGE = 120  # photos per gallery page
 
 
 def day_pages(site: Site, data: EventData) -> list[Page]:
     event, pages = data.event, []
-    chunks = archive_chunks(data.items)
+    chunks = archive_chunks(data.arrival)
     for day in event.days:
         span = day_span(event, day)
         posts = [i for i in data.items if span and span[0] <= i.created_at < span[1]]
@@ -55,16 +58,21 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
     return pages
 
 
-def archive_chunks(items: Sequence[Item]) -> list[tuple[int, Sequence[Item]]]:
-    """(page number from 1, its posts): fixed-size slices of the archive in time order."""
+def archive_chunks(arrival: Sequence[Post]) -> list[tuple[int, list[Post]]]:
+    """(page number from 1, its posts in time order): fixed-size slices of the archive in the
+    order it received them."""
     return [
-        (n + 1, items[i : i + ARCHIVE_PAGE])
-        for n, i in enumerate(range(0, len(items), ARCHIVE_PAGE))
+        (n + 1, sorted(arrival[i : i + ARCHIVE_PAGE], key=_time_order))
+        for n, i in enumerate(range(0, len(arrival), ARCHIVE_PAGE))
     ]
 
 
+def _time_order(post: Post) -> tuple:
+    return (post.created_at, post.id)
+
+
 def archive_pages(site: Site, data: EventData) -> list[Page]:
-    event, chunks = data.event, archive_chunks(data.items)
+    event, chunks = data.event, archive_chunks(data.arrival)
     total = len(chunks)
     pages = []
     for n, posts in chunks:
@@ -88,8 +96,11 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
 
 def gallery_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
-    photos = stats.photos(data.items)
-    chunks = [photos[i : i + GALLERY_PAGE] for i in range(0, len(photos), GALLERY_PAGE)] or [[]]
+    photos = stats.photos(data.arrival)
+    chunks = [
+        sorted(photos[i : i + GALLERY_PAGE], key=lambda p: _time_order(p.item))
+        for i in range(0, len(photos), GALLERY_PAGE)
+    ] or [[]]
     pages = []
     for n, chunk in enumerate(chunks, start=1):
 
@@ -155,7 +166,7 @@ def speaker_pages(site: Site, events: list[EventData]) -> list[Page]:
     return pages
 
 
-def _dates(event, chunk: Sequence[Item]) -> set[date]:
+def _dates(event, chunk: Sequence[Post]) -> set[date]:
     first = chunk[0].created_at.astimezone(event.tz).date()
     last = chunk[-1].created_at.astimezone(event.tz).date()
     return {first, last} | ({d.date for d in event.days if first <= d.date <= last})

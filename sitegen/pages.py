@@ -3,7 +3,7 @@
 The build reads the archive once per event into an EventData; these functions only arrange it.
 A page's context is a function, called only when the page is rendered; its `key` names every
 input besides the templates and the event's content, so an unchanged key means an unchanged page
-(the build then skips rendering it). Items are keyed by their seq: any edit gives a new one.
+(the build then skips rendering it). Posts are keyed by their seq: any edit gives a new one.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from core.events import Break, Day, Event, Presentation, Site
-from core.items import Item
 
 from . import charts, stats
 from .assign import Assignment
 from .markdown import render_markdown
+from .posts import Post, by_arrival
 
 ARCHIVE_PAGE = 500  # posts per page of the full archive
 
@@ -37,7 +37,7 @@ class EventData:
     """What the archive holds for one event, read in one snapshot."""
 
     event: Event
-    items: list[Item]  # visible, oldest first
+    items: list[Post]  # visible, oldest first
     assignment: Assignment
     last_seq: int = 0
     stream_url: str = ""
@@ -45,18 +45,26 @@ class EventData:
     state: str = ""  # a digest of the event's rows in the archive
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def locate(self, item: Item, root: str = "") -> str:
+    @property
+    def arrival(self) -> list[Post]:
+        """The posts in the order the archive received them: the full archive's order."""
+        found = self._cache.get("arrival")
+        if found is None:
+            found = self._cache["arrival"] = by_arrival(self.items)
+        return found
+
+    def locate(self, item: Post, root: str = "") -> str:
         """Where a post is in the full archive: archive/page-N/#anchor (relative to the event)."""
         where = self._cache.get("pages")
         if where is None:
             size = ARCHIVE_PAGE
-            where = self._cache["pages"] = {i.uri: n // size + 1 for n, i in enumerate(self.items)}
-        return f"{root}archive/page-{where[item.uri]}/#{stats.anchor(item)}"
+            where = self._cache["pages"] = {p.id: n // size + 1 for n, p in enumerate(self.arrival)}
+        return f"{root}archive/page-{where[item.id]}/#{item.anchor}"
 
     def count(self, slug: str) -> int:
         return len(self.posts(slug))
 
-    def posts(self, slug: str) -> list[Item]:
+    def posts(self, slug: str) -> list[Post]:
         found = self.assignment.talks.get(slug)
         return found if found is not None else self.assignment.breaks.get(slug, [])
 
@@ -89,8 +97,8 @@ class Slot:
     brk: Break | None = None
 
 
-def seqs(items: Sequence[Item]) -> tuple[int, ...]:
-    return tuple(i.extra.get("seq", 0) for i in items)
+def seqs(items: Sequence[Post]) -> tuple[int, ...]:
+    return tuple(i.seq for i in items)
 
 
 def index_page(site: Site, events: list[EventData], now: datetime) -> Page:
@@ -117,6 +125,7 @@ def event_page(site: Site, data: EventData) -> Page:
             "photos": stats.photos(reversed(data.items), limit=12),
             "people": stats.participants(data.items),
             "og_description": f"{len(data.items)} posts about {event.name}.",
+            "og_image": _first_photo(data.items),
         }
 
     key = ("event", seqs(data.items), data.last_seq)
@@ -158,12 +167,19 @@ def _talk_context(site, event, talk, posts, previous, following) -> Callable[[],
             "liked": stats.most(posts, "likes"),
             "people": stats.participants(posts),
             "og_description": _talk_summary(talk, posts),
+            "og_image": _first_photo(posts),
         }
 
     return context
 
 
-def _talk_summary(talk: Presentation, posts: list[Item]) -> str:
+def _first_photo(posts: list[Post]) -> str:
+    """The first photo's URL, for the card a shared link shows ("" when there is none)."""
+    found = stats.photos(posts, limit=1)
+    return found[0].media.url if found else ""
+
+
+def _talk_summary(talk: Presentation, posts: list[Post]) -> str:
     who = ", ".join(talk.speakers)
     return f"{talk.title}{' by ' + who if who else ''}: {len(posts)} posts from the audience."
 
@@ -190,9 +206,9 @@ def break_pages(site: Site, data: EventData) -> list[Page]:
 
 def live_page(site: Site, data: EventData) -> Page:
     """The newest posts inline, newest first, and where live.js picks up the stream."""
-    newest = sorted(data.items, key=lambda i: (i.created_at, i.extra.get("seq", 0)), reverse=True)
+    newest = sorted(data.items, key=lambda i: (i.created_at, i.seq), reverse=True)
     shown = newest[: data.inline_posts]
-    after = max([data.last_seq, *(i.extra.get("seq", 0) for i in shown)])
+    after = max([data.last_seq, *(i.seq for i in shown)])
     context = {
         "site": site,
         "event": data.event,
@@ -241,12 +257,12 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     )
 
 
-def span_chart(event: Event, posts: list[Item], start: datetime, end: datetime, title: str):
+def span_chart(event: Event, posts: list[Post], start: datetime, end: datetime, title: str):
     counts = charts.activity((i.created_at for i in posts), start, end, timedelta(minutes=1))
     return charts.svg(counts, event.tz, f"Activity during {title}", "chart")
 
 
-def local_date(event: Event, item: Item) -> date:
+def local_date(event: Event, item: Post) -> date:
     return item.created_at.astimezone(event.tz).date()
 
 

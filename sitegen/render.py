@@ -79,7 +79,13 @@ def make_env(timezone: str = "UTC") -> jinja2.Environment:
     env.filters["local"] = local_time
     env.globals["anchor"] = anchor
     env.globals["speaker_slug"] = slugify
+    env.globals["post"] = lambda item, tz: post_macro(env)(getattr(item, "item", item), tz)
     return env
+
+
+def post_macro(env: jinja2.Environment):
+    """The `post` macro of _post.html, callable from Python: one post's HTML as Markup."""
+    return env.get_template("_post.html").module.post
 
 
 def local_time(value: datetime, tz: str, fmt: str = "%H:%M") -> str:

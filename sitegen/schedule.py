@@ -1,5 +1,11 @@
 """Rebuild the site as an event runs: each time a session's end plus grace passes the collector's
-clock (core.archive.event_clock, a replay's simulated time in the demo), build again."""
+clock (core.archive.event_clock, a replay's simulated time in the demo), build again; and when a
+moderation decision asks for it (core.moderation.request_rebuild).
+
+A rebuild is the incremental build: it reads only the archive rows changed since the last build
+(sitegen.posts) and renders only the pages whose inputs changed, which after a session are that
+session's talks and breaks, its day, the event page, the archive's last page and the downloads
+that hold those posts."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from core.archive import event_clock, open_archive
 from core.errors import AfaError, ArchiveError
 from core.events import Event, Session, load_events
 from core.items import parse_time
+from core.moderation import take_rebuild_request
 from core.settings import Settings
 
 from .build import build_site
@@ -67,21 +74,24 @@ def run_schedule(
             passed = [d for d in pending if now is not None and d[0] <= now]
             if passed:
                 pending = pending[len(passed) :]
-                rebuild(settings, event, passed[-1][1], log)
+                ended = passed[-1][1].end.astimezone(event.tz)
+                rebuild(settings, f"session {passed[-1][1].slug} ended at {ended:%H:%M}", log)
+            request = take_rebuild_request(Path(settings.var_dir), slug)
+            if request is not None:
+                rebuild(settings, f"moderation asked ({request.get('reason', '')})", log)
     finally:
         clock.close()
     log("stopped" if stop.is_set() else f"every session of {slug} has ended; stopping")
 
 
-def rebuild(settings: Settings, event: Event, session: Session, log: Callable[[str], None]) -> None:
+def rebuild(settings: Settings, why: str, log: Callable[[str], None]) -> None:
     started = time.perf_counter()
     try:
         report = build_site(settings)
     except AfaError as exc:  # a content mistake mid-event: say so and keep the schedule going
-        log(f"session {session.slug} ended, but the rebuild failed:\n{exc}")
+        log(f"{why}, but the rebuild failed:\n{exc}")
         return
-    ended = session.end.astimezone(event.tz)
     log(
-        f"session {session.slug} ended at {ended:%H:%M}; rebuilt {report.pages} pages "
-        f"({len(report.written)} files changed) in {time.perf_counter() - started:.2f} s"
+        f"{why}; rebuilt {report.pages} pages ({report.rendered} rendered, "
+        f"{len(report.written)} files changed) in {time.perf_counter() - started:.2f} s"
     )

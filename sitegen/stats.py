@@ -6,7 +6,6 @@ give the same answer (byte-identical pages).
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,14 +13,12 @@ from urllib.parse import urlsplit
 
 from core.items import Item, Media
 
+from .posts import Post, anchor_of
 
-def anchor(item: Item) -> str:
+
+def anchor(item: Post | Item) -> str:
     """A post's fragment id: derived from its identity, so it never moves when posts are added."""
-    found = item.extra.get("anchor")
-    if found is None:
-        found = "p-" + hashlib.sha1(item.uri.encode("utf-8")).hexdigest()[:12]
-        item.extra["anchor"] = found
-    return found
+    return item.anchor if isinstance(item, Post) else anchor_of(item.uri)
 
 
 @dataclass(frozen=True)
@@ -34,10 +31,10 @@ class Link:
 @dataclass(frozen=True)
 class Photo:
     media: Media
-    item: Item  # the post it came with, for its anchor, author and time
+    item: Post  # the post it came with, for its anchor, author and time
 
 
-def top_links(items: Iterable[Item], n: int = 10) -> list[Link]:
+def top_links(items: Iterable[Post], n: int = 10) -> list[Link]:
     """The n URLs most posts link to (each post counted once per URL), first seen wins ties."""
     counts: Counter[str] = Counter()
     for item in items:
@@ -48,7 +45,7 @@ def top_links(items: Iterable[Item], n: int = 10) -> list[Link]:
     return [Link(url, urlsplit(url).hostname or url, count) for url, count in ranked]
 
 
-def photos(items: Iterable[Item], limit: int | None = None) -> list[Photo]:
+def photos(items: Iterable[Post], limit: int | None = None) -> list[Photo]:
     """Images shown on public pages: not behind a sensitive-media warning, oldest first."""
     found = []
     for item in items:
@@ -62,7 +59,7 @@ def photos(items: Iterable[Item], limit: int | None = None) -> list[Photo]:
     return found
 
 
-def most(items: Sequence[Item], field: str, n: int = 3) -> list[Item]:
+def most(items: Sequence[Post], field: str, n: int = 3) -> list[Post]:
     """The n posts with the most boosts (or likes), leaving out posts with none."""
     ranked = sorted(
         (i for i in items if getattr(i, field)), key=lambda i: getattr(i, field), reverse=True
@@ -70,6 +67,6 @@ def most(items: Sequence[Item], field: str, n: int = 3) -> list[Item]:
     return ranked[:n]
 
 
-def participants(items: Iterable[Item]) -> int:
+def participants(items: Iterable[Post]) -> int:
     """How many different accounts wrote these posts."""
-    return len({item.author.id for item in items})
+    return len({item.author_id for item in items})

@@ -80,10 +80,15 @@ def test_jsonl_has_one_item_per_line_and_nothing_deleted(site, sg):
     )
     db.close()
     build_site(settings, search=False)
-    lines = read(settings, f"{EVENT}/posts.jsonl").splitlines()
-    rows = [json.loads(line) for line in lines]
+    data = gzip.decompress((settings.output_dir / EVENT / "posts.jsonl.gz").read_bytes())
+    rows = [json.loads(line) for line in data.decode("utf-8").splitlines()]
     assert [r["uri"] for r in rows] == [i.uri for i in items]
     assert set(rows[0]) >= {"uri", "created_at", "author", "html", "media", "links", "extra"}
+    talk = [
+        json.loads(line)
+        for line in read(settings, f"{EVENT}/talks/opening-keynote/posts.jsonl").splitlines()
+    ]
+    assert talk and all(r in rows for r in talk)
 
 
 def test_talk_page_summarises_its_posts(site):
@@ -125,7 +130,7 @@ def test_rebuild_renders_only_pages_whose_posts_changed(site, sg):
     second = build_site(settings, search=False)
     assert 0 < second.rendered < first.rendered / 3
     assert (
-        f"{EVENT}/posts.jsonl" in second.written
+        f"{EVENT}/posts.jsonl.gz" in second.written
         and f"{EVENT}/archive/page-1/index.html" in second.written
     )
     untouched = f"{EVENT}/talks/opening-keynote/index.html"

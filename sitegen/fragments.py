@@ -1,0 +1,112 @@
+"""What one post renders to, kept between builds: its HTML (the `post` macro of _post.html) and its
+JSON Lines line, keyed by row id and seq (any edit gives a new seq), and the compressed members of
+the event's JSON Lines download. A page lists posts by joining these, so a talk page with 2,000
+posts costs 2,000 look-ups, not 2,000 renders, and a post shown on a talk page and an archive page
+is rendered once.
+
+It is a SQLite file in output/.build-cache/, emptied when sitegen's code changes (the same
+digest that decides whether any cached page may be kept). A post's HTML depends on the post, the
+event's time zone and the templates, and nothing else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from markupsafe import Markup
+
+from .writer import CACHE_DIR
+
+FLUSH = 2000  # rows held before they are written
+
+
+class Fragments:
+    def __init__(self, output: Path, code: str) -> None:
+        path = Path(output) / CACHE_DIR / "posts.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None)
+        self.db.executescript(
+            """
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=OFF;
+            CREATE TABLE IF NOT EXISTS code (digest TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS html (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
+                                             tz TEXT NOT NULL, html TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS line (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
+                                             line TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS member (event TEXT NOT NULL, n INTEGER NOT NULL,
+                                               key TEXT NOT NULL, data BLOB NOT NULL,
+                                               PRIMARY KEY (event, n));
+            """
+        )
+        if self.db.execute("SELECT digest FROM code").fetchone() != (code,):
+            self.db.executescript("DELETE FROM code; DELETE FROM html; DELETE FROM line;"
+                                  "DELETE FROM member;")  # fmt: skip
+            self.db.execute("INSERT INTO code VALUES (?)", [code])
+        self.empty = {
+            t: self.db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
+            for t in ("html", "line")
+        }
+        self.pending: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}
+        self.put: dict[str, set[int]] = {"html": set(), "line": set()}  # flushed by this build
+
+    def html(self, post, tz: str, render: Callable[[], str]) -> Markup:
+        """The post's HTML in time zone tz: from the store when it has this version, else render()."""
+        found = self._get("html", post.id, "seq, tz, html")
+        if found is not None and found[0] == post.seq and found[1] == tz:
+            return Markup(found[2])
+        html = str(render())
+        self._put("html", (post.id, post.seq, tz, html))
+        return Markup(html)
+
+    def line(self, post, make: Callable[[], str]) -> str:
+        found = self._get("line", post.id, "seq, line")
+        if found is not None and found[0] == post.seq:
+            return found[1]
+        text = make()
+        self._put("line", (post.id, post.seq, text))
+        return text
+
+    def member(self, event: str, n: int, key: str, make: Callable[[], bytes]) -> bytes:
+        row = self.db.execute(
+            "SELECT key, data FROM member WHERE event = ? AND n = ?", [event, n]
+        ).fetchone()
+        if row is not None and row[0] == key:
+            return row[1]
+        data = make()
+        self.db.execute("INSERT OR REPLACE INTO member VALUES (?, ?, ?, ?)", [event, n, key, data])
+        return data
+
+    def drop_members(self, event: str, after: int) -> None:
+        self.db.execute("DELETE FROM member WHERE event = ? AND n > ?", [event, after])
+
+    def _get(self, table: str, row_id: int, columns: str) -> tuple | None:
+        held = self.pending[table].get(row_id)
+        if held is not None:
+            return held[1:]
+        if self.empty[table] and row_id not in self.put[table]:
+            return None  # the store was empty when the build began: no need to look
+        return self.db.execute(f"SELECT {columns} FROM {table} WHERE id = ?", [row_id]).fetchone()
+
+    def _put(self, table: str, row: tuple) -> None:
+        self.pending[table][row[0]] = row
+        if len(self.pending[table]) >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        for table, rows in self.pending.items():
+            if rows:
+                marks = ",".join("?" * len(next(iter(rows.values()))))
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    f"INSERT OR REPLACE INTO {table} VALUES ({marks})", rows.values()
+                )
+                self.db.execute("COMMIT")
+                self.put[table].update(rows)
+                rows.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()

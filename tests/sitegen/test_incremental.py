@@ -1,0 +1,171 @@
+"""Incremental builds (issue 4): a build after posts arrive, change or go reads only the changed
+rows and renders only the pages they touch, and its output is byte for byte what a build from
+nothing gives; a change made without a sequence number is caught; archive pages keep their posts
+as late posts arrive; content/ is parsed again only when a file changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.normalise import Delete
+from collector.store import save_batch
+from core.archive import open_archive
+from core.moderation import request_rebuild
+from sitegen import listings, pages
+from sitegen.build import build_site
+from sitegen.schedule import run_schedule
+
+EVENT = "northwind-2026"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def at(day, hh, mm):
+    return datetime(2026, 10, day, hh, mm, tzinfo=UTC)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".build-cache" not in p.parts and p.name != "manifest.json"
+    }
+
+
+@pytest.fixture
+def site(make_settings, sg):
+    """90 posts on day one (a photo every seventh), saved the way the collector saves them."""
+    settings = make_settings()
+    items = []
+    for n in range(90):
+        media = (sg.Media("image", f"https://img.example/{n}.jpg", alt=f"slide {n}"),)
+        items.append(
+            sg.make_item(
+                n, at(24, 7, 30) + timedelta(minutes=4 * n), media=media if n % 7 == 0 else ()
+            )
+        )
+    db = open_archive(settings.archive_path)
+    save_batch(db, EVENT, items, "test", None)
+    db.close()
+    return settings, items
+
+
+def build(settings, **kw):
+    lines: list[str] = []
+    report = build_site(settings, log=lines.append, search=False, **kw)
+    return report, lines
+
+
+def test_rebuild_after_new_edited_and_deleted_posts_equals_a_fresh_build(site, sg, tmp_path):
+    settings, items = site
+    first, _ = build(settings)
+    db = open_archive(settings.archive_path)
+    edited = dataclasses.replace(items[10], html="<p>edited words</p>", edited_at=at(24, 9, 0))
+    new = sg.make_item(500, at(24, 9, 40), text="new")
+    save_batch(db, EVENT, [new, edited, Delete("social.example", uri=items[20].uri)], "test", None)
+    db.close()
+    second, lines = build(settings)
+    assert f"{EVENT}: 90 posts up to change 93 (delta)" in lines
+    assert 0 < second.rendered < first.rendered / 3
+    archive = (settings.output_dir / EVENT / "archive/page-1/index.html").read_text()
+    assert (
+        "edited words" in archive
+        and f'data-uri="{items[20].uri}"' not in archive
+        and new.uri in archive
+    )
+    fresh = settings.with_overrides(output_dir=tmp_path / "fresh")
+    build(fresh)
+    assert files(settings.output_dir) == files(fresh.output_dir)
+    third, lines = build(settings)
+    assert third.rendered == 0 and third.written == []
+    assert "nothing changed since the last build" in lines
+
+
+def test_a_change_without_a_sequence_number_reads_the_event_whole(site):
+    settings, items = site
+    build(settings)
+    db = open_archive(settings.archive_path)
+    db.execute("UPDATE items SET status = 'moderated' WHERE uri = ?", [items[3].uri])
+    db.close()
+    report, lines = build(settings)
+    assert f"{EVENT}: 89 posts up to change 90 (whole)" in lines
+    archive = (settings.output_dir / EVENT / "archive/page-1/index.html").read_text()
+    assert f'data-uri="{items[3].uri}"' not in archive and f'data-uri="{items[4].uri}"' in archive
+
+
+def test_a_late_post_goes_on_the_last_archive_page(site, sg, monkeypatch):
+    settings, items = site
+    monkeypatch.setattr(pages, "ARCHIVE_PAGE", 40)
+    monkeypatch.setattr(listings, "ARCHIVE_PAGE", 40)
+    build(settings)
+    out = settings.output_dir / EVENT / "archive"
+    before = {n: (out / f"page-{n}/index.html").read_bytes() for n in (1, 2, 3)}
+    db = open_archive(settings.archive_path)
+    late = sg.make_item(600, at(24, 7, 0), text="late")  # older than every other post
+    save_batch(db, EVENT, [late], "test", None)
+    db.close()
+    report, _ = build(settings)
+    assert [n for n in (1, 2, 3) if (out / f"page-{n}/index.html").read_bytes() != before[n]] == [3]
+    last = (out / "page-3/index.html").read_text()
+    assert last.index(late.uri) < last.index(items[80].uri)  # each page in time order
+    assert f"{EVENT}/archive/page-1/index.html" not in report.written
+
+
+def test_content_is_parsed_again_only_when_a_file_changed(site, tmp_path):
+    settings, _ = site
+    content = tmp_path / "content"
+    shutil.copytree(settings.content_dir, content)
+    settings = settings.with_overrides(content_dir=content)
+    build(settings)
+    description = content / EVENT / "description.md"
+    description.write_text(description.read_text() + "\nA line added later.\n")
+    report, _ = build(settings)
+    assert f"{EVENT}/index.html" in report.written
+    assert "A line added later." in (settings.output_dir / EVENT / "index.html").read_text()
+    schedule = content / EVENT / "schedule.yaml"
+    schedule.write_text(schedule.read_text().replace('end: "12:15"', 'end: "08:00"', 1))
+    with pytest.raises(Exception, match="schedule.yaml:"):
+        build(settings)
+    with pytest.raises(Exception, match="schedule.yaml:"):
+        build(settings)  # a mistake is never cached
+
+
+def test_talk_page_previews_with_its_first_photo(site):
+    settings, items = site
+    build(settings)
+    talk = (settings.output_dir / EVENT / "talks/opening-keynote/index.html").read_text()
+    assert '<meta property="og:image" content="https://img.example/' in talk
+    assert '<meta name="twitter:card" content="summary_large_image">' in talk
+
+
+def test_schedule_rebuilds_when_moderation_asks(site):
+    settings, items = site
+    lines: list[str] = []
+    stop = threading.Event()
+    worker = threading.Thread(target=run_schedule, args=(settings, EVENT, 0.05, stop, lines.append))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("waiting for") for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.05)
+        db = open_archive(settings.archive_path)
+        db.execute("UPDATE items SET status = 'moderated' WHERE uri = ?", [items[0].uri])
+        db.close()
+        request_rebuild(settings.var_dir, EVENT, "hid a post")
+        while not any("moderation asked" in line for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(10)
+    [line] = [line for line in lines if "moderation asked" in line]
+    assert line.startswith("moderation asked (hid a post); rebuilt ")
+    archive = (settings.output_dir / EVENT / "archive/page-1/index.html").read_text()
+    assert f'data-uri="{items[0].uri}"' not in archive and f'data-uri="{items[1].uri}"' in archive
