@@ -18,6 +18,8 @@ Connect (GET /live/EVENT/stream)::
        ├──► subscribe(): if the event's reader is idle, note the stream's last id L0 and start
        │                 XREADing after L0; add this client (503 if Redis is away)
        ├──► cursor = Last-Event-ID header, else ?after=SEQ, else "now" (the stream's last seq)
+       ├──► cursor >= what the running, healthy reader last dispatched (or "now"): no Redis
+       │    call at all, the reader's next chunk is exactly what this client needs; otherwise
        ├──► MULTI: XRANGE - + COUNT 1 · XRANGE cursor+1 + COUNT limit+1 · XREVRANGE + - COUNT 1
        ├──► 200 text/event-stream: `retry:` hint and the catch-up in one write, then each
        ▼     wake-up's pending chunks (entries with seq > the last one sent) in one write
@@ -187,6 +189,7 @@ class Feed:
         self.last_id = "0-0"
         self.read = 0
         self._cache: OrderedDict[int, WireEntry] = OrderedDict()
+        self.healthy = False  # the last XREAD succeeded
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._pinged = time.monotonic()
@@ -200,6 +203,7 @@ class Feed:
         async with self._lock:
             if not self.running:
                 self.last_id = await self.stream_last_id()
+                self.healthy = True
                 self._task = asyncio.create_task(self._run(), name=f"live-reader-{self.event}")
             subscriber = Subscriber()
             self.subscribers.add(subscriber)  # no await since the running check: no race
@@ -233,12 +237,13 @@ class Feed:
                     {self.key: self.last_id}, count=READ_COUNT, block=block
                 )
             except (RedisError, OSError) as exc:
+                self.healthy = False
                 self.stats.reader_errors += 1
                 log.warning("reader %s: %s; retrying in %.1fs", self.key, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
-            backoff = BACKOFF_FIRST
+            backoff, self.healthy = BACKOFF_FIRST, True
             for _key, entries in reply or ():
                 self._dispatch(entries)
             if self.subscribers:
@@ -397,6 +402,12 @@ async def catch_up(feed: Feed, after: int | None, limit: int) -> CatchUp:
     """Read a new subscriber's starting point (may raise RedisError). `after` None means now.
 
     Call it after `feed.subscribe()`: see the module docstring for why."""
+    current = seq_of(feed.last_id)
+    if feed.running and feed.healthy and (after is None or after >= current):
+        # Nothing to catch up on: what the reader dispatches next is exactly what this client
+        # needs, and it is subscribed already. No Redis round trip (a crowd joining at once).
+        after = current if after is None else after
+        return CatchUp(after, 0, current, [])
     if after is None:
         after = seq_of(await feed.stream_last_id())
     first, entries, last = await feed.catch_up(after, limit)
