@@ -251,3 +251,27 @@ def test_changes_table_and_stream_agree(archive, redis_client, mod):
     recorded = [(c.seq, c.kind, c.uri) for c in changes_after(archive, EVENT, 0)]
     assert recorded == stream(redis_client)
     assert [s for s, _k, _u in recorded] == list(range(1, len(recorded) + 1))
+
+
+@pytest.mark.parametrize(
+    "text", ["FREE CRYPTO", "free\ncrypto", "ſpam: free crypto", "Free  Crypto!"]
+)
+def test_a_keyword_rule_finds_old_posts_however_they_are_written(archive, redis_client, mod, text):
+    """The scan for a new keyword rule is narrowed in SQL; it must find what the rule matches."""
+    a, b = post(1, text=text), post(2, text="free crypto-currency talk")
+    collect(archive, redis_client, [a, b, post(3, text="freecrypto")])
+    outcome = mod.add_rule(EVENT, "keyword", "free crypto", who="ana", why="")
+    assert [c.uri for c in outcome.changes] == [a.uri, b.uri]
+
+
+def test_a_keyword_with_letters_that_fold_beyond_ascii(archive, redis_client, mod):
+    a = post(1, text="ſpam and more")  # U+017F folds onto s in Python's ignore-case
+    collect(archive, redis_client, [a])
+    assert [c.uri for c in mod.add_rule(EVENT, "keyword", "SPAM", who="a", why="").changes] == [
+        a.uri
+    ]
+    b = post(2, text="100% _done_")
+    collect(archive, redis_client, [b, post(3, text="100x done")])
+    assert [
+        c.uri for c in mod.add_rule(EVENT, "keyword", "100% _done_", who="a", why="").changes
+    ] == [b.uri]
