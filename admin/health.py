@@ -6,6 +6,7 @@ seconds, and a replay its cursor); viewers from each live sidecar's /stats.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -82,9 +83,10 @@ def replay_rows(db: sqlite_utils.Database, now: datetime) -> list[SourceRow]:
         "WHERE source_key LIKE 'replay:%' ORDER BY event, source_key"
     ).fetchall()
     found = []
-    for event, key, _cursor, updated in rows:
+    for event, key, cursor, updated in rows:
         age = age_seconds(updated, now)
-        state = {"state": "replaying" if age is not None and age < STALE_SECONDS else "idle"}
+        state = {"state": "replaying" if age is not None and age < STALE_SECONDS else "idle",
+                 "last_post_at": json.loads(cursor).get("clock")}  # fmt: skip
         found.append(source_row(event, key, state, updated, now))
     return found
 

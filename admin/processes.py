@@ -27,6 +27,7 @@ class ProcessRow:
     uptime: float | None  # seconds, while running
     memory: int | None  # resident bytes of the process and its children
     description: str
+    exitstatus: int = 0
 
     @property
     def running(self) -> bool:
@@ -53,6 +54,7 @@ def process_row(info: dict[str, Any], now: float) -> ProcessRow:
         uptime=max(now - info["start"], 0.0) if running else None,
         memory=resident_memory(info["pid"]) if running else None,
         description=info.get("description", ""),
+        exitstatus=info.get("exitstatus", 0),
     )
 
 

@@ -1,0 +1,89 @@
+"""The dashboard's gate without a server: session cookies, CSRF tokens, the sign-in lockout."""
+
+from __future__ import annotations
+
+from admin.app import duration, spark
+from admin.auth import Sessions, SignInLimit, secret_matches, secret_problem
+
+SECRET = "a long enough organizer secret"
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_session_survives_a_round_trip_and_nothing_else_does():
+    clock = Clock()
+    sessions = Sessions(SECRET, hours=1, clock=clock)
+    session = sessions.new(signed_in=True, who="Robin Ó.")
+    cookie = sessions.dump(session)
+    assert sessions.load(cookie) == session
+    assert SECRET not in cookie
+    expires, csrf, signed_in, who, mac = cookie.split(".")
+    assert sessions.load(".".join([expires, csrf, "1", who, mac[:-1] + "0"])) is None
+    assert sessions.load(".".join([str(int(expires) + 9), csrf, signed_in, who, mac])) is None
+    assert Sessions("another secret, also long", 1, clock).load(cookie) is None
+    for junk in (None, "", "a.b.c", "1.2.3.4.5.6", cookie + "."):
+        assert sessions.load(junk) is None
+    clock.now += 3601
+    assert sessions.load(cookie) is None
+
+
+def test_an_anonymous_session_is_not_signed_in_and_csrf_is_compared_exactly():
+    sessions = Sessions(SECRET, hours=12, clock=Clock())
+    session = sessions.load(sessions.dump(sessions.new(signed_in=False)))
+    assert session is not None and not session.signed_in
+    assert session.csrf_matches(session.csrf)
+    assert not session.csrf_matches(None) and not session.csrf_matches("")
+    assert not session.csrf_matches(session.csrf + "x")
+    assert sessions.new(False).csrf != sessions.new(False).csrf
+
+
+def test_flash_messages_are_signed():
+    sessions = Sessions(SECRET, hours=1)
+    signed = sessions.sign("hide https://x/1: 1 retract")
+    assert sessions.unsign(signed) == "hide https://x/1: 1 retract"
+    body, mac = signed.split(".")
+    assert sessions.unsign(body + "." + mac[::-1]) is None and sessions.unsign("x") is None
+
+
+def test_the_secret_must_be_set_and_long_and_is_compared_whole():
+    assert "not set" in secret_problem(None) and "not set" in secret_problem("")
+    assert secret_problem("x" * 15) == "AFA_ADMIN_SECRET is too short: use at least 16 characters"
+    assert secret_problem(SECRET) is None
+    assert secret_matches(SECRET, SECRET)
+    assert not secret_matches(SECRET, SECRET[:-1]) and not secret_matches(SECRET, "")
+
+
+def test_failed_sign_ins_lock_one_address_out_for_a_while():
+    clock = Clock()
+    limit = SignInLimit(3, lockout=60, clock=clock)
+    limit.failed("10.0.0.1")
+    limit.failed("10.0.0.1")
+    assert limit.seconds_left("10.0.0.1") == 0
+    limit.failed("10.0.0.1")
+    assert limit.seconds_left("10.0.0.1") == 60
+    assert limit.seconds_left("10.0.0.2") == 0
+    clock.now += 59
+    assert limit.seconds_left("10.0.0.1") == 1
+    clock.now += 1
+    assert limit.seconds_left("10.0.0.1") == 0
+    limit.failed("10.0.0.1")  # a fresh count after the lockout
+    assert limit.seconds_left("10.0.0.1") == 0
+
+
+def test_a_success_clears_the_count():
+    limit = SignInLimit(2, lockout=60, clock=Clock())
+    limit.failed("a")
+    limit.succeeded("a")
+    limit.failed("a")
+    assert limit.seconds_left("a") == 0
+
+
+def test_dashboard_formatting():
+    assert [duration(v) for v in (None, 5, 125, 7300)] == ["-", "5 s", "2 min", "2 h 01 min"]
+    assert spark([0, 0]) == "▁▁" and spark([0, 1, 2]) == "▁▅█"
