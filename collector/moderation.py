@@ -398,40 +398,27 @@ def publish_pending(
 def _refresh(db: sqlite_utils.Database, event: str, scope, now: str) -> list[Change]:
     """Bring the scoped items' statuses in line with the decisions, recording a live change for
     each that appears or disappears; oldest first, so approved posts arrive in order."""
-    where, params = scope
-    gate = load_gate(db, event) or Gate()
-    queued = {r[0] for r in db.execute("SELECT uri FROM moderation_queue WHERE event = ?", [event])}
-    rows = db.execute(
-        "SELECT id, uri, status, source, author_id, json_extract(data, '$.author.handle'), "
-        f"{MATCH_COLUMNS_SQL} FROM items WHERE event = ? "
-        f"AND status IN ('visible', 'moderated', 'held') AND ({where}) ORDER BY created_at, id",
-        [event, *params],
-    ).fetchall()
+    moves = _moves(db, event, scope)
+    shown = [item_id for item_id, _uri, _old, new in moves if new == "visible"]
+    data = dict(db.execute("SELECT id, data FROM items WHERE id IN (SELECT value FROM json_each(?))",
+                           [json.dumps(shown)]).fetchall()) if shown else {}  # fmt: skip
     seq = last_seq(db, event)
     changes: list[Change] = []
-    for item_id, uri, status, source, author_id, handle, *fields in rows:
-        target = gate.status_of(uri, author_id, handle or "", match_text(*fields),
-                                queued=uri in queued, note=source == "note")  # fmt: skip
-        if target == status:
-            continue
-        kind = None
-        if status == "visible":
-            kind, item = "retract", None
-        elif target == "visible":
-            data = db.execute("SELECT data FROM items WHERE id = ?", [item_id]).fetchone()[0]
-            kind, item = "post", json.loads(data)
+    updates = []
+    for item_id, uri, old, new in moves:
+        kind = "retract" if old == "visible" else "post" if new == "visible" else None
         if kind:
             seq += 1
-            payload = live_payload(kind, seq, uri, item)
-            db.execute(
-                "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
-                [event, seq, kind, uri, now, _json(payload)],
-            )
-            changes.append(Change(event, seq, kind, uri, now, payload))
-        db.execute(
-            "UPDATE items SET status = ?, seq = CASE WHEN ? THEN ? ELSE seq END WHERE id = ?",
-            [target, kind is not None, seq, item_id],
-        )
+            item = json.loads(data[item_id]) if kind == "post" else None
+            changes.append(Change(event, seq, kind, uri, now, live_payload(kind, seq, uri, item)))
+        updates.append((new, kind is not None, seq, item_id))
+    db.conn.executemany(
+        "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+        [(event, c.seq, c.kind, c.uri, now, _json(c.data)) for c in changes],
+    )
+    db.conn.executemany(
+        "UPDATE items SET status = ?, seq = CASE WHEN ? THEN ? ELSE seq END WHERE id = ?", updates
+    )
     if changes:
         db.execute(
             "INSERT INTO sequences (event, last_seq) VALUES (?, ?) "
@@ -439,6 +426,27 @@ def _refresh(db: sqlite_utils.Database, event: str, scope, now: str) -> list[Cha
             [event, seq],
         )
     return changes
+
+
+def _moves(db: sqlite_utils.Database, event: str, scope) -> list[tuple[int, str, str, str]]:
+    """(id, uri, status, new status) of the scoped items whose status must change, oldest first.
+    Sorted here, not in SQL, so SQLite picks the index the scope needs (uri, author)."""
+    where, params = scope
+    gate = load_gate(db, event) or Gate()
+    queued = {r[0] for r in db.execute("SELECT uri FROM moderation_queue WHERE event = ?", [event])}
+    rows = db.execute(
+        "SELECT created_at, id, uri, status, source, author_id, "
+        f"json_extract(data, '$.author.handle'), {MATCH_COLUMNS_SQL} FROM items WHERE event = ? "
+        f"AND status IN ('visible', 'moderated', 'held') AND ({where})",
+        [event, *params],
+    ).fetchall()
+    moves = []
+    for _created, item_id, uri, status, source, author_id, handle, *fields in sorted(rows):
+        new = gate.status_of(uri, author_id, handle or "", match_text(*fields),
+                             queued=uri in queued, note=source == "note")  # fmt: skip
+        if new != status:
+            moves.append((item_id, uri, status, new))
+    return moves
 
 
 def _sync(
