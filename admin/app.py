@@ -40,6 +40,7 @@ log = logging.getLogger("admin")
 HERE = Path(__file__).resolve().parent
 COOKIE = "afa_admin"
 FLASH = "afa_admin_flash"
+SELF = "dashboard"  # this process's program name under supervisord (admin/supervise.py)
 MAX_FORM_BYTES = 64 * 1024
 PUBLIC_PATHS = ("/signin", "/static")
 SECURITY_HEADERS = {
@@ -282,6 +283,10 @@ async def control(request: Request) -> Response:
     name, action = request.path_params["name"], request.path_params["action"]
     if action not in ACTIONS:
         return PlainTextResponse(f"unknown action {action!r}", status_code=404)
+    if name == SELF:
+        # Stopping itself would end this request before supervisord could start it again.
+        message = f"the dashboard cannot {action} itself: use supervisorctl {action} {SELF}"
+        return PlainTextResponse(message, status_code=409)
     supervisor: Supervisor = request.state.supervisor
     try:
         await anyio.to_thread.run_sync(supervisor.control, name, action)

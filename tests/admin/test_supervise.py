@@ -152,6 +152,8 @@ def test_the_dashboard_shows_and_restarts_processes(system, dashboard_client):
     assert response.status_code == 303 and system.info("static")["statename"] == "RUNNING"
     missing = client.post("/processes/nosuch/restart", data={"csrf": csrf_of(page.text)})
     assert missing.status_code == 409
+    itself = client.post("/processes/dashboard/restart", data={"csrf": csrf_of(page.text)})
+    assert itself.status_code == 409 and "supervisorctl restart dashboard" in itself.text
     text = client.get("/").text
     assert "live" in text and "RUNNING" in text and SECRET not in text
 
