@@ -52,6 +52,11 @@ class Settings:
         "Most open live connections from one client address; more get 429. Raise it when many "
         "attendees share one address (venue Wi-Fi NAT); 0 means no limit.",
     )
+    live_workers: int = setting(
+        1,
+        "Worker processes of the live sidecar on its one port; each reads Redis itself and "
+        "keeps its own /stats, /metrics and per-address counts.",
+    )
     live_queue_size: int = setting(
         1_000, "Changes queued per live client before it is dropped as too slow to keep up."
     )

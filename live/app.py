@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import signal
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from types import FrameType
 from typing import Any, TypedDict
 
 import redis.asyncio as aredis
@@ -27,7 +31,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from core.events import load_events
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from core.tail import seq_of
 
 from .fanout import BLOCK_MS, CatchUp, Fanout, Feed, Stats, Subscriber, catch_up
@@ -320,8 +324,7 @@ def _event(slug: str) -> str:
 def create_app(settings: Settings) -> StreamApp:
     """The sidecar for every event in settings.content_dir (ContentErrors if content is broken).
 
-    The running Fanout is also kept on `app.state.fanout`, so the server can end every stream
-    as soon as it is told to shut down (see cli.py)."""
+    The running Fanout is also kept on `app.state.fanout`."""
     events = {event.slug for event in load_events(settings.content_dir)}
 
     @contextlib.asynccontextmanager
@@ -332,9 +335,11 @@ def create_app(settings: Settings) -> StreamApp:
             settings.heartbeat_seconds, settings.live_send_timeout,
         )  # fmt: skip
         app.state.fanout = fanout
+        restore = end_streams_on_exit(fanout)
         try:
             yield {"settings": settings, "redis": redis, "fanout": fanout}
         finally:
+            restore()
             fanout.close()
             await fanout.stop()
             await redis.aclose()
@@ -353,3 +358,36 @@ def create_app(settings: Settings) -> StreamApp:
     ]
     app = Starlette(routes=routes, middleware=[cors], lifespan=lifespan)
     return StreamApp(app)
+
+
+def end_streams_on_exit(fanout: Fanout) -> Callable[[], None]:
+    """Chain the server's SIGINT/SIGTERM handlers so that a stop request first ends every open
+    stream cleanly: otherwise the streams hold the server's graceful shutdown until it times
+    out. Browsers reconnect by Last-Event-ID after their `retry:` delay. Returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals reach the main thread only; nothing to chain
+    loop, previous = asyncio.get_running_loop(), {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = handler
+            signal.signal(sig, functools.partial(_end_then, handler, loop, fanout))
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def _end_then(
+    handler: Callable[[int, FrameType | None], Any], loop: asyncio.AbstractEventLoop,
+    fanout: Fanout, sig: int, frame: FrameType | None,
+) -> None:  # fmt: skip
+    loop.call_soon_threadsafe(fanout.close)
+    handler(sig, frame)
+
+
+def app_from_environment() -> StreamApp:
+    """The factory each worker process calls (`live serve --workers N`)."""
+    return create_app(load_settings())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 import sys
-from types import FrameType
 
 import click
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from core.errors import AfaError
 from core.settings import Settings, load_settings
@@ -50,8 +48,11 @@ def need_redis(settings: Settings) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default AFA_LIVE_HOST).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default AFA_LIVE_PORT).")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve GET /live/EVENT/stream (SSE), /healthz and /stats until SIGTERM or Ctrl-C.
+@click.option(
+    "--workers", type=int, default=None, help="Worker processes (default AFA_LIVE_WORKERS)."
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve GET /live/EVENT/stream (SSE), /healthz, /stats and /metrics until SIGTERM or Ctrl-C.
 
     On shutdown open streams end and browsers reconnect with Last-Event-ID.
 
@@ -62,32 +63,20 @@ def serve(host: str | None, port: int | None) -> None:
     """
     settings = load_settings()
     need_redis(settings)
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
+    app = create_app(settings)  # content errors stop here, before any worker starts
+    workers = workers or settings.live_workers
+    options = dict(
         host=host or settings.live_host,
         port=port or settings.live_port,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
         access_log=False,
+        backlog=4096,  # a room reconnecting at once (the kernel caps it at somaxconn)
     )
-    LiveServer(config).run()
-
-
-class LiveServer(uvicorn.Server):
-    """uvicorn, told to end every open stream the moment it is asked to stop: otherwise the
-    streams would hold the graceful shutdown until its timeout. Browsers reconnect by
-    Last-Event-ID after their `retry:` delay."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        fanout = getattr(self.config.app.state, "fanout", None)
-        if fanout is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(fanout.close)
-        super().handle_exit(sig, frame)
-
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
-
-    _loop: asyncio.AbstractEventLoop | None = None
+    if workers <= 1:
+        uvicorn.Server(uvicorn.Config(app, **options)).run()
+        return
+    config = uvicorn.Config("live.app:app_from_environment", factory=True, workers=workers,
+                            **options)  # fmt: skip
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -111,3 +111,25 @@ def test_sigterm_ends_streams_and_exits_cleanly(live, redis_client):
     assert time.monotonic() - started < 8
     output = live.child.stop()
     assert "Application shutdown complete" in output and "Traceback" not in output
+
+
+def test_two_worker_processes_on_one_port_each_deliver_everything(start_live, redis_client):
+    live = start_live(AFA_LIVE_WORKERS="2")
+    streams = [live.stream() for _ in range(6)]
+    try:
+        publish(redis_client, range(1, 4))
+        for stream in streams:
+            assert [m.seq for m in stream.take(3)] == [1, 2, 3]
+        live.child.process.send_signal(signal.SIGTERM)
+        for stream in streams:
+            try:
+                assert stream.next() is None  # each worker ends its streams at once
+            except httpx.HTTPError:
+                pass
+    finally:
+        for stream in streams:
+            stream.close()
+    assert live.child.process.wait(10) in (0, -signal.SIGTERM)
+    output = live.child.stop()
+    assert output.count("Application startup complete") == 2, output
+    assert "Traceback" not in output, output
