@@ -24,7 +24,10 @@ def test_a_session_survives_a_round_trip_and_nothing_else_does():
     assert sessions.load(cookie) == session
     assert SECRET not in cookie
     expires, csrf, signed_in, who, mac = cookie.split(".")
-    assert sessions.load(".".join([expires, csrf, "1", who, mac[:-1] + "0"])) is None
+    other = "1" if mac[-1] == "0" else "0"
+    assert sessions.load(".".join([expires, csrf, signed_in, who, mac[:-1] + other])) is None
+    anonymous = sessions.dump(sessions.new(signed_in=False))
+    assert sessions.load(anonymous.replace(".0.", ".1.", 1)) is None  # signed in without the key
     assert sessions.load(".".join([str(int(expires) + 9), csrf, signed_in, who, mac])) is None
     assert Sessions("another secret, also long", 1, clock).load(cookie) is None
     for junk in (None, "", "a.b.c", "1.2.3.4.5.6", cookie + "."):
