@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import redis.asyncio as aredis
 
@@ -134,3 +135,21 @@ def test_unknown_event_has_no_feed(redis_url):
             return fanout.snapshot()
 
     assert run(redis_url, body)["viewers"] == {}
+
+
+def test_heartbeats_reach_every_subscriber_and_a_blocked_write_is_dropped(redis_url):
+    async def body(fanout: Fanout):
+        fanout.heartbeat, fanout.send_timeout = 0.05, 0.1
+        feed = fanout.feed(EVENT)
+        idle, blocked = await feed.subscribe(), await feed.subscribe()
+        blocked.sending_since = time.monotonic()  # as if its write never returned
+        blocked.task = asyncio.create_task(asyncio.sleep(30))
+        pings = [chunk.wire for chunk in await idle.next()]
+        await until(lambda: blocked.dropped)
+        await asyncio.gather(blocked.task, return_exceptions=True)
+        return feed, idle, blocked, pings
+
+    feed, idle, blocked, pings = run(redis_url, body)
+    assert pings and all(p.startswith(b": ping ") and p.endswith(b"\n\n") for p in pings)
+    assert blocked.closed and blocked.task.cancelled() and blocked not in feed.subscribers
+    assert idle in feed.subscribers and feed.stats.slow_dropped == 1
