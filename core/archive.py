@@ -170,6 +170,13 @@ def m003_moderation(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_items_state_index(db: sqlite_utils.Database) -> None:
+    """archive_state (the site build's "did anything change?") from the index alone, without
+    reading every row's JSON."""
+    db.execute("CREATE INDEX items_event_status ON items (event, status, seq, version)")
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open (and migrate) the archive in WAL mode."""
     path = Path(path)

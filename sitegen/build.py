@@ -34,7 +34,7 @@ from .pages import EventData, Page
 from .posts import EventPosts, assignment_of
 from .render import make_env, post_macro
 from .search import index_event
-from .writer import Writer, file_stamp
+from .writer import CACHE_DIR, Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
 Log = Callable[[str], None]
@@ -81,18 +81,19 @@ def build_site(
     builder = _Builder(Writer(settings.output_dir), cache, log)
     code = code_digest()
     builder.site = digest(code, _settings_key(settings), site, events, _statuses(events, now))
-    builder.states = read_states(settings, events)
     builder.base = (settings.base_url or site.base_url).rstrip("/")
-    if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
-        log("nothing changed since the last build")
-    else:
-        builder.use_fragments(Fragments(output, code))
-        with Archive(settings, output, code) as archive:
-            datas = [archive.read_event(e, log) for e in events]
+    with Archive(settings, output, code) as archive:
+        builder.states = archive.states(events)
+        if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
+            log("nothing changed since the last build")
+        else:
+            builder.use_fragments(Fragments(output, code), output)
+            datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
             builder.write_static()
             for family in plan(settings, site, datas, now, builder.fragments):
                 builder.write(family)
-        builder.fragments.close()
+            builder.fragments.close()
+    if builder.fragments is not None:
         for data in datas:
             builder.write_search(data.event.slug, search)
         builder.report.posts = sum(len(d.items) for d in datas)
@@ -131,17 +132,6 @@ def _statuses(events: list[Event], now: datetime) -> list[str]:
     return [EventData(e, [], None).status(now) for e in events]  # type: ignore[arg-type]
 
 
-def read_states(settings: Settings, events: list[Event]) -> dict[str, str]:
-    path = Path(settings.archive_path)
-    if not path.exists():
-        return {e.slug: "" for e in events}
-    db = open_archive(path)
-    try:
-        return {e.slug: archive_state(db, e.slug) for e in events}
-    finally:
-        db.close()
-
-
 class Archive:
     """The archive opened for one build, in one read transaction (one consistent snapshot) that
     stays open while pages render, so a post decoded late is the post the pages were planned with."""
@@ -162,14 +152,18 @@ class Archive:
             self.db.execute("COMMIT")
             self.db.close()
 
-    def read_event(self, event: Event, log: Log) -> EventData:
+    def states(self, events: list[Event]) -> dict[str, str]:
+        """Each event's archive_state: when all are as the last build saw them, nothing changed."""
+        return {e.slug: archive_state(self.db, e.slug) if self.db else "" for e in events}
+
+    def read_event(self, event: Event, log: Log, state: str | None = None) -> EventData:
         """An event's visible posts (from the build cache where the archive has not changed)."""
         data = _empty(self.settings, event)
         if self.db is None:
             log(f"no archive at {self.settings.archive_path} yet: building pages without posts")
             return data
         reader = EventPosts(self.db, event, self.output, digest(self.code, event))
-        data.items, data.last_seq = reader.read()
+        data.items, data.last_seq = reader.read(state)
         data.assignment = assignment_of(event, data.items)
         log(f"{event.slug}: {len(data.items)} posts up to change {data.last_seq} ({reader.how})")
         return data
@@ -210,9 +204,10 @@ class _Builder:
         self.states: dict[str, str] = {}
         self.fragments: Fragments | None = None
 
-    def use_fragments(self, fragments: Fragments) -> None:
+    def use_fragments(self, fragments: Fragments, output: Path) -> None:
         """Posts come from (and go to) the fragment store: rendered once per version."""
         self.fragments = fragments
+        self.env = make_env(compiled=output / CACHE_DIR / "jinja")
         macro = post_macro(self.env)
         self.env.globals["post"] = lambda post, tz: fragments.html(
             post, tz, lambda: macro(post.item, tz)

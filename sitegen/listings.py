@@ -22,7 +22,7 @@ from core.events import Site
 
 from . import stats
 from .pages import ARCHIVE_PAGE, EventData, Page, day_chart, day_span, schedule_rows, seqs
-from .posts import Post
+from .posts import Post, micros
 
 GALLERY_PAGE = 120  # photos per gallery page
 
@@ -32,7 +32,8 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
     chunks = archive_chunks(data.arrival)
     for day in event.days:
         span = day_span(event, day)
-        posts = [i for i in data.items if span and span[0] <= i.created_at < span[1]]
+        first, last = (micros(span[0]), micros(span[1])) if span else (0, 0)
+        posts = [i for i in data.items if first <= i.t < last]
         talks = [p for s in day.sessions for p in s.presentations]
         archive = [(n, c) for n, c in chunks if _dates(event, c) & {day.date}]
 
@@ -68,7 +69,7 @@ def archive_chunks(arrival: Sequence[Post]) -> list[tuple[int, list[Post]]]:
 
 
 def _time_order(post: Post) -> tuple:
-    return (post.created_at, post.id)
+    return (post.t, post.id)
 
 
 def archive_pages(site: Site, data: EventData) -> list[Page]:
@@ -78,9 +79,9 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
     for n, posts in chunks:
 
         def context(n=n, posts=posts) -> dict[str, Any]:
-            return {"site": site, "event": event, "posts": posts, "n": n, "total": total}
+            return {"site": site, "event": event, "posts": posts, "n": n, "more": n < total}
 
-        key = ("archive", n, total, seqs(posts))
+        key = ("archive", n, n < total, seqs(posts))
         pages.append(
             Page(f"{event.slug}/archive/page-{n}/index.html", "archive.html", context, key)
         )
@@ -110,11 +111,12 @@ def gallery_pages(site: Site, data: EventData) -> list[Page]:
                 "event": event,
                 "photos": chunk,
                 "n": n,
-                "total": len(chunks),
+                "paged": len(chunks) > 1,
+                "more": n < len(chunks),
                 "locate": data.locate,
             }
 
-        key = ("gallery", n, len(chunks), seqs([p.item for p in chunk]))
+        key = ("gallery", n, len(chunks) > 1, n < len(chunks), seqs([p.item for p in chunk]))
         path = (
             f"{event.slug}/photos/index.html"
             if n == 1

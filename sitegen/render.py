@@ -64,9 +64,15 @@ def http_url(value: str | None) -> str:
     return value if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
 
 
-def make_env(timezone: str = "UTC") -> jinja2.Environment:
+def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Environment:
+    """The environment; `compiled` keeps compiled templates between builds (keyed by source)."""
+    compiled_cache = None
+    if compiled is not None:
+        compiled.mkdir(parents=True, exist_ok=True)
+        compiled_cache = jinja2.FileSystemBytecodeCache(str(compiled))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
+        bytecode_cache=compiled_cache,
         autoescape=True,  # always, whatever the file extension
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -20,7 +20,12 @@ def test_migrations_apply_once(db_path):
     open_archive(db_path).close()
     db = open_archive(db_path)
     names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["m001_initial", "m002_source_state", "m003_moderation"]
+    assert names == [
+        "m001_initial",
+        "m002_source_state",
+        "m003_moderation",
+        "m004_items_state_index",
+    ]
 
 
 def test_identity_is_unique_per_event(archive):
