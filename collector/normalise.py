@@ -3,9 +3,11 @@ from text, lenient timestamps in UTC, and the change objects parsers hand to the
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import unescape
 from html.parser import HTMLParser
 
 from core.errors import ParseError
@@ -73,17 +75,62 @@ def _read(html: str) -> _TextAndLinks:
 
 def html_to_text(html: str) -> str:
     """Plain text of HTML: paragraphs apart by a blank line, <br> as a newline."""
-    text = "".join(_read(html).parts)
-    lines = [line.strip() for line in text.split("\n")]
-    text = "\n".join(lines)
-    while "\n\n\n" in text:
-        text = text.replace("\n\n\n", "\n\n")
-    return text.strip()
+    return _tidy("".join(_read(html).parts))
+
+
+def _tidy(text: str) -> str:
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+# A tag as the sanitiser writes it: lowercase name, attributes always double-quoted with `"`
+# escaped, so a `>` can only end the tag outside quotes.
+_CLEAN_TAG = re.compile(r'<(/?)([a-z][a-z0-9]*)(?:\s+[^\s=>/"]+(?:="[^"]*")?)*\s*/?>')
+_CLEAN_HREF = re.compile(r'<a\s[^>]*?href="([^"]*)"')
+
+
+def text_of_clean_html(html: str) -> str:
+    """html_to_text for what sanitise_html returns, in one regex pass instead of a parser.
+
+    The sanitiser's serialiser writes regular HTML (no comments, no CDATA, quoted attributes),
+    so splitting it at tags is exact; the result is the same as html_to_text's."""
+    if "<" not in html:
+        return _tidy(unescape(html))
+    parts: list[str] = []
+    pos = 0
+    for match in _CLEAN_TAG.finditer(html):
+        parts.append(html[pos : match.start()])
+        tag = match.group(2)
+        if tag == "br":
+            if not match.group(1):
+                parts.append("\n")
+        elif tag in _BLOCKS:
+            parts.append("\n\n")
+        pos = match.end()
+    parts.append(html[pos:])
+    return _tidy(unescape("".join(parts)) if "&" in html else "".join(parts))
 
 
 def links_in_html(html: str) -> list[str]:
     """http(s) links a post points at, without its mention and hashtag links."""
     return _read(html).links
+
+
+# A start tag of an anchor in untrusted HTML: quoted values may hold `>`.
+_RAW_ANCHOR = re.compile(r"""<a\s(?:[^>"']|"[^"]*"|'[^']*')*>""", re.IGNORECASE)
+
+
+def links_in_post(raw: str, clean: str) -> list[str]:
+    """links_in_html(raw), reading only the anchors, and keeping only links the sanitised
+    HTML still shows (an anchor inside a dropped <iframe> or comment is not the post's)."""
+    if "<a " not in clean:
+        return []
+    shown = {unescape(href) for href in _CLEAN_HREF.findall(clean)}
+    anchors = _RAW_ANCHOR.findall(raw)
+    if not anchors:
+        return []
+    return [url for url in _read("".join(anchors)).links if url in shown]
 
 
 # -- hashtags -----------------------------------------------------------------------------
@@ -100,10 +147,27 @@ def _punct(c: str) -> bool:
     return unicodedata.category(c).startswith("P")
 
 
+# A '#' at the start or after whitespace, and the run of tag characters after it (re's \s is
+# str.isspace for str patterns).
+_TAG_RUN = re.compile("(?<!\\S)[#＃]([^\\s" + "".join(sorted(_INVISIBLE)) + "]*)")
+
+
 def tags_from_text(text: str) -> list[str]:
     """Hashtags in plain text, lowercased, following Bluesky's RichText rules: a tag starts
     after whitespace, trailing punctuation is not part of it, all-digit tags don't count, and
     tags over 64 characters are not tags."""
+    tags: list[str] = []
+    if "#" not in text and "＃" not in text:
+        return tags
+    for match in _TAG_RUN.finditer(text):
+        tag = _clean_tag(match.group(1))
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def _tags_from_text_slow(text: str) -> list[str]:
+    """The character-by-character reading tags_from_text's pattern must agree with (tests)."""
     tags: list[str] = []
     i = 0
     while i < len(text):

@@ -8,6 +8,7 @@ quotes, code, and links to http(s) URLs only.
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import re
 from collections.abc import Iterable
@@ -49,6 +50,11 @@ def safe_url(url: str | None) -> str | None:
     """The URL when it is an absolute http(s) URL with a host, else None."""
     if not url or not isinstance(url, str):
         return None
+    return _safe_url(url)
+
+
+@functools.lru_cache(maxsize=8192)  # tag, profile and avatar URLs repeat in every post
+def _safe_url(url: str) -> str | None:
     if _BAD_URL_CHAR.search(url):
         return None
     try:

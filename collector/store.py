@@ -30,9 +30,19 @@ class Malformed:
     raw: str
 
 
+@dataclass(frozen=True)
+class SavedChange(Change):
+    """A change as saved, with its payload's JSON text, so publishing need not encode it again."""
+
+    text: str = field(default="", compare=False, repr=False)
+
+
 @dataclass
 class _Batch:
-    """The state of one transaction: the next sequence number and the changes made."""
+    """The state of one transaction: the next sequence number and the changes made.
+
+    New items (the common case) are queued and written with executemany; anything that reads
+    the archive (an edit, a resend, a delete) writes the queue first."""
 
     db: sqlite_utils.Database
     event: str
@@ -40,16 +50,55 @@ class _Batch:
     seq: int
     changes: list[Change] = field(default_factory=list)
     gate: moderation.Gate | None = None  # moderation hook: None when the event has none
+    known: set[str] = field(default_factory=set)  # uris in the archive or queued
+    queued_ids: list[tuple] = field(default_factory=list)
+    queued_changes: list[tuple] = field(default_factory=list)
+    queued_items: list[tuple] = field(default_factory=list)
 
     def record(self, kind: str, uri: str, item: Item | None) -> int:
+        self.flush()
         self.seq += 1
         payload = live_payload(kind, self.seq, uri, item_to_dict(item) if item else None)
+        text = _json(payload)
         self.db.execute(
             "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
-            [self.event, self.seq, kind, uri, self.now, _json(payload)],
+            [self.event, self.seq, kind, uri, self.now, text],
         )
-        self.changes.append(Change(self.event, self.seq, kind, uri, self.now, payload))
+        self.changes.append(SavedChange(self.event, self.seq, kind, uri, self.now, payload, text))
         return self.seq
+
+    def queue_post(self, item: Item, data: dict, core: str) -> int:
+        """Queue a new item's `post` change; `core` is the JSON of `data` without "extra"."""
+        self.seq += 1
+        payload = live_payload("post", self.seq, item.uri, data)
+        text = _payload_json(payload, core)
+        self.queued_changes.append((self.event, self.seq, "post", item.uri, self.now, text))
+        self.changes.append(
+            SavedChange(self.event, self.seq, "post", item.uri, self.now, payload, text)
+        )
+        return self.seq
+
+    def flush(self) -> None:
+        db = self.db
+        if self.queued_ids:
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO local_ids (event, origin, local_id, uri) VALUES (?, ?, ?, ?)",
+                self.queued_ids,
+            )
+            self.queued_ids = []
+        if self.queued_changes:
+            db.conn.executemany(
+                "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                self.queued_changes,
+            )
+            self.queued_changes = []
+        if self.queued_items:
+            db.conn.executemany(
+                "INSERT INTO items (event, uri, source, origin, local_id, created_at, author_id, "
+                "data, first_seen, seq, version, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                self.queued_items,
+            )
+            self.queued_items = []
 
 
 def save_batch(
@@ -61,14 +110,21 @@ def save_batch(
     malformed: Iterable[Malformed] = (),
 ) -> list[Change]:
     """Apply changes and save the cursor in ONE transaction; return the changes to publish."""
+    changes = list(changes)
     with db.atomic():
         batch = _Batch(db, event, _now(), last_seq(db, event))
         batch.gate = moderation.current_gate(db, event)  # moderation hook: one lookup per batch
+        batch.known = _archived_uris(db, event, [c.uri for c in changes if isinstance(c, Item)])
         for change in changes:
             if isinstance(change, Delete):
+                batch.flush()
                 _save_delete(batch, change)
-            else:
+            elif change.uri in batch.known:
+                batch.flush()
                 _save_item(batch, change)
+            else:
+                _queue_item(batch, change)
+        batch.flush()
         for bad in malformed:
             save_malformed(db, event, source_key, bad, batch.now)
         if cursor is not None:
@@ -80,6 +136,67 @@ def save_batch(
                 [event, batch.seq],
             )
     return batch.changes
+
+
+def _archived_uris(db: sqlite_utils.Database, event: str, uris: list[str]) -> set[str]:
+    found: set[str] = set()
+    unique = list(dict.fromkeys(uris))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT uri FROM items WHERE event = ? AND uri IN ({marks})", [event, *chunk]
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def _queue_item(batch: _Batch, item: Item) -> None:
+    """A new item: as _insert_item, queued for executemany."""
+    batch.known.add(item.uri)
+    batch.queued_ids.append((batch.event, item.origin, item.local_id, item.uri))
+    status = "hidden" if item.author.hidden else "visible"
+    if batch.gate is not None and status == "visible":  # moderation hook: held or moderated
+        status = moderation.admit(batch.db, batch.event, batch.gate, item, batch.now)
+    data = item_to_dict(item)
+    core, text = _item_json(data)
+    seq = batch.queue_post(item, data, core) if status == "visible" else 0
+    batch.queued_items.append(
+        (batch.event, item.uri, item.source, item.origin, item.local_id,
+         data["created_at"], item.author.id, text, batch.now, seq, status)
+    )  # fmt: skip
+
+
+def _item_json(data: dict) -> tuple[str, str]:
+    """(JSON of the item without "extra", JSON of the whole item), encoding it once: the post's
+    stream payload embeds the first (see _payload_json). Relies on item_to_dict putting
+    "extra" last; checked on the first call, with plain encoding as the fallback."""
+    global _JOIN_OK
+    if _JOIN_OK is False:
+        return "", _json(data)
+    core = _json({k: v for k, v in data.items() if k != "extra"})
+    text = f'{core[:-1]},"extra":{_json(data["extra"])}}}'
+    if _JOIN_OK is None:
+        _JOIN_OK = text == _json(data) and _payload_join_ok(data, core)
+        if not _JOIN_OK:
+            return "", _json(data)
+    return core, text
+
+
+def _payload_json(payload: dict, core: str) -> str:
+    """The payload's JSON, its "item" (the last key) spliced in already encoded."""
+    if not core:
+        return _json(payload)
+    head = {k: v for k, v in payload.items() if k != "item"}
+    return f'{_json(head)[:-1]},"item":{core}}}'
+
+
+def _payload_join_ok(data: dict, core: str) -> bool:
+    payload = live_payload("post", 1, data["uri"], data)
+    return _payload_json(payload, core) == _json(payload)
+
+
+_JOIN_OK: bool | None = None  # None: not yet checked against plain encoding
 
 
 def _save_item(batch: _Batch, item: Item) -> None:

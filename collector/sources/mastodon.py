@@ -17,11 +17,11 @@ from ..normalise import (
     Delete,
     SkipItem,
     first,
-    html_to_text,
-    links_in_html,
+    links_in_post,
     normalise_tags,
     parse_source_time,
     tags_from_text,
+    text_of_clean_html,
 )
 from ..sanitise import safe_url, sanitise_html
 
@@ -62,7 +62,7 @@ def parse_status(status: dict, origin: str) -> Item:
         raise SkipItem(f"visibility {visibility}")
     content = status.get("content") or ""
     html = sanitise_html(content)
-    text = html_to_text(html)  # from the cleaned HTML: a <script>'s text is not the post's
+    text = text_of_clean_html(html)  # from the cleaned HTML: a <script>'s text is not the post's
     return Item(
         uri=canonical_uri(uri),
         source=SOURCE,
@@ -81,7 +81,7 @@ def parse_status(status: dict, origin: str) -> Item:
             tags_from_text(text),
         ),
         media=tuple(m for m in map(parse_media, status.get("media_attachments") or []) if m),
-        links=tuple(links_in_html(content)),
+        links=tuple(links_in_post(content, html)),
         reply_to=None,  # we only know the instance-local in_reply_to_id; see extra
         quote_of=_quoted_uri(status.get("quote")),
         boosts=_count(status.get("reblogs_count")),

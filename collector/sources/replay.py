@@ -92,6 +92,8 @@ def _parse_payload(data: dict, hashtags: set[str], handles: dict[str, str]):
     source, kind, payload = data["source"], data["type"], data.get("payload")
     origin = str(data.get("origin") or source)
     if source == "mastodon":
+        if isinstance(payload, dict) and kind in ("update", "status.update"):
+            return mastodon.parse_status(payload, origin)  # as parse_stream_event, already loaded
         text = payload if isinstance(payload, str) else json.dumps(payload)
         return mastodon.parse_stream_event(kind, text, origin).change
     if source == "bluesky" and kind == "jetstream":

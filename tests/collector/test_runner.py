@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -195,9 +196,9 @@ def test_unknown_event_is_a_clear_error(make_recording, redis_url):
 def test_migrate_and_status(tmp_path):
     env = {"AFA_ARCHIVE_PATH": str(tmp_path / "x.db")}
     result = CliRunner().invoke(cli, ["migrate"], env=env)
-    assert result.exit_code == 0 and result.output.endswith(
-        "migrations applied: m001_initial, m002_source_state\n"
-    )
+    assert result.exit_code == 0  # later parts add their own migrations after these
+    assert re.search(r"migrations applied: m001_initial, m002_source_state(, m\d+_\w+)*\n$",
+                     result.output), result.output  # fmt: skip
     status = CliRunner().invoke(cli, ["status"], env=env)
     assert status.exit_code == 0 and "last seq" in status.output
 
@@ -205,7 +206,8 @@ def test_migrate_and_status(tmp_path):
 def test_every_command_has_help():
     for name, command in cli.commands.items():
         assert command.help and command.help.strip(), name
-    assert sorted(cli.commands) == ["migrate", "note", "replay", "report", "run", "status"]
+    # the collector's own; moderation adds its commands beside them
+    assert {"migrate", "note", "replay", "report", "run", "status"} <= set(cli.commands)
 
 
 def test_unreachable_redis_is_a_clear_error(make_recording, tmp_path):

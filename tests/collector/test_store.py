@@ -125,3 +125,28 @@ def test_bridgy_fed_mirror_of_a_bluesky_post_is_a_duplicate_not_an_edit(archive)
     save_batch(archive, EVENT, [original], "s", None)
     assert save_batch(archive, EVENT, [mirror], "s", None) == []
     assert rows(archive) == [(original.uri, "visible", 1, 1)]
+
+
+def test_one_batch_mixing_new_resent_edited_and_deleted_posts(archive):
+    """New items are written with executemany; a resend, an edit or a delete in the same batch
+    must still see them, and every JSON text must be what plain encoding gives."""
+    from collector.store import _json
+    from core.items import item_to_dict
+    from core.tail import encode_entry
+
+    edited = dataclasses.replace(item(2), html="<p>changed</p>", text="changed")
+    batch = [item(1), item(2), item(1), edited, Delete("mastodon.social", local_id=item(3).local_id),
+             item(3), Delete("mastodon.social", local_id=item(3).local_id), item(4)]  # fmt: skip
+    changes = save_batch(archive, EVENT, batch, "src", None)
+    assert [(c.seq, c.kind, c.uri) for c in changes] == [
+        (1, "post", item(1).uri), (2, "post", item(2).uri), (3, "edit", item(2).uri),
+        (4, "post", item(3).uri), (5, "retract", item(3).uri), (6, "post", item(4).uri)]  # fmt: skip
+    stored = archive.execute("SELECT seq, data FROM changes ORDER BY seq").fetchall()
+    assert [json.loads(text) for _, text in stored] == [c.data for c in changes]
+    assert all(text == _json(c.data) == c.text == encode_entry(c.kind, c.data)["data"]
+               for (_, text), c in zip(stored, changes, strict=True))  # fmt: skip
+    data = dict(archive.execute("SELECT uri, data FROM items").fetchall())
+    assert data[item(1).uri] == _json(item_to_dict(item(1)))
+    assert data[item(2).uri] == _json(item_to_dict(edited))
+    assert [r[1:3] for r in rows(archive)] == [("visible", 1), ("visible", 2), ("deleted", 1),
+                                                ("visible", 1)]  # fmt: skip
