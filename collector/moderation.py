@@ -74,6 +74,7 @@ from core.moderation import (
     load_gate,
     match_text,
     moderation_version,
+    reasons,
     request_rebuild,
 )
 from core.settings import Settings
@@ -190,7 +191,9 @@ class Moderator:
 
     def unhide(self, event: str, uri: str, *, who: str, why: str) -> Outcome:
         def apply(db, now):
-            self._remove(db, "moderation_hidden", "uri", event, uri, "hidden post")
+            self._remove(
+                db, "moderation_hidden", "uri", event, uri, "hidden post", _why_off(db, event, uri)
+            )
 
         return self._decide(event, "unhide", uri, who, why, apply, ("uri = ?", [uri]))
 
@@ -365,11 +368,13 @@ class Moderator:
         )  # fmt: skip
         return outcome
 
-    def _remove(self, db, table: str, column: str, event: str, value: Any, what: str) -> None:
+    def _remove(
+        self, db, table: str, column: str, event: str, value: Any, what: str, more: str = ""
+    ) -> None:
         row = db.execute(f"SELECT origin FROM {table} WHERE event = ? AND {column} = ?",
                          [event, value]).fetchone()  # fmt: skip
         if row is None:
-            raise AfaError(f"{event} has no {what} {value}")
+            raise AfaError(f"{event} has no {what} {value}{more}")
         if row[0] == "content":
             raise AfaError(f"{what} {value} comes from content/{event}/moderation.yaml: "
                            "remove it there (and run `python -m collector moderation-sync`)")  # fmt: skip
@@ -602,6 +607,11 @@ def _like_char(char: str) -> str:
     if char in "iksIKS":
         return "_"
     return "\\" + char if char in "%_" else char
+
+
+def _why_off(db, event: str, uri: str) -> str:
+    found = reasons(db, event, uri)
+    return f" (it is kept off by: {'; '.join(found)})" if found else ""
 
 
 def _targets(uris: list[str], verb: str) -> str:

@@ -303,6 +303,38 @@ def audit_log(
     return [AuditEntry(*r) for r in db.execute(sql + " ORDER BY id DESC LIMIT ?", params)]
 
 
+def reasons(db: sqlite_utils.Database, event: str, uri: str) -> list[str]:
+    """Why a post is kept off pages and the live tail, in words (empty when nothing keeps it)."""
+    row = db.execute(
+        f"SELECT author_id, json_extract(data, '$.author.handle'), source, {MATCH_COLUMNS_SQL} "
+        "FROM items WHERE event = ? AND uri = ?",
+        [event, uri],
+    ).fetchone()
+    found = []
+    if db.execute(
+        "SELECT 1 FROM moderation_hidden WHERE event = ? AND uri = ?", [event, uri]
+    ).fetchone():
+        found.append("hidden post")
+    if row is None or row[2] == "note":
+        return found
+    accounts = {account_key(row[0]), account_key(row[1])}
+    found += [
+        f"blocked account {d.target}" for d in blocked_accounts(db, event) if d.target in accounts
+    ]
+    text = match_text(*row[3:])
+    found += [
+        f"rule #{r.id} ({r.kind} {r.pattern!r})"
+        for r in rules(db, event)
+        if r.action == "hide" and compile_rule(r.kind, r.pattern).search(text)
+    ]
+    held = db.execute(
+        "SELECT reason FROM moderation_queue WHERE event = ? AND uri = ?", [event, uri]
+    )
+    if (reason := held.fetchone()) is not None:
+        found.append(f"waiting for approval ({reason[0]})")
+    return found
+
+
 # -- content/<event>/moderation.yaml -------------------------------------------------------------
 
 

@@ -275,3 +275,21 @@ def test_a_keyword_with_letters_that_fold_beyond_ascii(archive, redis_client, mo
     assert [
         c.uri for c in mod.add_rule(EVENT, "keyword", "100% _done_", who="a", why="").changes
     ] == [b.uri]
+
+
+def test_unhiding_a_post_a_rule_or_block_keeps_off_says_why(archive, redis_client, mod):
+    a = post(1, author=4, text="free crypto")
+    collect(archive, redis_client, [a])
+    mod.block(EVENT, "user4@mastodon.social", who="ana", why="")
+    mod.add_rule(EVENT, "keyword", "crypto", who="ana", why="")
+    assert queries.reasons(archive, EVENT, a.uri) == [
+        "blocked account user4@mastodon.social",
+        "rule #1 (keyword 'crypto')",
+    ]
+    with pytest.raises(AfaError) as caught:
+        mod.unhide(EVENT, a.uri, who="ana", why="")
+    assert str(caught.value) == (
+        f"northwind-2026 has no hidden post {a.uri} (it is kept off by: blocked account "
+        "user4@mastodon.social; rule #1 (keyword 'crypto'))"
+    )
+    assert queries.reasons(archive, EVENT, post(2).uri) == []
