@@ -17,9 +17,10 @@ published, and returns an `Outcome`):
     mod.sync_content(event, folder)           # content/<event>/moderation.yaml → archive
     mod.close()                               # closes what Moderator.open opened
 
-Reading (queue, rules, hidden posts, blocked accounts, audit log, approve-first) is in
-core/moderation.py. Errors an organizer can make (unknown rule, unhiding what is not hidden,
-removing what content/ defines) raise AfaError with a message to show as it is.
+Reading is in core/moderation.py: queue / queue_length, rules, hidden_posts, blocked_accounts,
+audit_log, approve_first, and reasons(db, event, uri) (why a post is kept off). Mistakes an
+organizer can make (an unknown rule, unhiding what is not hidden, removing what content/ defines)
+raise AfaError with a message to show as it is.
 
 How a decision reaches viewers. Each item's status is recomputed from the decisions
 (core.moderation.Gate.status_of): a visible post that becomes moderated or held gets a `retract`
