@@ -13,7 +13,6 @@ import functools
 import logging
 import signal
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import Any, TypedDict
@@ -34,8 +33,9 @@ from core.events import load_events
 from core.settings import Settings, load_settings
 from core.tail import seq_of
 
-from .fanout import BLOCK_MS, CatchUp, Fanout, Feed, Stats, Subscriber, catch_up
-from .sse import reset_event, retry_hint
+from .fanout import BLOCK_MS, Fanout, Feed, catch_up
+from .metrics import CONTENT_TYPE, prometheus_text
+from .response import LiveResponse
 
 log = logging.getLogger("live.app")
 RETRY_AFTER_SECONDS = 5
@@ -45,84 +45,6 @@ class State(TypedDict):
     settings: Settings
     redis: aredis.Redis
     fanout: Fanout
-
-
-class LiveResponse:
-    """A lean ASGI SSE response: the opening (retry hint + catch-up) in one write, then every
-    wake-up's pending chunks in one write. One task runs it and one more waits for the
-    disconnect; heartbeats and send timeouts are the reader's job (see fanout.py)."""
-
-    headers = [
-        (b"content-type", b"text/event-stream; charset=utf-8"),
-        (b"cache-control", b"no-cache"),
-        (b"x-accel-buffering", b"no"),
-    ]
-
-    def __init__(
-        self, fanout: Fanout, feed: Feed, subscriber: Subscriber, start: CatchUp, limit: int,
-        address: str,
-    ) -> None:  # fmt: skip
-        self.fanout, self.feed, self.subscriber = fanout, feed, subscriber
-        self.start, self.limit, self.address = start, limit, address
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stats, subscriber = self.fanout.stats, self.subscriber
-        stats.connections += 1
-        subscriber.task = asyncio.current_task()
-        waiter = asyncio.create_task(self._wait_disconnect(receive))
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            if scope.get("method") != "HEAD":
-                await self._body(send)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not subscriber.dropped:
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        finally:
-            waiter.cancel()
-            stats.connections -= 1
-            self.fanout.leave(self.address)
-            self.feed.unsubscribe(subscriber)
-
-    async def _body(self, send: Send) -> None:
-        wire, last, more = opening(self.start, self.limit, self.fanout.stats)
-        await self._write(send, wire)
-        while more:
-            chunks = await self.subscriber.next()
-            if not chunks:
-                return
-            parts = []
-            for chunk in chunks:
-                if chunk.last > last or not chunk.entries:
-                    parts.append(chunk.after(last))
-                    self.fanout.stats.sent += sum(1 for e in chunk.entries if e.seq > last)
-                    last = max(last, chunk.last)
-            await self._write(send, parts[0] if len(parts) == 1 else b"".join(parts))
-
-    async def _write(self, send: Send, body: bytes) -> None:
-        if not body:
-            return
-        self.subscriber.sending_since = time.monotonic()
-        await send({"type": "http.response.body", "body": body, "more_body": True})
-        self.subscriber.sending_since = 0.0
-
-    async def _wait_disconnect(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self.subscriber.close()
-
-
-def opening(start: CatchUp, limit: int, stats: Stats) -> tuple[bytes, int, bool]:
-    """(the first write, the last seq it carries, whether live entries follow)."""
-    if start.reset:
-        stats.resets += 1
-        return retry_hint() + reset_event(start.after, start.first, start.last), start.after, False
-    entries = start.entries[:limit]
-    stats.sent += len(entries)
-    last = entries[-1].seq if entries else start.after
-    wire = b"".join([retry_hint(), *(entry.wire for entry in entries)])
-    return wire, last, len(start.entries) <= limit
 
 
 def redis_client(url: str) -> aredis.Redis:
@@ -281,44 +203,7 @@ async def metrics(request: Request) -> PlainTextResponse:
     """The /stats counters in Prometheus text format (version 0.0.4)."""
     fanout: Fanout = request.state.fanout
     text = prometheus_text(fanout, await redis_up(request.state.redis))
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
-
-
-def prometheus_text(fanout: Fanout, redis_ok: bool) -> str:
-    stats, feeds = fanout.stats, sorted(fanout.feeds.items())
-    families = [
-        ("afa_live_up", "gauge", "1 while the sidecar serves.", [("", 1)]),
-        ("afa_live_redis_up", "gauge", "1 when Redis answers a PING.", [("", int(redis_ok))]),
-        ("afa_live_connections", "gauge", "Open live streams in this process.",
-         [("", stats.connections)]),
-        ("afa_live_viewers", "gauge", "Open live streams per event.",
-         [(_event(slug), len(feed.subscribers)) for slug, feed in feeds]),
-        ("afa_live_reader_running", "gauge", "1 while the event's Redis reader runs.",
-         [(_event(slug), int(feed.running)) for slug, feed in feeds]),
-        ("afa_live_entries_read_total", "counter", "Stream entries read from Redis per event.",
-         [(_event(slug), feed.read) for slug, feed in feeds]),
-        ("afa_live_posts_sent_total", "counter", "Changes written to clients.",
-         [("", stats.sent)]),
-        ("afa_live_slow_dropped_total", "counter", "Clients dropped as too slow to keep up.",
-         [("", stats.slow_dropped)]),
-        ("afa_live_rejected_total", "counter", "Connections refused, by reason.",
-         [('{reason="full"}', stats.rejected),
-          ('{reason="per_address"}', stats.rejected_per_address)]),
-        ("afa_live_resets_total", "counter", "Clients told to reload (cursor older than the tail).",
-         [("", stats.resets)]),
-        ("afa_live_reader_errors_total", "counter", "Failed XREADs (Redis away).",
-         [("", stats.reader_errors)]),
-    ]  # fmt: skip
-    lines = []
-    for name, kind, help_text, samples in families:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        lines += [f"{name}{labels} {value}" for labels, value in samples]
-    return "\n".join(lines) + "\n"
-
-
-def _event(slug: str) -> str:
-    escaped = slug.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'{{event="{escaped}"}}'
+    return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
 
 def create_app(settings: Settings) -> StreamApp:

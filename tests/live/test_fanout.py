@@ -8,8 +8,8 @@ import time
 import redis.asyncio as aredis
 
 import live.fanout as fanout_module
-from live.app import opening
 from live.fanout import Chunk, Fanout, Subscriber, catch_up
+from live.response import opening
 
 from .conftest import EVENT, publish
 
