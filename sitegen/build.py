@@ -38,6 +38,8 @@ from .writer import CACHE_DIR, Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
 Log = Callable[[str], None]
+SHOWN = {"presentation.html": "posts", "break.html": "posts", "archive.html": "posts",
+         "event.html": "unplaced"}  # fmt: skip  # the posts each template shows in full
 
 
 @dataclass
@@ -285,6 +287,8 @@ class _Builder:
             return page.body()
         root = "../" * page.path.count("/")
         context = {**page.context(), "root": root, "static": self.static}
+        if self.fragments is not None and page.template in SHOWN:
+            self.fragments.prefetch(context[SHOWN[page.template]])
         url = page.path.removesuffix("index.html")
         context["canonical"] = f"{self.base}/{url}" if self.base else ""
         return self.env.get_template(page.template).render(context).encode("utf-8")

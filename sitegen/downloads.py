@@ -20,9 +20,8 @@ from xml.etree import ElementTree as ET
 from core.events import Event, Presentation, Site
 from core.items import format_time, item_to_dict
 
-from .cache import digest
 from .fragments import Fragments
-from .listings import archive_chunks
+from .listings import event_chunks
 from .pages import EventData, Page, seqs
 from .posts import Post
 from .render import trusted_html
@@ -49,13 +48,16 @@ def jsonl(posts: Sequence[Post], cache: Fragments | None = None) -> bytes:
 def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
     """The event's posts as gzip members, one per archive page; unchanged pages' from the cache."""
     members = []
-    for n, chunk in archive_chunks(data.arrival):
-
-        def make(chunk=chunk) -> bytes:
-            return gzip.compress(jsonl(chunk, cache), compresslevel=6, mtime=0)
-
-        key = digest([(p.id, p.seq) for p in chunk])
-        members.append(make() if cache is None else cache.member(data.event.slug, n, key, make))
+    saved = cache.members(data.event.slug) if cache is not None else {}
+    for n, chunk in event_chunks(data):
+        key = seqs(chunk)
+        if saved.get(n, ("",))[0] == key:
+            members.append(saved[n][1])
+            continue
+        member = gzip.compress(jsonl(chunk, cache), compresslevel=6, mtime=0)
+        if cache is not None:
+            cache.save_member(data.event.slug, n, key, member)
+        members.append(member)
     if cache is not None:
         cache.drop_members(data.event.slug, len(members))
     return b"".join(members) or gzip.compress(b"", mtime=0)
@@ -114,7 +116,7 @@ def event_downloads(
 ) -> list[Page]:
     event, root = data.event, base(site, base_url)
     page_url = f"{root}/{event.slug}/"
-    key = ("jsonl.gz", [(p.id, p.seq) for p in data.arrival])
+    key = ("jsonl.gz", seqs(data.arrival))
     out = [
         _feed(f"{event.slug}/feed.atom", f"{root}/{event.slug}/feed.atom", page_url,
               f"tag:afeedapart,{event.start}:{event.slug}", event.name, data.items),

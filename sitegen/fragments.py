@@ -11,6 +11,7 @@ event's time zone and the templates, and nothing else.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,7 @@ class Fragments:
         }
         self.pending: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}
         self.put: dict[str, set[int]] = {"html": set(), "line": set()}  # flushed by this build
+        self.fetched: dict[int, tuple] = {}  # html rows read ahead by prefetch()
 
     def html(self, post, tz: str, render: Callable[[], str]) -> Markup:
         """The post's HTML in time zone tz: from the store when it has this version, else render()."""
@@ -69,15 +71,25 @@ class Fragments:
         self._put("line", (post.id, post.seq, text))
         return text
 
-    def member(self, event: str, n: int, key: str, make: Callable[[], bytes]) -> bytes:
-        row = self.db.execute(
-            "SELECT key, data FROM member WHERE event = ? AND n = ?", [event, n]
-        ).fetchone()
-        if row is not None and row[0] == key:
-            return row[1]
-        data = make()
+    def members(self, event: str) -> dict[int, tuple[str, bytes]]:
+        """The event download's saved members: page number -> (key, gzip bytes)."""
+        rows = self.db.execute("SELECT n, key, data FROM member WHERE event = ?", [event])
+        return {n: (key, data) for n, key, data in rows}
+
+    def save_member(self, event: str, n: int, key: str, data: bytes) -> None:
         self.db.execute("INSERT OR REPLACE INTO member VALUES (?, ?, ?, ?)", [event, n, key, data])
-        return data
+
+    def prefetch(self, posts) -> None:
+        """Read the stored HTML of many posts in one query (a page's worth) before rendering."""
+        if self.empty["html"] and not self.put["html"]:
+            return
+        ids = [p.id for p in posts if p.id not in self.pending["html"]]
+        for i in range(0, len(ids), 20000):
+            rows = self.db.execute(
+                "SELECT id, seq, tz, html FROM html WHERE id IN (SELECT value FROM json_each(?))",
+                [json.dumps(ids[i : i + 20000])],
+            )
+            self.fetched.update((row[0], row) for row in rows)
 
     def drop_members(self, event: str, after: int) -> None:
         self.db.execute("DELETE FROM member WHERE event = ? AND n > ?", [event, after])
@@ -86,6 +98,10 @@ class Fragments:
         held = self.pending[table].get(row_id)
         if held is not None:
             return held[1:]
+        if table == "html":
+            held = self.fetched.pop(row_id, None)
+            if held is not None:
+                return held[1:]
         if self.empty[table] and row_id not in self.put[table]:
             return None  # the store was empty when the build began: no need to look
         return self.db.execute(f"SELECT {columns} FROM {table} WHERE id = ?", [row_id]).fetchone()

@@ -21,7 +21,16 @@ from typing import Any
 from core.events import Site
 
 from . import stats
-from .pages import ARCHIVE_PAGE, EventData, Page, day_chart, day_span, schedule_rows, seqs
+from .pages import (
+    ARCHIVE_PAGE,
+    EventData,
+    Page,
+    day_chart,
+    day_span,
+    schedule_rows,
+    seqs,
+    within,
+)
 from .posts import Post, micros
 
 GALLERY_PAGE = 120  # photos per gallery page
@@ -29,11 +38,10 @@ GALLERY_PAGE = 120  # photos per gallery page
 
 def day_pages(site: Site, data: EventData) -> list[Page]:
     event, pages = data.event, []
-    chunks = archive_chunks(data.arrival)
+    chunks = event_chunks(data)
     for day in event.days:
         span = day_span(event, day)
-        first, last = (micros(span[0]), micros(span[1])) if span else (0, 0)
-        posts = [i for i in data.items if first <= i.t < last]
+        posts = within(data.items, micros(span[0]), micros(span[1])) if span else []
         talks = [p for s in day.sessions for p in s.presentations]
         archive = [(n, c) for n, c in chunks if _dates(event, c) & {day.date}]
 
@@ -68,12 +76,20 @@ def archive_chunks(arrival: Sequence[Post]) -> list[tuple[int, list[Post]]]:
     ]
 
 
+def event_chunks(data: EventData) -> list[tuple[int, list[Post]]]:
+    """archive_chunks of the event's posts, made once per build."""
+    found = data._cache.get("chunks")
+    if found is None:
+        found = data._cache["chunks"] = archive_chunks(data.arrival)
+    return found
+
+
 def _time_order(post: Post) -> tuple:
     return (post.t, post.id)
 
 
 def archive_pages(site: Site, data: EventData) -> list[Page]:
-    event, chunks = data.event, archive_chunks(data.arrival)
+    event, chunks = data.event, event_chunks(data)
     total = len(chunks)
     pages = []
     for n, posts in chunks:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import sqlite_utils
@@ -29,7 +30,7 @@ from core.items import Item, Media, item_from_dict
 from .assign import Assignment, assign
 from .writer import CACHE_DIR, _replace
 
-FORMAT = 1
+FORMAT = 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DELTA_LIMIT = 20_000  # more changed rows than this: read the event whole instead
 
@@ -60,14 +61,13 @@ class Post(tuple):
     seq = property(itemgetter(1))
     version = property(itemgetter(2))
     t = property(itemgetter(3))  # created_at in microseconds since the epoch, for bulk counting
-    anchor = property(itemgetter(4))
-    place = property(itemgetter(5))
-    author_id = property(itemgetter(6))
-    noindex = property(itemgetter(7))
-    sensitive = property(itemgetter(8))
-    links = property(itemgetter(9))
-    boosts = property(itemgetter(11))
-    likes = property(itemgetter(12))
+    place = property(itemgetter(4))
+    author_id = property(itemgetter(5))
+    noindex = property(itemgetter(6))
+    sensitive = property(itemgetter(7))
+    links = property(itemgetter(8))
+    boosts = property(itemgetter(10))
+    likes = property(itemgetter(11))
 
     @property
     def created_at(self) -> datetime:
@@ -75,11 +75,15 @@ class Post(tuple):
 
     @property
     def media(self) -> tuple[Media, ...]:
-        return tuple(Media(*m) for m in self[10]) if self[10] else ()
+        return tuple(Media(*m) for m in self[9]) if self[9] else ()
+
+    @property
+    def anchor(self) -> str:
+        return anchor_of(self.item.uri)
 
     @property
     def item(self) -> Item:
-        return self[14].get(self[0])
+        return self[13].get(self[0])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -107,10 +111,12 @@ def anchor_of(uri: str) -> str:
 
 
 def summary(row_id: int, seq: int, version: int, item: Item, place: str | None) -> tuple:
-    """The cached fields of one row; the last says whether pages may show it at all."""
+    """The cached fields of one row; the last says whether pages may show it at all. Repeated
+    strings are interned, so the cache file stores (and loads) each of them once."""
     media = tuple((m.kind, m.url, m.preview_url, m.alt, m.width, m.height) for m in item.media)
-    return (row_id, seq, version, micros(item.created_at), anchor_of(item.uri), place, item.author.id,
-            item.author.noindex, item.sensitive, item.links, media, item.boosts, item.likes,
+    return (row_id, seq, version, micros(item.created_at), place and intern(place),
+            intern(item.author.id), item.author.noindex, item.sensitive,
+            tuple(intern(u) for u in item.links), media, item.boosts, item.likes,
             not item.author.hidden)  # fmt: skip
 
 
@@ -132,7 +138,7 @@ def assignment_of(event: Event, posts: Iterable[Post]) -> Assignment:
     lists.update({f"b:{slug}": found for slug, found in result.breaks.items()})
     unplaced = result.unplaced
     for post in posts:
-        lists.get(post[5], unplaced).append(post)
+        lists.get(post[4], unplaced).append(post)
     return result
 
 
@@ -160,7 +166,7 @@ class EventPosts:
         if self.how != "cached":
             self._save(seq, state, rows)
         store = (self.store,)
-        return [Post(r + store) for r in rows if r[13]], seq
+        return [Post(r + store) for r in rows if r[12]], seq
 
     def _load(self) -> dict | None:
         try:

@@ -10,6 +10,7 @@ that decides what a post may contain stays in the collector.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,6 +54,7 @@ def trusted_html(value: str | None) -> Markup:
     return Markup(_GUARD.clean(value or ""))
 
 
+@functools.lru_cache(maxsize=65536)
 def http_url(value: str | None) -> str:
     """The URL if it is absolute http(s), else '' (for href/src attributes sitegen writes itself)."""
     if not value or any(ord(c) <= 0x20 for c in value):

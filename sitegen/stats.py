@@ -38,6 +38,8 @@ def top_links(items: Iterable[Post], n: int = 10) -> list[Link]:
     """The n URLs most posts link to (each post counted once per URL), first seen wins ties."""
     counts: Counter[str] = Counter()
     for item in items:
+        if not item.links:
+            continue
         for url in dict.fromkeys(item.links):
             if url.startswith(("http://", "https://")):
                 counts[url] += 1
