@@ -3,6 +3,7 @@ from text, lenient timestamps in UTC, and the change objects parsers hand to the
 
 from __future__ import annotations
 
+import html.parser
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -57,11 +58,7 @@ class _TextAndLinks(HTMLParser):
         self.parts.append(data)
 
     def _anchor(self, attrs: dict[str, str | None]) -> None:
-        classes = (attrs.get("class") or "").split()
-        rels = (attrs.get("rel") or "").split()
-        if "mention" in classes or "hashtag" in classes or "tag" in rels:
-            return
-        url = safe_url(attrs.get("href"))
+        url = _anchor_link(attrs)
         if url and url not in self.links:
             self.links.append(url)
 
@@ -117,7 +114,10 @@ def links_in_html(html: str) -> list[str]:
     return _read(html).links
 
 
-# A start tag of an anchor in untrusted HTML: quoted values may hold `>`.
+# A start tag of an anchor in untrusted HTML: quoted values may hold `>`. Its attributes are
+# read with HTMLParser's own patterns, so links_in_post agrees with links_in_html.
+_TAGFIND = html.parser.tagfind_tolerant
+_ATTRFIND = html.parser.attrfind_tolerant
 _RAW_ANCHOR = re.compile(r"""<a\s(?:[^>"']|"[^"]*"|'[^']*')*>""", re.IGNORECASE)
 
 
@@ -127,10 +127,47 @@ def links_in_post(raw: str, clean: str) -> list[str]:
     if "<a " not in clean:
         return []
     shown = {unescape(href) for href in _CLEAN_HREF.findall(clean)}
-    anchors = _RAW_ANCHOR.findall(raw)
-    if not anchors:
-        return []
-    return [url for url in _read("".join(anchors)).links if url in shown]
+    links: list[str] = []
+    for tag in _RAW_ANCHOR.findall(raw):
+        attrs = _start_tag_attrs(tag)
+        url = _anchor_link(attrs) if attrs is not None else None
+        if url and url in shown and url not in links:
+            links.append(url)
+    return links
+
+
+def _start_tag_attrs(tag: str) -> dict[str, str | None] | None:
+    """The attributes of one start tag, read as HTMLParser.parse_starttag reads them (with
+    its own patterns); None when it would not take the text as a tag."""
+    match = _TAGFIND.match(tag, 1)
+    if match is None:
+        return None
+    attrs: list[tuple[str, str | None]] = []
+    k, end = match.end(), len(tag) - 1
+    while k < end:
+        m = _ATTRFIND.match(tag, k, end)
+        if not m:
+            break
+        name, rest, value = m.group(1, 2, 3)
+        if not rest:
+            value = None
+        elif value[:1] == "'" == value[-1:] or value[:1] == '"' == value[-1:]:
+            value = value[1:-1]
+        if value:
+            value = unescape(value)
+        attrs.append((name.lower(), value))
+        k = m.end()
+    if tag[k:].strip() not in (">", "/>"):
+        return None
+    return dict(attrs)
+
+
+def _anchor_link(attrs: dict[str, str | None]) -> str | None:
+    classes = (attrs.get("class") or "").split()
+    rels = (attrs.get("rel") or "").split()
+    if "mention" in classes or "hashtag" in classes or "tag" in rels:
+        return None
+    return safe_url(attrs.get("href"))
 
 
 # -- hashtags -----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .sources import replay as recording
 from .store import Malformed, save_batch, save_cursor
 
 log = logging.getLogger("collector")
-BATCH_LINES = 500
+BATCH_LINES = 2_000
 PROGRESS_SECONDS = 5.0
 
 

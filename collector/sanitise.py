@@ -84,12 +84,32 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+# The same policy without the Python callback per href, for the common case where every link
+# is a safe one: its output is checked, and anything else is cleaned again with the callback.
+_FAST_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    clean_content_tags=DROPPED_WITH_CONTENT,
+    attributes={"a": {"href"}},
+    url_schemes=SCHEMES,
+    url_relative="deny",
+    link_rel=LINK_REL,
+    strip_comments=True,
+)
+_HREF = re.compile(r' href="([^"]*)"')
+
+
 def sanitise_html(html: str | None) -> str:
     """Clean untrusted HTML to our policy. Safe to insert into a page as is."""
     if not html:
         return ""
-    cleaned = _CLEANER.clean(html)
-    return _DEAD_ANCHOR.sub(r"\1", cleaned).strip()
+    cleaned = _FAST_CLEANER.clean(html)
+    if " href=" in cleaned and not all(
+        safe_url(htmllib.unescape(href)) for href in _HREF.findall(cleaned)
+    ):
+        cleaned = _CLEANER.clean(html)
+    if "<a rel=" in cleaned:
+        cleaned = _DEAD_ANCHOR.sub(r"\1", cleaned)
+    return cleaned.strip()
 
 
 def text_to_html(text: str | None, facets: Iterable[dict] | None = None) -> str:
