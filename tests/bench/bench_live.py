@@ -448,14 +448,16 @@ def deliver(run: Run, target: Server, generators: Generators, sampler: RssSample
 COLUMNS = [
     ("server", "{:<8}"), ("clients", "{:>7}"), ("complete", "{:>9}"), ("p50 ms", "{:>8}"),
     ("p99 ms", "{:>8}"), ("max ms", "{:>8}"), ("posts/s", "{:>9}"), ("RSS MB", "{:>7}"),
-    ("srv CPU%", "{:>8}"), ("gen CPU%", "{:>8}"), ("reconn", "{:>6}"), ("load", "{:>5}"),
+    ("srv CPU%", "{:>8}"), ("gen CPU%", "{:>8}"), ("pub lag", "{:>8}"), ("reconn", "{:>6}"),
+    ("load", "{:>5}"),
 ]  # fmt: skip
 
 
 def row(run: Run) -> str:
     values = [run.server, run.clients, f"{run.completeness * 100:.1f} %", run.p50_ms, run.p99_ms,
               run.max_ms, run.delivered_per_s, run.peak_rss_mb, run.server_cpu_percent,
-              run.loadgen_cpu_percent, run.reconnects, run.loadavg_before[0]]  # fmt: skip
+              run.loadgen_cpu_percent, run.publish_lag_max_ms, run.reconnects,
+              run.loadavg_before[0]]  # fmt: skip
     return " ".join(
         fmt.format("-" if v is None else v) for (_, fmt), v in zip(COLUMNS, values, strict=True)
     )
@@ -514,6 +516,8 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict:
     for line in verdicts(runs):
         print(line)
     print("\nload = the machine's 1-minute load average before the run: other jobs share the CPUs")
+    print("pub lag = how far the publisher fell behind its schedule, ms (Nchan's POST returns")
+    print("only once the message is written to every subscriber, so its lag is its latency)")
     return {
         "workload": {"posts": args.posts, "rate": args.rate, "size": args.size},
         "sidecar_env": args.sidecar_env,
