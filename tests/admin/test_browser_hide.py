@@ -111,6 +111,7 @@ def test_a_post_hidden_from_the_dashboard_leaves_the_live_page_and_the_site(syst
     admin.fill("#name", "Robin")
     admin.click("button[type=submit]")
     expect(admin.locator("#processes")).to_contain_text("RUNNING")
+    expect(admin.locator("#live td[data-label=viewers]")).to_have_text("1")  # the open page
     uptime = admin.locator("#processes tr.state-running td[data-label=up]").first
     expect(uptime).not_to_have_text(uptime.inner_text(), timeout=10_000)  # admin.js refreshed it
     admin.goto(f"http://127.0.0.1:{system.admin_port}/moderate/{EVENT}")

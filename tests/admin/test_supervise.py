@@ -8,6 +8,8 @@ from __future__ import annotations
 import configparser
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +26,16 @@ from core.settings import Settings
 from core.tail import seq_of, stream_key
 from tests.collector.conftest import Recording, build_recording
 
-from .conftest import EVENT, ROOT, SECRET, Supervised, csrf_of, sign_in, start_supervised
+from .conftest import (
+    EVENT,
+    ROOT,
+    SECRET,
+    Supervised,
+    csrf_of,
+    dashboard_env,
+    sign_in,
+    start_supervised,
+)
 
 COLLECTOR = f"collector-{EVENT}"
 
@@ -187,3 +198,19 @@ def test_ctrl_c_stops_everything_and_leaves_nothing_behind(system):
     assert SECRET not in output
     for log in (run / "logs").iterdir():
         assert SECRET not in log.read_text(errors="replace"), log
+
+
+def test_without_a_secret_the_run_leaves_the_dashboard_out(tmp_path):
+    env = dashboard_env(tmp_path)
+    del env["AFA_ADMIN_SECRET"]
+    command = [sys.executable, "-m", "admin", "supervise", "--config-only", "--no-static"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "dashboard left out: AFA_ADMIN_SECRET is not set" in result.stderr
+    config = Path(result.stdout.strip()).read_text()
+    assert "[program:live]" in config and "[program:dashboard]" not in config
+    assert "[program:static]" not in config and "[program:redis]" in config
+    wrong = subprocess.run([*command[:4], "nosuch"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert wrong.returncode == 1
+    assert f"Error: no event 'nosuch' in {ROOT / 'content'}/ (known: {EVENT})" in wrong.stderr
