@@ -35,7 +35,9 @@ def secret_problem(secret: str | None) -> str | None:
 
 
 def secret_matches(secret: str, offered: str) -> bool:
-    return hmac.compare_digest(secret.encode(), offered.encode())
+    """Constant time, and the digests are of equal length, so not even the length leaks."""
+    digest = hashlib.sha256
+    return hmac.compare_digest(digest(secret.encode()).digest(), digest(offered.encode()).digest())
 
 
 @dataclass(frozen=True)
