@@ -41,6 +41,7 @@ def jsonl(posts: Sequence[Post], cache: Fragments | None = None) -> bytes:
     if cache is None:
         lines = [jsonl_line(p) for p in posts]
     else:
+        cache.prefetch(posts, "line")
         lines = [cache.line(p, lambda p=p: jsonl_line(p)) for p in posts]
     return ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
 

@@ -52,7 +52,7 @@ class Fragments:
         }
         self.pending: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}
         self.put: dict[str, set[int]] = {"html": set(), "line": set()}  # flushed by this build
-        self.fetched: dict[int, tuple] = {}  # html rows read ahead by prefetch()
+        self.fetched: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}  # by prefetch()
 
     def html(self, post, tz: str, render: Callable[[], str]) -> Markup:
         """The post's HTML in time zone tz: from the store when it has this version, else render()."""
@@ -79,17 +79,20 @@ class Fragments:
     def save_member(self, event: str, n: int, key: str, data: bytes) -> None:
         self.db.execute("INSERT OR REPLACE INTO member VALUES (?, ?, ?, ?)", [event, n, key, data])
 
-    def prefetch(self, posts) -> None:
-        """Read the stored HTML of many posts in one query (a page's worth) before rendering."""
-        if self.empty["html"] and not self.put["html"]:
+    def prefetch(self, posts, table: str = "html") -> None:
+        """Read the stored HTML (or lines) of many posts in one query (a page's worth) before
+        rendering; each is used once, then dropped."""
+        if self.empty[table] and not self.put[table]:
             return
-        ids = [p.id for p in posts if p.id not in self.pending["html"]]
+        pending = self.pending[table]
+        ids = [p.id for p in posts if p.id not in pending]
+        columns = "id, seq, tz, html" if table == "html" else "id, seq, line"
         for i in range(0, len(ids), 20000):
             rows = self.db.execute(
-                "SELECT id, seq, tz, html FROM html WHERE id IN (SELECT value FROM json_each(?))",
+                f"SELECT {columns} FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
                 [json.dumps(ids[i : i + 20000])],
             )
-            self.fetched.update((row[0], row) for row in rows)
+            self.fetched[table].update((row[0], row) for row in rows)
 
     def drop_members(self, event: str, after: int) -> None:
         self.db.execute("DELETE FROM member WHERE event = ? AND n > ?", [event, after])
@@ -98,10 +101,9 @@ class Fragments:
         held = self.pending[table].get(row_id)
         if held is not None:
             return held[1:]
-        if table == "html":
-            held = self.fetched.pop(row_id, None)
-            if held is not None:
-                return held[1:]
+        held = self.fetched[table].pop(row_id, None)
+        if held is not None:
+            return held[1:]
         if self.empty[table] and row_id not in self.put[table]:
             return None  # the store was empty when the build began: no need to look
         return self.db.execute(f"SELECT {columns} FROM {table} WHERE id = ?", [row_id]).fetchone()

@@ -9,7 +9,6 @@ input besides the templates and the event's content, so an unchanged key means a
 from __future__ import annotations
 
 import hashlib
-import heapq
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
@@ -211,7 +210,7 @@ def break_pages(site: Site, data: EventData) -> list[Page]:
 
 def live_page(site: Site, data: EventData) -> Page:
     """The newest posts inline, newest first, and where live.js picks up the stream."""
-    shown = heapq.nlargest(data.inline_posts, data.items, key=lambda i: (i.t, i.seq))
+    shown = newest(data.items, data.inline_posts)
     after = max([data.last_seq, *(i.seq for i in shown)])
     context = {
         "site": site,
@@ -223,6 +222,15 @@ def live_page(site: Site, data: EventData) -> Page:
     }
     key = ("live", seqs(shown), after, data.stream_url)
     return Page(f"{data.event.slug}/live/index.html", "live.html", lambda: context, key)
+
+
+def newest(posts: list[Post], n: int) -> list[Post]:
+    """The n newest posts by (time, seq), newest first, from posts in time order: only the tail
+    from the n-th newest time on can hold them."""
+    if n <= 0 or not posts:
+        return []
+    tail = posts[bisect_left(posts, posts[-min(n, len(posts))].t, key=T) :]
+    return sorted(tail, key=lambda i: (i.t, i.seq), reverse=True)[:n]
 
 
 def search_page(site: Site, data: EventData) -> Page:

@@ -66,6 +66,7 @@ class Post(tuple):
     noindex = property(itemgetter(6))
     sensitive = property(itemgetter(7))
     links = property(itemgetter(8))
+    has_media = property(itemgetter(9))  # the raw media rows: empty for most posts
     boosts = property(itemgetter(10))
     likes = property(itemgetter(11))
 
@@ -186,14 +187,12 @@ class EventPosts:
         uris = changed_uris(self.db, self.event.slug, saved["seq"], DELTA_LIMIT)
         if uris is None:
             return None
-        rows = {r[0]: r for r in saved["rows"]}
-        for row_id, data, seq, version, status in item_rows(self.db, self.event.slug, uris):
-            rows.pop(row_id, None)
-            if status == "visible":
-                rows[row_id] = self._summary(row_id, data, seq, version)
-        if not _matches(rows, state):
-            return None
-        return sorted(rows.values(), key=_time_order)
+        found = list(item_rows(self.db, self.event.slug, uris))
+        gone = {row[0] for row in found}
+        rows = [r for r in saved["rows"] if r[0] not in gone] if gone else saved["rows"]
+        rows += [self._summary(*row[:4]) for row in found if row[4] == "visible"]
+        rows.sort(key=_time_order)  # the saved rows are in order: a merge of the new ones
+        return rows if _matches(rows, state) else None
 
     def _whole(self) -> list[tuple]:
         rows = [
@@ -211,16 +210,17 @@ def _time_order(row: tuple) -> tuple[int, int]:
     return (row[3], row[0])
 
 
-def _matches(rows: dict[int, tuple], state: str) -> bool:
+def _matches(rows: list[tuple], state: str) -> bool:
     """The rows add up to the archive's fingerprint of the event (core.archive.archive_state)."""
     count, top, total, versions, last_id = state.split("/")[:5]
-    seqs = [r[1] for r in rows.values()]
+    seqs = list(map(itemgetter(1), rows))
     return (
         len(rows) == int(count)
         and max(seqs, default=0) == int(top)
         and float(sum(seqs)) == float(total)
-        and float(sum(r[2] for r in rows.values())) == float(versions)
-        and max(rows, default=0) == int(last_id)
+        and float(sum(map(itemgetter(2), rows))) == float(versions)
+        and max(map(itemgetter(0), rows), default=0) == int(last_id)
+        and len({r[0] for r in rows}) == len(rows)
     )
 
 

@@ -51,7 +51,7 @@ def photos(items: Iterable[Post], limit: int | None = None) -> list[Photo]:
     """Images shown on public pages: not behind a sensitive-media warning, oldest first."""
     found = []
     for item in items:
-        if item.sensitive:
+        if item.sensitive or not item.has_media:
             continue
         for m in item.media:
             if m.kind == "image" and m.url.startswith(("http://", "https://")):
