@@ -4,7 +4,6 @@ the returned changes after the commit, so Redis never shows what SQLite might no
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from core.archive import Change, last_seq
 from core.items import Item, format_time, item_to_dict, parse_time
 from core.tail import live_payload
 
-from . import moderation
+from . import jsontext, moderation
 from .normalise import Delete
 
 
@@ -211,7 +210,7 @@ def _save_item(batch: _Batch, item: Item) -> None:
     if row is None:
         _insert_item(batch, item)
         return
-    old_data, status, version = json.loads(row[0]), row[1], row[2]
+    old_data, status, version = jsontext.loads(row[0]), row[1], row[2]
     if status == "deleted" or not _is_newer_content(item, old_data):
         return  # a retraction wins over resends; a duplicate or an older version changes nothing
     db.execute(
@@ -343,4 +342,4 @@ def _now() -> str:
 
 
 def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsontext.dumps(value)

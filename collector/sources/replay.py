@@ -21,6 +21,7 @@ from pathlib import Path
 from core.errors import ParseError
 from core.items import Item
 
+from .. import jsontext
 from ..normalise import Delete, parse_source_time
 from . import bluesky, flickr, mastodon
 
@@ -58,7 +59,7 @@ def is_header(data: dict) -> bool:
 def load_line(line: Line) -> dict:
     """The line's JSON object, checked for the envelope fields every delivery has."""
     try:
-        data = json.loads(line.text)
+        data = jsontext.loads(line.text)
     except ValueError as exc:
         raise ParseError(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -103,7 +103,9 @@ def test_sigterm_finishes_the_batch_and_exits_cleanly(replay_env, make_recording
     rec = make_recording()
     child = subprocess.Popen(replay_cmd(rec.path, 600), env=replay_env, cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(2)
+    deadline = time.monotonic() + 20  # a loaded machine starts the child slowly: wait for work
+    while time.monotonic() < deadline and not _replayed_some(replay_env):
+        time.sleep(0.1)
     child.send_signal(signal.SIGTERM)
     _, stderr = child.communicate(timeout=20)
     assert child.returncode == 0, stderr
@@ -114,6 +116,19 @@ def test_sigterm_finishes_the_batch_and_exits_cleanly(replay_env, make_recording
     assert 0 < line < len(rec.lines)
     assert run_replay(replay_env, rec.path).returncode == 0
     assert_complete(replay_env, rec, redis_client)
+
+
+def _replayed_some(env) -> bool:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(env["AFA_ARCHIVE_PATH"], timeout=1)
+        try:
+            return bool(conn.execute("SELECT count(*) FROM cursors").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
 
 
 def test_replay_reseeds_redis_that_lost_its_data(replay_env, make_recording, redis_client):
