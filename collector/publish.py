@@ -31,8 +31,8 @@ def stream_last_seq(redis: redis_lib.Redis, event: str) -> int:
 def publish_changes(
     redis: redis_lib.Redis, event: str, changes: Iterable[Change], tail_length: int
 ) -> int:
-    """XADD each change in one pipeline; entries already in the stream are skipped. Returns
-    how many entries were added."""
+    """XADD each change and bump the counters in one pipeline (one round trip); entries already
+    in the stream are skipped, and the counters taken back for them. Returns entries added."""
     changes = list(changes)
     if not changes:
         return 0
@@ -41,16 +41,19 @@ def publish_changes(
     for change in changes:
         pipe.xadd(key, _entry(change), id=entry_id(change.seq), maxlen=tail_length,
                   approximate=True)  # fmt: skip
+    counted = Counter(COUNTED[c.kind] for c in changes if c.kind in COUNTED)
+    _counters(pipe, event, counted, changes[-1].seq)
     results = pipe.execute(raise_on_error=False)
-    added = Counter()
-    for change, result in zip(changes, results, strict=True):
+    skipped = Counter()
+    for change, result in zip(changes, results, strict=False):
         if isinstance(result, redis_lib.ResponseError):
             if "equal or smaller" not in str(result):
                 raise result
-            continue  # already published (a replayed batch, or a reseed that got there first)
-        added[COUNTED[change.kind]] += 1
-    _bump_counters(redis, event, added, changes[-1].seq)
-    return sum(added.values())
+            skipped[COUNTED[change.kind]] += 1  # already published (a replay, or a reseed)
+    if skipped:
+        _counters(redis.pipeline(transaction=False), event, Counter(
+            {name: -n for name, n in skipped.items()}), None).execute()  # fmt: skip
+    return len(changes) - sum(skipped.values())
 
 
 def _entry(change: Change) -> dict[str, str]:
@@ -100,12 +103,12 @@ def reseed_from_archive(
     return added
 
 
-def _bump_counters(redis: redis_lib.Redis, event: str, added: Counter, seq: int) -> None:
-    pipe = redis.pipeline(transaction=False)
+def _counters(pipe, event: str, added: Counter, seq: int | None):
     for name, count in added.items():
         pipe.hincrby(counters_key(event), name, count)
-    pipe.hset(counters_key(event), "last_seq", seq)
-    pipe.execute()
+    if seq is not None:
+        pipe.hset(counters_key(event), "last_seq", seq)
+    return pipe
 
 
 def _set_counters(redis: redis_lib.Redis, db: sqlite_utils.Database, event: str) -> None:
