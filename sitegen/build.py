@@ -76,6 +76,7 @@ def build_site(
     `now` decides which events are live, upcoming or past (default: the wall clock); `search`
     runs Pagefind over each event whose archive pages changed."""
     started = time.perf_counter()
+    pages.forget_seqs()
     now = now or datetime.now(UTC)
     output = Path(settings.output_dir).resolve()
     site, events = load_content(settings.content_dir, output)
@@ -100,6 +101,7 @@ def build_site(
             builder.write_search(data.event.slug, search)
         builder.report.posts = sum(len(d.items) for d in datas)
         builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
+    pages.forget_seqs()
     builder.finish(output)
     builder.report.seconds = time.perf_counter() - started
     return builder.report

@@ -101,8 +101,23 @@ class Slot:
 
 def seqs(items: Iterable[Post]) -> str:
     """A digest of the posts' seqs, for page keys: every change has its own seq, so the same
-    digest means the same posts in the same versions."""
-    return hashlib.sha1(array("q", map(SEQ, items)).tobytes()).hexdigest()
+    digest means the same posts in the same versions. A list digested once in a build (a talk's
+    posts key its page, its feed and its download) is remembered until forget_seqs()."""
+    if isinstance(items, list):
+        found = _SEQS.get(id(items))
+        if found is not None and found[0] is items and found[1] == len(items):
+            return found[2]
+    digest = hashlib.sha1(array("q", map(SEQ, items)).tobytes()).hexdigest()
+    if isinstance(items, list):
+        _SEQS[id(items)] = (items, len(items), digest)
+    return digest
+
+
+_SEQS: dict[int, tuple[list, int, str]] = {}
+
+
+def forget_seqs() -> None:
+    _SEQS.clear()
 
 
 def index_page(site: Site, events: list[EventData], now: datetime) -> Page:

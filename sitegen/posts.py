@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -30,9 +31,11 @@ from core.items import Item, Media, item_from_dict
 from .assign import Assignment, assign
 from .writer import CACHE_DIR, _replace
 
-FORMAT = 2
+FORMAT = 4
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DELTA_LIMIT = 20_000  # more changed rows than this: read the event whole instead
+JOURNAL_LIMIT = 20_000  # more rows changed since the base than this: write a new base
+TIME_ORDER = itemgetter(3, 0)  # (created_at in microseconds, row id): the archive's order
 
 
 class Store:
@@ -80,11 +83,18 @@ class Post(tuple):
 
     @property
     def anchor(self) -> str:
-        return anchor_of(self.item.uri)
+        return self[13][0] if self[13] else anchor_of(self.item.uri)
+
+    @property
+    def by(self) -> str:
+        """Who posted it, as photo captions name them."""
+        if self[13]:
+            return self[13][1]
+        return self.item.author.name or self.item.author.handle
 
     @property
     def item(self) -> Item:
-        return self[13].get(self[0])
+        return self[14].get(self[0])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -112,13 +122,15 @@ def anchor_of(uri: str) -> str:
 
 
 def summary(row_id: int, seq: int, version: int, item: Item, place: str | None) -> tuple:
-    """The cached fields of one row; the last says whether pages may show it at all. Repeated
-    strings are interned, so the cache file stores (and loads) each of them once."""
+    """The cached fields of one row: whether pages may show it at all, and for a post with media
+    its anchor and author (photo strips show them without decoding the post). Repeated strings
+    are interned, so the cache file stores (and loads) each of them once."""
     media = tuple((m.kind, m.url, m.preview_url, m.alt, m.width, m.height) for m in item.media)
+    label = (anchor_of(item.uri), item.author.name or item.author.handle) if media else None
     return (row_id, seq, version, micros(item.created_at), place and intern(place),
             intern(item.author.id), item.author.noindex, item.sensitive,
             tuple(intern(u) for u in item.links), media, item.boosts, item.likes,
-            not item.author.hidden)  # fmt: skip
+            not item.author.hidden, label)  # fmt: skip
 
 
 def place_of(event: Event, item: Item) -> str | None:
@@ -144,11 +156,17 @@ def assignment_of(event: Event, posts: Iterable[Post]) -> Assignment:
 
 
 class EventPosts:
-    """Reads one event's visible posts into Posts, oldest first; see the module docstring."""
+    """Reads one event's visible posts into Posts, oldest first; see the module docstring.
+
+    The cache is two files: a base (every row, written when the event is read whole) and a
+    journal (the rows changed since the base, keyed by row id; None for a row gone), so a build
+    after a session writes the few rows it read, not all of them. Past JOURNAL_LIMIT changed rows
+    the journal is folded into a new base."""
 
     def __init__(self, db: sqlite_utils.Database, event: Event, output: Path, key: str) -> None:
         self.db, self.event, self.key = db, event, key
-        self.path = Path(output) / CACHE_DIR / f"posts-{event.slug}.marshal"
+        self.base_path = Path(output) / CACHE_DIR / f"posts-{event.slug}.marshal"
+        self.journal_path = self.base_path.with_suffix(".journal")
         self.store = Store(db)
         self.how = ""  # "cached", "delta" or "whole", for the build's log
 
@@ -161,53 +179,73 @@ class EventPosts:
         if saved is not None and saved["state"] == state:
             rows, self.how = saved["rows"], "cached"
         elif saved is not None:
-            rows, self.how = self._delta(saved, state), "delta"
+            rows, self.how = self._delta(saved, seq, state), "delta"
         if rows is None:
             rows, self.how = self._whole(), "whole"
-        if self.how != "cached":
-            self._save(seq, state, rows)
+            self._save_base(seq, state, rows)
         store = (self.store,)
         return [Post(r + store) for r in rows if r[12]], seq
 
     def _load(self) -> dict | None:
-        try:
-            saved = marshal.loads(self.path.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
+        """The saved rows with the journal applied, and the seq and state they reflect."""
+        base = _read(self.base_path)
+        if base is None or base.get("format") != FORMAT or base["key"] != self.key:
             return None
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT or saved["key"] != self.key:
-            return None
-        return saved
+        journal = _read(self.journal_path)
+        if journal is None or journal.get("base") != base["token"]:
+            return {**base, "changed": {}}
+        changed = journal["changed"]
+        rows = [r for r in base["rows"] if r[0] not in changed]
+        rows += [r for r in changed.values() if r is not None]
+        rows.sort(key=TIME_ORDER)  # the base is in order: this merges the changed rows in
+        return {**base, "rows": rows, "changed": changed, "seq": journal["seq"],
+                "state": journal["state"]}  # fmt: skip
 
-    def _save(self, seq: int, state: str, rows: list[tuple]) -> None:
-        data = {"format": FORMAT, "key": self.key, "seq": seq, "state": state, "rows": rows}
-        _replace(self.path, marshal.dumps(data))
+    def _save_base(self, seq: int, state: str, rows: list[tuple]) -> None:
+        token = f"{seq}/{state}/{time.time_ns()}"
+        data = {"format": FORMAT, "key": self.key, "token": token, "seq": seq, "state": state,
+                "rows": rows}  # fmt: skip
+        _replace(self.base_path, marshal.dumps(data))
+        self.journal_path.unlink(missing_ok=True)
 
-    def _delta(self, saved: dict, state: str) -> list[tuple] | None:
+    def _delta(self, saved: dict, seq: int, state: str) -> list[tuple] | None:
         """The saved rows with the changed ones read again; None when they do not add up."""
         uris = changed_uris(self.db, self.event.slug, saved["seq"], DELTA_LIMIT)
         if uris is None:
             return None
         found = list(item_rows(self.db, self.event.slug, uris))
-        gone = {row[0] for row in found}
-        rows = [r for r in saved["rows"] if r[0] not in gone] if gone else saved["rows"]
-        rows += [self._summary(*row[:4]) for row in found if row[4] == "visible"]
-        rows.sort(key=_time_order)  # the saved rows are in order: a merge of the new ones
-        return rows if _matches(rows, state) else None
+        fresh = {row[0]: self._summary(*row[:4]) if row[4] == "visible" else None for row in found}
+        rows = [r for r in saved["rows"] if r[0] not in fresh] if fresh else saved["rows"]
+        rows += [r for r in fresh.values() if r is not None]
+        rows.sort(key=TIME_ORDER)
+        if not _matches(rows, state):
+            return None
+        changed = {**saved["changed"], **fresh}
+        if len(changed) > JOURNAL_LIMIT:
+            self._save_base(seq, state, rows)
+        else:
+            journal = {"base": saved["token"], "seq": seq, "state": state, "changed": changed}
+            _replace(self.journal_path, marshal.dumps(journal))
+        return rows
 
     def _whole(self) -> list[tuple]:
         rows = [
             self._summary(row_id, data, seq, version)
             for row_id, data, seq, version, _ in item_rows(self.db, self.event.slug)
         ]
-        return sorted(rows, key=_time_order)
+        return sorted(rows, key=TIME_ORDER)
 
     def _summary(self, row_id: int, data: str, seq: int, version: int) -> tuple:
         item = self.store.items[row_id] = decode(data, seq)
         return summary(row_id, seq, version, item, place_of(self.event, item))
 
 
-def _time_order(row: tuple) -> tuple[int, int]:
-    return (row[3], row[0])
+def _read(path: Path) -> dict | None:
+    try:
+        found = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _matches(rows: list[tuple], state: str) -> bool:
@@ -220,7 +258,6 @@ def _matches(rows: list[tuple], state: str) -> bool:
         and float(sum(seqs)) == float(total)
         and float(sum(map(itemgetter(2), rows))) == float(versions)
         and max(map(itemgetter(0), rows), default=0) == int(last_id)
-        and len({r[0] for r in rows}) == len(rows)
     )
 
 

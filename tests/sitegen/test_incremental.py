@@ -18,7 +18,7 @@ from collector.normalise import Delete
 from collector.store import save_batch
 from core.archive import open_archive
 from core.moderation import request_rebuild
-from sitegen import listings, pages
+from sitegen import listings, pages, posts
 from sitegen.build import build_site
 from sitegen.schedule import run_schedule
 
@@ -62,8 +62,14 @@ def build(settings, **kw):
     return report, lines
 
 
-def test_rebuild_after_new_edited_and_deleted_posts_equals_a_fresh_build(site, sg, tmp_path):
+@pytest.mark.parametrize("journal_limit", [20_000, 0])
+def test_rebuild_after_new_edited_and_deleted_posts_equals_a_fresh_build(
+    site, sg, tmp_path, monkeypatch, journal_limit
+):
+    """With the default limit the second and third builds apply the journal; with 0 each
+    delta folds it into a new base."""
     settings, items = site
+    monkeypatch.setattr(posts, "JOURNAL_LIMIT", journal_limit)
     first, _ = build(settings)
     db = open_archive(settings.archive_path)
     edited = dataclasses.replace(items[10], html="<p>edited words</p>", edited_at=at(24, 9, 0))
@@ -85,6 +91,15 @@ def test_rebuild_after_new_edited_and_deleted_posts_equals_a_fresh_build(site, s
     third, lines = build(settings)
     assert third.rendered == 0 and third.written == []
     assert "nothing changed since the last build" in lines
+    db = open_archive(settings.archive_path)
+    save_batch(db, EVENT, [sg.make_item(501, at(24, 9, 50)), items[30]], "test", None)
+    save_batch(db, EVENT, [Delete("social.example", uri=new.uri)], "test", None)
+    db.close()
+    fourth, lines = build(settings)
+    assert f"{EVENT}: 90 posts up to change 95 (delta)" in lines
+    shutil.rmtree(fresh.output_dir)
+    build(fresh)
+    assert files(settings.output_dir) == files(fresh.output_dir)
 
 
 def test_a_change_without_a_sequence_number_reads_the_event_whole(site):
