@@ -1,6 +1,6 @@
 """Moderation costs, against a real redis-server, a real SQLite file and a live sidecar.
 
-    python tests/bench/bench_moderation.py [--posts 100000] [--trials 20]
+    python tests/bench/bench_moderation.py [--posts 100000] [--trials 20] [--save-posts 20000]
 
 - save path: posts/s through save_batch with no moderation, with a gate (100 blocked accounts,
   20 keyword and 5 pattern rules), and with approve-first on;
@@ -9,7 +9,7 @@
   100 past posts, a keyword rule added and removed (a scan of the whole event), approving 1,000
   held posts.
 
-Figures go to stdout and var/bench/moderation.json. The machine is shared: expect noise.
+Figures go to stdout and var/bench/moderation.json (--out). The machine is shared: expect noise.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--save-posts", type=int, default=20_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "moderation.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -161,9 +162,8 @@ def main() -> None:
         finally:
             server.stop()
     print(json.dumps(result, indent=2))
-    out = ROOT / "var" / "bench" / "moderation.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ BENCHES = [
     ["bench_collector.py"],
     ["bench_site.py"],
     ["bench_live.py"],
+    ["bench_moderation.py"],
 ]
 
 failed = 0
