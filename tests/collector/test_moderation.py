@@ -4,6 +4,8 @@ reaches the Redis stream as a change with the event's next sequence number."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,7 +17,7 @@ from collector.publish import publish_after_commit
 from collector.sources.mastodon import parse_status
 from collector.store import save_batch
 from core import moderation as queries
-from core.archive import archive_state, changes_after, last_seq, visible_items
+from core.archive import archive_state, changes_after, last_seq, open_archive, visible_items
 from core.errors import AfaError
 from core.redisd import free_port
 from core.tail import decode_entry, seq_of, stream_key
@@ -293,3 +295,24 @@ def test_unhiding_a_post_a_rule_or_block_keeps_off_says_why(archive, redis_clien
         "user4@mastodon.social; rule #1 (keyword 'crypto'))"
     )
     assert queries.reasons(archive, EVENT, post(2).uri) == []
+
+
+def test_a_decision_committed_during_a_collectors_batch_does_not_fail_it(db_path, archive):
+    """Regression: the save path read the sequence, then wrote; a decision committed from another
+    process in between made the batch fail with "database is locked" (a stale WAL snapshot).
+    save_batch now takes the write lock first (BEGIN IMMEDIATE) and waits its turn."""
+    other = open_archive(db_path)
+    other.execute("BEGIN IMMEDIATE")  # a decision in progress in another process
+    other.execute(
+        "INSERT INTO moderation (event, approve_first, version) VALUES (?, 0, 1)", [EVENT]
+    )
+    result: list = []
+    worker = threading.Thread(
+        target=lambda: result.append(save_batch(archive, EVENT, [post(1)], "s", None))
+    )
+    worker.start()
+    time.sleep(0.3)
+    other.execute("COMMIT")
+    worker.join(10)
+    other.close()
+    assert [c.seq for c in result[0]] == [1]
