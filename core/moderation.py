@@ -97,7 +97,8 @@ def _keyword(text: str) -> str:
 def compile_matcher(rules: list[tuple[str, str]]) -> Matcher | None:
     """One check for many (kind, pattern) rules: the keywords as one expression with the word
     boundaries outside the alternation (many times faster than a boundary per keyword), the
-    patterns as one more when they combine (a pattern with global flags stays on its own)."""
+    patterns as one more when they combine safely (none has groups a back-reference could
+    count, none has global flags); otherwise each pattern on its own."""
     if not rules:
         return None
     for kind, pattern in rules:

@@ -61,6 +61,19 @@ def test_one_matcher_for_many_rules():
     assert compile_matcher([]) is None
 
 
+@pytest.mark.parametrize(
+    "patterns,text,hit",
+    [
+        ([r"(q)x", r"(\w)\1\1"], "aaa", True),  # back-references keep their numbers
+        ([r"(q)x", r"(\w)\1\1"], "abc", False),
+        ([r"(?s)a.b", "x"], "a\nb", True),  # global flags: each on its own
+        (["^start", "end$"], "the end", True),
+    ],
+)
+def test_patterns_keep_their_meaning_together(patterns, text, hit):
+    assert compile_matcher([("pattern", p) for p in patterns])(text) is hit
+
+
 def test_a_rule_sees_text_warning_author_name_and_alt_texts(archive):
     item = post(text="body", spoiler="cw words", name="Display Name",
                 media=(Media("image", "https://x/1.jpg", alt="alt one"),
