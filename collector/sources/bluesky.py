@@ -69,7 +69,7 @@ def parse_record(did, rkey, commit, time_us, hashtags, handles) -> Item:
     created = parse_source_time(record["createdAt"]) if record.get("createdAt") else seen
     author = Author(id=did, handle=handles.get(did, ""), url=f"https://bsky.app/profile/{did}")
     return _item(
-        did, rkey, "jetstream", record, author,
+        did, rkey, "jetstream", record, author, tags=tags,
         created=clamp(created, seen) if seen else created,
         media=tuple(_blob_media(did, record.get("embed"))),
         extra={"cid": commit.get("cid"), "time_us": time_us},
@@ -112,7 +112,8 @@ def record_tags(record: dict) -> tuple[str, ...]:
     return normalise_tags(facet_tags, record.get("tags") or [], tags_from_text(text))
 
 
-def _item(did, rkey, origin, record, author, *, created, media, extra, counts=(0, 0, 0)) -> Item:
+def _item(did, rkey, origin, record, author, *, created, media, extra, counts=(0, 0, 0),
+          tags: tuple[str, ...] | None = None) -> Item:  # fmt: skip
     text = record.get("text") if isinstance(record.get("text"), str) else ""
     langs = record.get("langs") or []
     return Item(
@@ -120,7 +121,8 @@ def _item(did, rkey, origin, record, author, *, created, media, extra, counts=(0
         url=web_url(did, rkey), created_at=created, author=author,
         html=text_to_html(text, record.get("facets")), text=text,
         lang=langs[0] if langs and isinstance(langs[0], str) else None,
-        tags=record_tags(record), media=media, links=tuple(_links(record)),
+        tags=record_tags(record) if tags is None else tags, media=media,
+        links=tuple(_links(record)),
         reply_to=_ref_uri((record.get("reply") or {}).get("parent")),
         quote_of=_quote_uri(record.get("embed")),
         boosts=_n(counts[0]), likes=_n(counts[1]), replies=_n(counts[2]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -49,14 +50,16 @@ def throughput(path: Path, workdir: Path, redis_url: str) -> dict:
     settings = Settings(archive_path=workdir / "throughput.db", redis_url=redis_url,
                         content_dir=ROOT / "content", tail_length=10_000)  # fmt: skip
     event = load_events(settings.content_dir)[0]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     stats = Replay(settings, event, path, speed=0, max_gap_minutes=20).run()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     client = redis_lib.Redis.from_url(redis_url)
     stream = client.xlen(stream_key(event.slug))
     client.close()
     return {"posts": stats.posts, "changes": stats.changes, "seconds": elapsed,
-            "posts_per_second": stats.posts / elapsed, "stream_entries": stream}  # fmt: skip
+            "posts_per_second": stats.posts / elapsed, "stream_entries": stream,
+            "cpu_seconds": cpu, "posts_per_cpu_second": stats.posts / cpu,
+            "load_average": os.getloadavg()}  # fmt: skip
 
 
 def latency(path: Path, workdir: Path, redis_url: str, count: int) -> dict:
@@ -102,6 +105,12 @@ def main() -> None:
         f"collector throughput: {thr['posts']:,} posts archived and published in "
         f"{thr['seconds']:.1f} s = {thr['posts_per_second']:,.0f} posts/s "
         f"(target 20,000/s: {thr['posts_per_second'] / 20_000:.2f}x)"
+    )
+    print(
+        f"  on {os.cpu_count()} cores, load average {thr['load_average'][0]:.1f} at the end: "
+        f"{thr['cpu_seconds']:.1f} s of CPU = {thr['posts_per_cpu_second']:,.0f} posts per "
+        f"CPU-second (what one idle core would give, about; benchmarks on a shared machine "
+        f"are noisy)"
     )
     print(
         f"collector latency, source → Redis, one post at a time ({lat['samples']} posts): "
