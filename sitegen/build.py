@@ -32,12 +32,13 @@ from .content import load_content
 from .fragments import Fragments
 from .pages import EventData, Page
 from .posts import EventPosts, assignment_of
-from .render import make_env, post_macro
+from .render import make_env, post_list, post_macro
 from .search import index_event
 from .writer import CACHE_DIR, Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
 Log = Callable[[str], None]
+Memo = Callable[[str, Callable[[], str]], str]
 SHOWN = {"presentation.html": "posts", "break.html": "posts", "archive.html": "posts",
          "event.html": "unplaced"}  # fmt: skip  # the posts each template shows in full
 
@@ -91,6 +92,7 @@ def build_site(
             log("nothing changed since the last build")
         else:
             builder.use_fragments(Fragments(output, code), output)
+            archive.memo = builder.fragments.memo
             datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
             builder.write_static()
             for family in plan(settings, site, datas, now, builder.fragments):
@@ -140,8 +142,11 @@ class Archive:
     """The archive opened for one build, in one read transaction (one consistent snapshot) that
     stays open while pages render, so a post decoded late is the post the pages were planned with."""
 
-    def __init__(self, settings: Settings, output: Path, code: str) -> None:
+    def __init__(
+        self, settings: Settings, output: Path, code: str, memo: Memo | None = None
+    ) -> None:
         self.settings, self.output, self.code = settings, output, code
+        self.memo = memo or _no_memo
         self.db: sqlite_utils.Database | None = None
 
     def __enter__(self) -> Archive:
@@ -168,6 +173,7 @@ class Archive:
             return data
         reader = EventPosts(self.db, event, self.output, digest(self.code, event))
         data.items, data.last_seq = reader.read(state)
+        data.memo = self.memo
         data.assignment = assignment_of(event, data.items)
         log(f"{event.slug}: {len(data.items)} posts up to change {data.last_seq} ({reader.how})")
         return data
@@ -185,6 +191,10 @@ def read_archive(settings: Settings, events: list[Event], log: Log) -> list[Even
                 for post in data.items:
                     post.item  # noqa: B018 - decode now, while the transaction is open
     return datas
+
+
+def _no_memo(key: str, make: Callable[[], str]) -> str:
+    return make()
 
 
 def _empty(settings: Settings, event: Event) -> EventData:
@@ -213,9 +223,12 @@ class _Builder:
         self.fragments = fragments
         self.env = make_env(compiled=output / CACHE_DIR / "jinja")
         macro = post_macro(self.env)
-        self.env.globals["post"] = lambda post, tz: fragments.html(
-            post, tz, lambda: macro(post.item, tz)
-        )
+
+        def cached(post, tz: str):
+            return fragments.html(post, tz, lambda: macro(post.item, tz))
+
+        self.env.globals["post"] = cached
+        self.env.globals["post_list"] = lambda posts, tz: post_list(cached(p, tz) for p in posts)
 
     def keep_all(self) -> bool:
         """Keep every file of the last build as it is; False (keeping nothing) if any was touched."""

@@ -37,6 +37,7 @@ class Fragments:
                                              tz TEXT NOT NULL, html TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS line (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
                                              line TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS member (event TEXT NOT NULL, n INTEGER NOT NULL,
                                                key TEXT NOT NULL, data BLOB NOT NULL,
                                                PRIMARY KEY (event, n));
@@ -44,7 +45,7 @@ class Fragments:
         )
         if self.db.execute("SELECT digest FROM code").fetchone() != (code,):
             self.db.executescript("DELETE FROM code; DELETE FROM html; DELETE FROM line;"
-                                  "DELETE FROM member;")  # fmt: skip
+                                  "DELETE FROM member; DELETE FROM memo;")  # fmt: skip
             self.db.execute("INSERT INTO code VALUES (?)", [code])
         self.empty = {
             t: self.db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
@@ -70,6 +71,15 @@ class Fragments:
         text = make()
         self._put("line", (post.id, post.seq, text))
         return text
+
+    def memo(self, key: str, make: Callable[[], str]) -> Markup:
+        """A chart (or any HTML) whose inputs digest to `key`: made once, then kept."""
+        row = self.db.execute("SELECT value FROM memo WHERE key = ?", [key]).fetchone()
+        if row is not None:
+            return Markup(row[0])
+        value = str(make())
+        self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", [key, value])
+        return Markup(value)
 
     def members(self, event: str) -> dict[int, tuple[str, bytes]]:
         """The event download's saved members: page number -> (key, gzip bytes)."""

@@ -21,6 +21,7 @@ from core.events import Break, Day, Event, Presentation, Site
 
 from . import charts, stats
 from .assign import Assignment
+from .cache import digest
 from .markdown import render_markdown
 from .posts import Post, by_arrival, micros
 
@@ -48,6 +49,7 @@ class EventData:
     stream_url: str = ""
     inline_posts: int = 50
     state: str = ""  # a digest of the event's rows in the archive
+    memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -81,11 +83,13 @@ class EventData:
         return "past" if today > self.event.end else "live"
 
     def sparkline(self, talk: Presentation):
-        return charts.sparkline(
-            activity(
-                self.posts(talk.slug), talk.start, talk.end + self.event.grace, timedelta(minutes=5)
+        posts, end = self.posts(talk.slug), talk.end + self.event.grace
+        return self.memo(
+            digest(("sparkline", talk, end, seqs(posts))),
+            lambda: charts.sparkline(
+                activity(posts, talk.start, end, timedelta(minutes=5)),
+                f"Posts per 5 minutes during {talk.title}",
             ),
-            f"Posts per 5 minutes during {talk.title}",
         )
 
 
@@ -277,9 +281,16 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     span = day_span(data.event, day)
     if span is None:
         return None
-    counts = activity(data.items, span[0], span[1], timedelta(minutes=5))
-    return charts.svg(
-        counts, data.event.tz, f"Activity on {day.title}", chart_id or f"chart-{day.date}"
+    chart_id = chart_id or f"chart-{day.date}"
+    posts = within(data.items, micros(span[0]), micros(span[1]))
+    return data.memo(
+        digest(("day", day, span, data.event.timezone, chart_id, seqs(posts))),
+        lambda: charts.svg(
+            activity(posts, span[0], span[1], timedelta(minutes=5)),
+            data.event.tz,
+            f"Activity on {day.title}",
+            chart_id,
+        ),
     )
 
 

@@ -263,4 +263,4 @@ def _matches(rows: list[tuple], state: str) -> bool:
 
 def by_arrival(posts: Iterable[Post]) -> list[Post]:
     """Posts in the order the archive received them (row id): new posts only ever go last."""
-    return sorted(posts, key=lambda p: p.id)
+    return sorted(posts, key=itemgetter(0))

@@ -88,7 +88,15 @@ def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Envi
     env.globals["anchor"] = anchor
     env.globals["speaker_slug"] = slugify
     env.globals["post"] = lambda item, tz: post_macro(env)(getattr(item, "item", item), tz)
+    env.globals["post_list"] = lambda posts, tz: post_list(
+        post_macro(env)(getattr(p, "item", p), tz) for p in posts
+    )
     return env
+
+
+def post_list(htmls) -> Markup:
+    """Posts' HTML as the items of a list: what every page that lists posts shows."""
+    return Markup("".join([f"<li>{html}</li>" for html in htmls]))
 
 
 def post_macro(env: jinja2.Environment):
