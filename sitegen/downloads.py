@@ -66,7 +66,7 @@ def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
 
 def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence[Post]) -> bytes:
     """A valid Atom 1.0 feed of the newest FEED_POSTS indexable posts, newest first."""
-    shown = [i for i in items if not i.noindex][-FEED_POSTS:][::-1]
+    shown = newest_indexable(items)
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     _text(feed, "id", feed_id)
@@ -80,6 +80,18 @@ def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence
         feed.append(_entry(item))
     ET.indent(feed)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def newest_indexable(items: Sequence[Post]) -> list[Post]:
+    """The newest FEED_POSTS posts not from a `noindex` account, newest first (read from the end:
+    an event's feed looks at 50 posts, not 100,000)."""
+    found = []
+    for item in reversed(items):
+        if not item.noindex:
+            found.append(item)
+            if len(found) == FEED_POSTS:
+                break
+    return found
 
 
 def _entry(item: Post) -> ET.Element:
@@ -141,5 +153,5 @@ def talk_downloads(
 
 
 def _feed(path, self_url, page_url, feed_id, title, items) -> Page:
-    key = ("atom", self_url, title, seqs([i for i in items if not i.noindex][-FEED_POSTS:]))
+    key = ("atom", self_url, title, seqs(newest_indexable(items)))
     return Page(path, "", key=key, body=lambda: atom(feed_id, title, page_url, self_url, items))
