@@ -151,6 +151,8 @@ async def _read(ctx, ws, opts: Options, live: Live, requested, handles, seen) ->
                 batch, last_save = _Batch(), now
             if now - last_frame > opts.watchdog:
                 ctx.state.error(f"Jetstream silent for {opts.watchdog:g} s: reconnecting")
+                log.info("Jetstream silent for %g s: reconnecting", opts.watchdog)
+                ws.transport.abort()  # a silent server would hold a closing handshake too
                 return
     finally:
         if batch.frames:

@@ -55,6 +55,8 @@ class Adapter:
     published: int = 0  # posts published, poison included
     mutations: int = 0
     deferred: int = 0  # mutations that had to wait for a connected, settled collector
+    changed_while_down: int = 0
+    stalled_at: float = 0.0
     cuts: int = 0
     can_mutate_when_down = False  # edits and deletes reach us however long we were away
 
@@ -72,7 +74,14 @@ class Adapter:
         self.cuts += 1
 
     def stall(self) -> None:
+        self.stalled_at = time.time()
         self.fake.faults.stall(self.stall_seconds)
+
+    def woke_from_stall(self) -> bool:
+        """A request (a reconnect, a retried poll) came while the fake was silent: the
+        watchdog or the request timeout gave up on the silent connection."""
+        start, end = self.stalled_at + 0.5, self.stalled_at + self.stall_seconds
+        return any(start < r.at < end for r in self.fake.requests)
 
     def rate_limit(self) -> None:
         self.fake.faults.rate_limit(count=2, reset_in=0.4)
@@ -185,7 +194,7 @@ class Bluesky(Adapter):
 
 class Flickr(Adapter):
     name = "flickr"
-    stall_seconds = 1.5
+    stall_seconds = 2.0
 
     def config(self) -> dict:
         return {"type": "flickr", "tags": [TAG], "key_env": "AFA_TEST_FLICKR_KEY",
@@ -218,7 +227,7 @@ class Flickr(Adapter):
 
 class Feeds(Adapter):
     name = "feed"
-    stall_seconds = 1.5
+    stall_seconds = 2.0
     can_mutate_when_down = True  # a feed is a state: an edit is seen at the next poll
 
     def __init__(self, fake: FeedsFake) -> None:
@@ -286,7 +295,7 @@ class CollectorProcess:
     """`python -m collector run EVENT` in a subprocess; each run logs to its own file."""
 
     def __init__(self, tmp: Path, redis_url: str, adapters: list[Adapter]) -> None:
-        self.tmp, self.runs, self.killed = tmp, 0, 0
+        self.tmp, self.runs, self.killed, self.started_at = tmp, 0, 0, 0.0
         self.proc: subprocess.Popen | None = None
         content = tmp / "content" / EVENT
         content.mkdir(parents=True)
@@ -308,6 +317,7 @@ class CollectorProcess:
 
     def start(self) -> None:
         self.runs += 1
+        self.started_at = time.time()
         log = open(self.tmp / f"collector-{self.runs}.log", "wb")  # noqa: SIM115 - the child's
         self.proc = subprocess.Popen([sys.executable, "-m", "collector", "run", EVENT],
                                      cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -405,7 +415,8 @@ def settled(proc: CollectorProcess, adapter: Adapter) -> bool:
         return False
     if not all(edited(proc, u) for u in adapter.edited if adapter.expected[u] == "visible"):
         return False
-    return not isinstance(adapter.fake, MastodonFake) or len(adapter.fake.hub) >= 1
+    streams = (MastodonFake, JetstreamFake)
+    return not isinstance(adapter.fake, streams) or len(adapter.fake.hub) >= 1
 
 
 def run_matrix(tmp: Path, redis_url: str, names: list[str], seed: int) -> dict:
@@ -423,7 +434,14 @@ def run_matrix(tmp: Path, redis_url: str, names: list[str], seed: int) -> dict:
         wait_until(lambda: all(settled(proc, a) for a in adapters), 30, "the first posts", proc)
         for step in range(1, plan.steps):
             if step in plan.kills:
+                stalls_end = max(a.stalled_at + a.stall_seconds for a in adapters)
+                time.sleep(max(stalls_end + 0.3 - time.time(), 0))  # a kill ends no stall early
                 proc.kill()
+                for a in adapters:  # two changes (edit, delete) while no collector runs
+                    if a.can_mutate_when_down:
+                        apply(a, "mutate", step, rng, proc)
+                        apply(a, "mutate", step, rng, proc)
+                        a.changed_while_down += 2
             elif step - 3 in plan.kills:
                 proc.start()
             for a, kind in plan.faults.get(step, []):
@@ -469,6 +487,13 @@ def apply(a: Adapter, kind: str, step: int, rng: random.Random, proc: CollectorP
             want = a.expected[uri]
             wait_until(lambda: statuses(proc).get(uri) == want and (
                 uri not in a.edited or edited(proc, uri)), 20, f"{a.name}: {uri}", proc)  # fmt: skip
+    elif kind == "stall":  # on a running, caught-up collector, so that the stall is what it meets
+        if proc.alive():  # and this run of it has reached the source (not still starting)
+            wait_until(lambda: settled(proc, a) and any(
+                r.at > proc.started_at for r in a.fake.requests), 20,
+                f"{a.name}: settled before the stall", proc)  # fmt: skip
+            time.sleep(0.3)  # the stall meets the open stream, not the backfill's requests
+        a.stall()
     else:
         getattr(a, kind)()
 
@@ -500,9 +525,13 @@ def check(proc: CollectorProcess, adapters: list[Adapter], redis_url: str) -> di
         "malformed": len(poison), "malformed_kept": sum(malformed.values()),
         "deleted": sum(s == "deleted" for s in expected.values()),
         "edited": sum(len(a.edited) for a in adapters),
+        "changed_while_down": sum(a.changed_while_down for a in adapters),
         "truncated_responses": sum(r.fault == "malformed" for a in adapters
                                    for r in a.fake.requests),
         "cuts": sum(a.cuts for a in adapters), "kills": proc.killed, "runs": proc.runs,
+        # sources that gave up on the silent server before it spoke again (the in-process
+        # tests time the watchdog; here a starved loop may take longer, and still lose nothing)
+        "stall_reconnects": sum(a.woke_from_stall() for a in adapters if a.stalled_at),
     }  # fmt: skip
     print(f"fault matrix {figures}")  # noqa: T201 - the acceptance figures
     assert lost == set() and figures["duplicated"] == 0, (lost, figures)
@@ -512,8 +541,11 @@ def check(proc: CollectorProcess, adapters: list[Adapter], redis_url: str) -> di
     for uri in {u for a in adapters for u in a.edited} - set(retracts):
         assert edited(proc, uri), uri
     assert poison <= set(malformed) and all(malformed[p] == 1 for p in poison), malformed
+    raws = proc.query("SELECT identity, raw FROM malformed WHERE event = ?", EVENT)
+    assert all(raw.strip() for _, raw in raws)  # kept raw, for a fixed parser to re-process
     assert not poison & set(got)
     assert proc.killed == 2 and all(a.cuts >= 10 for a in adapters)
+
     check_stream(proc, redis_url)
     check_report(proc, adapters, figures)
     return figures
