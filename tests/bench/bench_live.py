@@ -459,7 +459,8 @@ def row(run: Run) -> str:
               run.loadgen_cpu_percent, run.publish_lag_max_ms, run.reconnects,
               run.loadavg_before[0]]  # fmt: skip
     return " ".join(
-        fmt.format("-" if v is None else v) for (_, fmt), v in zip(COLUMNS, values, strict=True)
+        fmt.format("-" if v is None else round(v, 1) if isinstance(v, float) else v)
+        for (_, fmt), v in zip(COLUMNS, values, strict=True)
     )
 
 
