@@ -31,7 +31,7 @@ from .cache import BuildCache, code_digest, digest
 from .content import load_content
 from .fragments import Fragments
 from .pages import EventData, Page
-from .posts import EventPosts, assignment_of
+from .posts import EventPosts, assignment_of, use_store
 from .render import make_env, post_list, post_macro
 from .search import index_event
 from .writer import CACHE_DIR, Writer, file_stamp
@@ -104,6 +104,7 @@ def build_site(
         builder.report.posts = sum(len(d.items) for d in datas)
         builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
     pages.forget_seqs()
+    use_store(None)  # let the decoded posts go: a scheduler process lives on between builds
     builder.finish(output)
     builder.report.seconds = time.perf_counter() - started
     return builder.report
@@ -227,8 +228,11 @@ class _Builder:
         def cached(post, tz: str):
             return fragments.html(post, tz, lambda: macro(post.item, tz))
 
+        def text(post, tz: str) -> str:
+            return fragments.html_text(post, tz, lambda: macro(post.item, tz))
+
         self.env.globals["post"] = cached
-        self.env.globals["post_list"] = lambda posts, tz: post_list(cached(p, tz) for p in posts)
+        self.env.globals["post_list"] = lambda posts, tz: post_list(text(p, tz) for p in posts)
 
     def keep_all(self) -> bool:
         """Keep every file of the last build as it is; False (keeping nothing) if any was touched."""

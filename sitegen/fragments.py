@@ -57,12 +57,16 @@ class Fragments:
 
     def html(self, post, tz: str, render: Callable[[], str]) -> Markup:
         """The post's HTML in time zone tz: from the store when it has this version, else render()."""
-        found = self._get("html", post.id, "seq, tz, html")
-        if found is not None and found[0] == post.seq and found[1] == tz:
-            return Markup(found[2])
+        return Markup(self.html_text(post, tz, render))
+
+    def html_text(self, post, tz: str, render: Callable[[], str]) -> str:
+        """html() as a plain str, for joining many (the caller marks the whole safe)."""
+        found = self._get("html", post[0], "seq, tz, html")
+        if found is not None and found[0] == post[1] and found[1] == tz:
+            return found[2]
         html = str(render())
-        self._put("html", (post.id, post.seq, tz, html))
-        return Markup(html)
+        self._put("html", (post[0], post[1], tz, html))
+        return html
 
     def line(self, post, make: Callable[[], str]) -> str:
         found = self._get("line", post.id, "seq, line")

@@ -8,8 +8,6 @@ input besides the templates and the event's content, so an unchanged key means a
 
 from __future__ import annotations
 
-import hashlib
-from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from .markdown import render_markdown
 from .posts import Post, by_arrival, micros
 
 ARCHIVE_PAGE = 500  # posts per page of the full archive
-SEQ, T = itemgetter(1), itemgetter(3)  # a Post's seq and time, at C speed
+ID, SEQ, T = itemgetter(0), itemgetter(1), itemgetter(3)  # a Post's fields, at C speed
 
 
 @dataclass(frozen=True)
@@ -62,11 +60,8 @@ class EventData:
 
     def locate(self, item: Post, root: str = "") -> str:
         """Where a post is in the full archive: archive/page-N/#anchor (relative to the event)."""
-        where = self._cache.get("pages")
-        if where is None:
-            size = ARCHIVE_PAGE
-            where = self._cache["pages"] = {p.id: n // size + 1 for n, p in enumerate(self.arrival)}
-        return f"{root}archive/page-{where[item.id]}/#{item.anchor}"
+        n = bisect_left(self.arrival, item.id, key=ID)  # arrival is in row id order
+        return f"{root}archive/page-{n // ARCHIVE_PAGE + 1}/#{item.anchor}"
 
     def count(self, slug: str) -> int:
         return len(self.posts(slug))
@@ -105,13 +100,16 @@ class Slot:
 
 def seqs(items: Iterable[Post]) -> str:
     """A digest of the posts' seqs, for page keys: every change has its own seq, so the same
-    digest means the same posts in the same versions. A list digested once in a build (a talk's
-    posts key its page, its feed and its download) is remembered until forget_seqs()."""
+    digest means the same posts in the same versions. (Python's hash of a tuple of ints is the
+    same in every process; with the count and sum beside it, two lists that differ are as good
+    as never confused.) A list digested once in a build (a talk's posts key its page, its feed
+    and its download) is remembered until forget_seqs()."""
     if isinstance(items, list):
         found = _SEQS.get(id(items))
         if found is not None and found[0] is items and found[1] == len(items):
             return found[2]
-    digest = hashlib.sha1(array("q", map(SEQ, items)).tobytes()).hexdigest()
+    values = tuple(map(SEQ, items))
+    digest = f"{len(values)}:{sum(values)}:{hash(values) & 0xFFFFFFFFFFFFFFFF:x}"
     if isinstance(items, list):
         _SEQS[id(items)] = (items, len(items), digest)
     return digest

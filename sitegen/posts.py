@@ -54,10 +54,21 @@ class Store:
         return item
 
 
+def use_store(db: sqlite_utils.Database | None) -> Store:
+    """The Store Posts decode from: one per build (row ids are unique across events)."""
+    global _store
+    if _store.db is not db:
+        _store = Store(db)
+    return _store
+
+
+_store = Store(None)
+
+
 class Post(tuple):
-    """One visible post: the cached summary row (see `summary`) and the Store, as one tuple, so
-    that 100,000 of them are made in milliseconds. Fields pages arrange by are read from the
-    row; any other attribute comes from the whole Item, decoded on first use."""
+    """One visible post: the cached summary row itself (see `summary`), so that 100,000 of them
+    are made in milliseconds. Fields pages arrange by are read from the row; any other attribute
+    comes from the whole Item, decoded on first use from the build's Store."""
 
     __slots__ = ()
     id = property(itemgetter(0))
@@ -94,7 +105,7 @@ class Post(tuple):
 
     @property
     def item(self) -> Item:
-        return self[14].get(self[0])
+        return _store.get(self[0])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -167,7 +178,7 @@ class EventPosts:
         self.db, self.event, self.key = db, event, key
         self.base_path = Path(output) / CACHE_DIR / f"posts-{event.slug}.marshal"
         self.journal_path = self.base_path.with_suffix(".journal")
-        self.store = Store(db)
+        self.store = use_store(db)
         self.how = ""  # "cached", "delta" or "whole", for the build's log
 
     def read(self, state: str | None = None) -> tuple[list[Post], int]:
@@ -183,8 +194,7 @@ class EventPosts:
         if rows is None:
             rows, self.how = self._whole(), "whole"
             self._save_base(seq, state, rows)
-        store = (self.store,)
-        return [Post(r + store) for r in rows if r[12]], seq
+        return [Post(r) for r in rows if r[12]], seq
 
     def _load(self) -> dict | None:
         """The saved rows with the journal applied, and the seq and state they reflect."""
