@@ -13,8 +13,13 @@ from core.events import load_events
 
 SAMPLE_CONTENT = Path(__file__).resolve().parents[2] / "content"
 
-FAST = Options(status_seconds=0.2, stop_grace=3.0, restart_base=0.05, restart_cap=0.2,
-               source_backoff=(0.05, 0.5))
+FAST = Options(
+    status_seconds=0.2,
+    stop_grace=3.0,
+    restart_base=0.05,
+    restart_cap=0.2,
+    source_backoff=(0.05, 0.5),
+)
 
 
 def sample_event(*sources: dict):

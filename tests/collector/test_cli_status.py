@@ -79,7 +79,9 @@ def test_report_prints_and_writes_json(tmp_path):
 def test_report_to_a_chosen_path(tmp_path):
     seed_states(tmp_path)
     target = tmp_path / "out" / "r.json"
-    result = CliRunner().invoke(cli, ["report", EVENT, "--json", str(target)], env=env_for(tmp_path))
+    result = CliRunner().invoke(
+        cli, ["report", EVENT, "--json", str(target)], env=env_for(tmp_path)
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(target.read_text())["event"] == EVENT
 
@@ -87,7 +89,8 @@ def test_report_to_a_chosen_path(tmp_path):
 def test_note_is_archived_and_published(tmp_path, redis_url, redis_client):
     env = env_for(tmp_path, redis_url)
     result = CliRunner().invoke(
-        cli, ["note", EVENT, "Lunch is <served> in the Garden Room", "--author", "Northwind team"],
+        cli,
+        ["note", EVENT, "Lunch is <served> in the Garden Room", "--author", "Northwind team"],
         env=env,
     )
     assert result.exit_code == 0, result.output

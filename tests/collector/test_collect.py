@@ -125,8 +125,12 @@ def test_counters_and_cursor_carry_over_a_restart(make_settings, redis_url):
     """A second run resumes the source from its committed cursor and keeps counting."""
     settings = make_settings(redis_url=redis_url)
     event = sample_event({"type": "steady", "key": "steady:a", "origin": "a"})
-    first, _ = asyncio.run(run_until(settings, [event], lambda: False, timeout=0.5, resolve=resolve))
-    second, _ = asyncio.run(run_until(settings, [event], lambda: False, timeout=0.5, resolve=resolve))
+    first, _ = asyncio.run(
+        run_until(settings, [event], lambda: False, timeout=0.5, resolve=resolve)
+    )
+    second, _ = asyncio.run(
+        run_until(settings, [event], lambda: False, timeout=0.5, resolve=resolve)
+    )
     received = second["steady:a"].received
     assert received > first["steady:a"].received
     archived = count(settings.archive_path, "SELECT count(*) FROM items")

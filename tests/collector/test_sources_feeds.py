@@ -63,7 +63,9 @@ def entry(k: int) -> str:
 
 def rss(*ks: int) -> str:
     items = "".join(entry(k) for k in ks)
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>{items}</channel></rss>'
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>{items}</channel></rss>'
+    )
 
 
 def test_polling_with_etag_archives_each_entry_once(make_settings, redis_url):
@@ -126,7 +128,8 @@ def test_a_truncated_response_is_retried_not_archived(make_settings, redis_url):
     assert states[f"feed:{url}"].errors >= 1
 
 
-if __name__ == "__main__":  # rewrite the expected files: python tests/collector/test_sources_feeds.py
+# Rewrite the expected files: python tests/collector/test_sources_feeds.py
+if __name__ == "__main__":
     for case in CASES:
         text = json.dumps(outcome(case), ensure_ascii=False, indent=2) + "\n"
         case.with_suffix(".expected.json").write_text(text)

@@ -74,8 +74,7 @@ def test_invalid_key_is_a_configuration_error(make_settings, redis_url):
         assert len(fake.requests) == 1  # not retried
     assert states[KEY].state == "failing"
     assert states[KEY].last_error == (
-        f"{KEY}: Flickr error 100: Invalid API Key (Key not found): "
-        f"'{fake.url}/services/rest/'"
+        f"{KEY}: Flickr error 100: Invalid API Key (Key not found): '{fake.url}/services/rest/'"
     )
 
 
@@ -83,7 +82,9 @@ def test_missing_key_is_a_configuration_error(make_settings, redis_url):
     settings = make_settings(redis_url=redis_url)
     with FlickrFake() as fake:
         event = sample_event(flickr_source(fake))
-        states, _ = asyncio.run(run_until(settings, [event], lambda: False, timeout=0.3, environ={}))
+        states, _ = asyncio.run(
+            run_until(settings, [event], lambda: False, timeout=0.3, environ={})
+        )
     assert states[KEY].last_error == (
         f"{KEY}: no Flickr API key: set the environment variable: 'TEST_FLICKR_KEY'"
     )
@@ -119,8 +120,9 @@ def test_faults_lose_nothing_and_duplicate_nothing(make_settings, redis_url):
     with FlickrFake() as fake:
         base = time.time() - 600
         published = [fake.publish(photo(k), uploaded=base + k) for k in range(10)]
-        bad = fake.publish({"id": "53999999999", "owner": "", "tags": "northwind26"},
-                           uploaded=base + 5)  # no owner: malformed, counted, kept raw
+        bad = fake.publish(
+            {"id": "53999999999", "owner": "", "tags": "northwind26"}, uploaded=base + 5
+        )  # no owner: malformed, counted, kept raw
         event = sample_event(flickr_source(fake, per_page=4))
         faults = fake.faults
 
@@ -145,7 +147,10 @@ def test_faults_lose_nothing_and_duplicate_nothing(make_settings, redis_url):
     got = {i.uri for i in visible_items(db, event.slug)}
     malformed = db.execute("SELECT count(*) FROM malformed").fetchone()[0]
     db.close()
-    lost, extra = len(uris - got), count(settings.archive_path, "SELECT count(*) FROM changes") - len(got)
+    lost, extra = (
+        len(uris - got),
+        count(settings.archive_path, "SELECT count(*) FROM changes") - len(got),
+    )
     figures = (f"published {len(uris) + 1}, archived {len(got)}, lost {lost}, "
                f"duplicated {extra}, malformed {malformed}; faults {sorted(set(faulted))}")  # fmt: skip
     print(figures)  # noqa: T201 - the issue asks the test to print its figures
