@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from core.errors import AfaError, ContentErrors
+from core.errors import AfaError, ContentError, ContentErrors
 from core.events import load_events
+from core.moderation import load_content_moderation
 from core.settings import Settings, load_settings
 
 from .build import build_site
@@ -73,16 +74,32 @@ def check_content() -> None:
         python -m sitegen check-content
     """
     settings = load_settings()
+    errors: list[ContentError] = []
+    events = []
     try:
         events = load_events(settings.content_dir)
     except ContentErrors as exc:
-        for error in exc.errors:
+        errors.extend(exc.errors)
+    errors.extend(moderation_errors(settings.content_dir))
+    if errors:
+        for error in errors:
             click.echo(str(error), err=True)
-        raise click.ClickException(
-            f"{len(exc.errors)} mistake(s) in {settings.content_dir}/"
-        ) from exc
+        raise click.ClickException(f"{len(errors)} mistake(s) in {settings.content_dir}/")
     talks = sum(len(e.presentations) for e in events)
     click.echo(f"content OK: {len(events)} events, {talks} presentations")
+
+
+def moderation_errors(content_dir: Path) -> list[ContentError]:
+    """Every mistake in each event's moderation.yaml (events are the folders with an event.yaml)."""
+    errors: list[ContentError] = []
+    if not Path(content_dir).is_dir():
+        return errors
+    for folder in sorted(p for p in Path(content_dir).iterdir() if (p / "event.yaml").exists()):
+        try:
+            load_content_moderation(folder)
+        except ContentErrors as exc:
+            errors.extend(exc.errors)
+    return errors
 
 
 @cli.command()

@@ -329,3 +329,37 @@ def test_content_errors_stop_the_build_with_a_clean_message(tmp_path, monkeypatc
     assert result.exit_code == 1
     assert "bad/event.yaml:" in result.output and "YAML syntax" in result.output
     assert not (tmp_path / "out").exists()
+
+
+MODERATION = """\
+approve_first: maybe
+rules:
+  - keyword: free crypto
+    why: spam
+  - pattern: "(unclosed"
+  - keyword: x
+    action: delete
+colour: red
+"""
+
+
+def test_check_content_validates_each_events_moderation_file(tmp_path, monkeypatch, sg):
+    content = tmp_path / "content"
+    shutil.copytree(sg.SAMPLE.parent, content)
+    path = content / sg.EVENT / "moderation.yaml"
+    path.write_text(MODERATION)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AFA_CONTENT_DIR", str(content))
+    result = CliRunner().invoke(cli, ["check-content"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    where = f"content/{sg.EVENT}/moderation.yaml"
+    found = {int(line.split(":")[1]) for line in lines if line.startswith(where + ":")}
+    assert found == {1, 5, 7, 8}, lines  # approve_first, the pattern, the action, the key
+    assert any("not a regular expression" in line for line in lines), lines
+    assert any("unknown key 'colour'" in line for line in lines), lines
+    assert lines[-1] == "Error: 4 mistake(s) in " + str(content) + "/"
+    path.write_text("rules:\n  - keyword: free crypto\n    why: spam\n")
+    result = CliRunner().invoke(cli, ["check-content"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "content OK: 1 events, 21 presentations\n"
