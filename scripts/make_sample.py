@@ -7,7 +7,7 @@ The output is JSON Lines (format afa-recording/1): a header line, then one line 
 delivery sorted by `at` (when the source published it):
     {"at": "...Z", "source": "mastodon"|"bluesky"|"flickr", "origin": host|"jetstream"|"flickr",
      "type": "update"|"status.update"|"delete"|"jetstream"|"photo", "payload": <source data>}
-Payloads have the real sources' shapes (see /work/shared/fixtures). The same seed always gives
+Payloads have the real sources' shapes (see tests/fixtures/shared). The same seed always gives
 the same bytes. Hostile posts carry the text XSS-PROBE so tests can find them.
 """
 

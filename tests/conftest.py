@@ -16,7 +16,8 @@ from core.redisd import EmbeddedRedis, free_port, wait_for_port
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+# Copies of ../shared/fixtures (real payloads; origins in tests/fixtures/shared/SOURCES.md)
+SHARED_FIXTURES = ROOT / "tests" / "fixtures" / "shared"
 SAMPLE_CONTENT = ROOT / "content"
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SHARED = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "shared"
+)  # real payloads, origins listed there
 T0 = datetime(2026, 10, 24, 9, 0, tzinfo=UTC)
 
 

@@ -28,7 +28,9 @@ import uvicorn
 
 from core.redisd import free_port
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "shared"
+)  # real payloads, origins listed there
 
 
 class CutConnection(Exception):
