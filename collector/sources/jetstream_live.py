@@ -112,8 +112,11 @@ async def fetch_jetstream(ctx: SourceContext, opts: Options, live: Live) -> None
                     "bluesky", url, f"Jetstream refused the connection ({status})"
                 ) from exc
             ctx.state.error(exc)
+            log.warning("bluesky: Jetstream %s answered %s; backing off", opts.url, status)
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             ctx.state.error(exc)
+            log.warning("bluesky: Jetstream %s: %s: %s; backing off", opts.url,
+                        type(exc).__name__, exc)  # fmt: skip
         if ctx.stopping.is_set():
             break
         dropped_at = time.monotonic()
