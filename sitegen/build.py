@@ -11,10 +11,12 @@ and the cache after the manifest.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,7 +95,9 @@ def build_site(
         else:
             builder.use_fragments(Fragments(output, code), output)
             archive.memo = builder.fragments.memo
-            datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
+            with _no_gc():
+                datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
+                gc.freeze()  # the posts live to the end of the build: never traverse them again
             builder.write_static()
             for family in plan(settings, site, datas, now, builder.fragments):
                 builder.write(family)
@@ -103,11 +107,25 @@ def build_site(
             builder.write_search(data.event.slug, search)
         builder.report.posts = sum(len(d.items) for d in datas)
         builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
+    gc.unfreeze()
     pages.forget_seqs()
     use_store(None)  # let the decoded posts go: a scheduler process lives on between builds
     builder.finish(output)
     builder.report.seconds = time.perf_counter() - started
     return builder.report
+
+
+@contextmanager
+def _no_gc():
+    """No cyclic garbage collection while posts are read: 100,000 summaries and their tuples are
+    all kept, and each collection would walk every one of them again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def plan(

@@ -194,7 +194,7 @@ class EventPosts:
         if rows is None:
             rows, self.how = self._whole(), "whole"
             self._save_base(seq, state, rows)
-        return [Post(r) for r in rows if r[12]], seq
+        return list(map(Post, filter(itemgetter(12), rows))), seq
 
     def _load(self) -> dict | None:
         """The saved rows with the journal applied, and the seq and state they reflect."""

@@ -33,16 +33,39 @@ class Writer:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
+        self._folders: dict[PurePosixPath, Path] = {}
 
     def target(self, relpath: str) -> Path:
         """output/relpath, or WriterError when relpath would leave output/."""
         pure = PurePosixPath(relpath)
         if not relpath or pure.is_absolute() or ".." in pure.parts or "\\" in relpath:
             raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
-        path = (self.root / pure).resolve()
+        path = self._resolve(pure)
         if not path.is_relative_to(self.root) or path == self.root:
             raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
         return path
+
+    def _resolve(self, pure: PurePosixPath) -> Path:
+        """(root / pure).resolve(), each folder resolved once per build: only the file's own
+        name is looked at each time, and followed when it is a symlink."""
+        if pure.name in ("", "."):
+            return (self.root / pure).resolve()
+        path = self._folder(pure.parent) / pure.name
+        return path.resolve() if path.is_symlink() else path
+
+    def _folder(self, pure: PurePosixPath) -> Path:
+        """A folder under root, resolved: its parent's resolution and its own name, followed
+        when that is a symlink (one lstat per new folder, instead of one per path component)."""
+        found = self._folders.get(pure)
+        if found is None:
+            if pure.name in ("", "."):
+                found = self.root
+            else:
+                found = self._folder(pure.parent) / pure.name
+                if found.is_symlink():
+                    found = found.resolve()
+            self._folders[pure] = found
+        return found
 
     def write_file(self, relpath: str, content: str | bytes) -> bool:
         """Write one file; True when its bytes changed. Each path once per build."""
