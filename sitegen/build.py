@@ -246,11 +246,10 @@ class _Builder:
         def cached(post, tz: str):
             return fragments.html(post, tz, lambda: macro(post.item, tz))
 
-        def text(post, tz: str) -> str:
-            return fragments.html_text(post, tz, lambda: macro(post.item, tz))
-
         self.env.globals["post"] = cached
-        self.env.globals["post_list"] = lambda posts, tz: post_list(text(p, tz) for p in posts)
+        self.env.globals["post_list"] = lambda posts, tz: post_list(
+            fragments.html_texts(posts, tz, lambda post: macro(post.item, tz))
+        )
 
     def keep_all(self) -> bool:
         """Keep every file of the last build as it is; False (keeping nothing) if any was touched."""

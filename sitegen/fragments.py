@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 
 from markupsafe import Markup
@@ -68,6 +69,18 @@ class Fragments:
         self._put("html", (post[0], post[1], tz, html))
         return html
 
+    def html_texts(self, posts, tz: str, render: Callable[[object], str]) -> list[str]:
+        """html_text() of many posts (a page's list), the prefetched ones looked up inline."""
+        pending, fetched = self.pending["html"], self.fetched["html"]
+        found = []
+        for post in posts:
+            held = pending.get(post[0]) or fetched.pop(post[0], None)
+            if held is not None and held[1] == post[1] and held[2] == tz:
+                found.append(held[3])
+            else:
+                found.append(self.html_text(post, tz, lambda post=post: render(post)))
+        return found
+
     def line(self, post, make: Callable[[], str]) -> str:
         found = self._get("line", post.id, "seq, line")
         if found is not None and found[0] == post.seq:
@@ -99,7 +112,7 @@ class Fragments:
         if self.empty[table] and not self.put[table]:
             return
         pending = self.pending[table]
-        ids = [p.id for p in posts if p.id not in pending]
+        ids = [i for i in map(itemgetter(0), posts) if i not in pending]  # Post.id at C speed
         columns = "id, seq, tz, html" if table == "html" else "id, seq, line"
         for i in range(0, len(ids), 20000):
             rows = self.db.execute(

@@ -6,6 +6,7 @@ through, and links or images whose URL is not http(s), mailto or relative lose t
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
@@ -45,6 +46,7 @@ def _renderer() -> markdown_lib.Markdown:
     return md
 
 
+@functools.lru_cache(maxsize=4096)
 def render_markdown(text: str) -> str:
     """Organizer Markdown → HTML; the caller marks it safe with the `trusted_html` filter."""
     if not text:

@@ -139,7 +139,7 @@ def event_page(site: Site, data: EventData) -> Page:
             "site": site,
             "data": data,
             "event": event,
-            "description": render_markdown(event.description),
+            "description": markdown(data.memo, event.description),
             "days": [(day, schedule_rows(day), day_chart(data, day)) for day in event.days],
             "unplaced": data.assignment.unplaced,
             "links": stats.top_links(data.items),
@@ -163,21 +163,31 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
         following = same_room[i + 1] if i + 1 < len(same_room) else None
         posts = data.assignment.talks[talk.slug]
         key = ("talk", talk, previous, following, seqs(posts))
-        context = _talk_context(site, event, talk, posts, previous, following)
+        context = _talk_context(site, event, talk, posts, previous, following, data.memo)
         pages.append(
             Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context, key)
         )
     return pages
 
 
-def _talk_context(site, event, talk, posts, previous, following) -> Callable[[], dict[str, Any]]:
+def markdown(memo: Callable[[str, Callable[[], Any]], Any], text: str) -> str:
+    """render_markdown(text), kept by the build's memo (the Markdown library takes longer to
+    set up than a session's rebuild may spend on it)."""
+    if not text:
+        return ""
+    return str(memo(digest(("markdown", text)), lambda: render_markdown(text)))
+
+
+def _talk_context(
+    site, event, talk, posts, previous, following, memo=lambda key, make: make()
+) -> Callable[[], dict[str, Any]]:
     def context() -> dict[str, Any]:
         return {
             "site": site,
             "event": event,
             "talk": talk,
             "room": event.room(talk.room),
-            "abstract": render_markdown(talk.abstract),
+            "abstract": markdown(memo, talk.abstract),
             "posts": posts,
             "chart": span_chart(event, posts, talk.start, talk.end + event.grace, talk.title),
             "previous": previous,

@@ -15,8 +15,10 @@ import hashlib
 import json
 import marshal
 import time
+from bisect import insort
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import starmap
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
@@ -35,6 +37,7 @@ FORMAT = 4
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DELTA_LIMIT = 20_000  # more changed rows than this: read the event whole instead
 JOURNAL_LIMIT = 20_000  # more rows changed since the base than this: write a new base
+MERGE_LIMIT = 2_000  # changed rows inserted one by one; more are sorted in
 TIME_ORDER = itemgetter(3, 0)  # (created_at in microseconds, row id): the archive's order
 
 
@@ -90,7 +93,7 @@ class Post(tuple):
 
     @property
     def media(self) -> tuple[Media, ...]:
-        return tuple(Media(*m) for m in self[9]) if self[9] else ()
+        return tuple(starmap(Media, self[9])) if self[9] else ()
 
     @property
     def anchor(self) -> str:
@@ -205,9 +208,7 @@ class EventPosts:
         if journal is None or journal.get("base") != base["token"]:
             return {**base, "changed": {}}
         changed = journal["changed"]
-        rows = [r for r in base["rows"] if r[0] not in changed]
-        rows += [r for r in changed.values() if r is not None]
-        rows.sort(key=TIME_ORDER)  # the base is in order: this merges the changed rows in
+        rows = merged(base["rows"], changed)
         return {**base, "rows": rows, "changed": changed, "seq": journal["seq"],
                 "state": journal["state"]}  # fmt: skip
 
@@ -225,9 +226,7 @@ class EventPosts:
             return None
         found = list(item_rows(self.db, self.event.slug, uris))
         fresh = {row[0]: self._summary(*row[:4]) if row[4] == "visible" else None for row in found}
-        rows = [r for r in saved["rows"] if r[0] not in fresh] if fresh else saved["rows"]
-        rows += [r for r in fresh.values() if r is not None]
-        rows.sort(key=TIME_ORDER)
+        rows = merged(saved["rows"], fresh)
         if not _matches(rows, state):
             return None
         changed = {**saved["changed"], **fresh}
@@ -248,6 +247,22 @@ class EventPosts:
     def _summary(self, row_id: int, data: str, seq: int, version: int) -> tuple:
         item = self.store.items[row_id] = decode(data, seq)
         return summary(row_id, seq, version, item, place_of(self.event, item))
+
+
+def merged(rows: list[tuple], changed: dict[int, tuple | None]) -> list[tuple]:
+    """rows (in TIME_ORDER) with the changed ones (by row id; None for a row gone) put in their
+    places: a few hundred rows are inserted by bisection, more are sorted in with the rest."""
+    if not changed:
+        return rows
+    rows = [r for r in rows if r[0] not in changed]
+    fresh = [r for r in changed.values() if r is not None]
+    if len(fresh) > MERGE_LIMIT:
+        rows += fresh
+        rows.sort(key=TIME_ORDER)
+        return rows
+    for row in sorted(fresh, key=TIME_ORDER):
+        insort(rows, row, key=TIME_ORDER)
+    return rows
 
 
 def _read(path: Path) -> dict | None:

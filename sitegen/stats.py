@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from core.items import Item, Media
@@ -32,8 +33,7 @@ class Link:
     count: int  # how many posts link to it
 
 
-@dataclass(frozen=True)
-class Photo:
+class Photo(NamedTuple):  # a tuple: made in bulk (every photo of an event, each build)
     media: Media
     item: Post  # the post it came with, for its anchor, author and time
 
