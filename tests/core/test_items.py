@@ -33,8 +33,17 @@ def test_to_dict_covers_every_field():
     """item_to_dict is written out by hand for speed: it must not forget a field."""
     import dataclasses
 
-    item = Item(uri="u", source="s", origin="o", local_id="1", url="", created_at=datetime(2026, 1, 1),
-                author=Author(id="a"), media=(Media("image", "https://x"),), extra={"k": 1})
+    item = Item(
+        uri="u",
+        source="s",
+        origin="o",
+        local_id="1",
+        url="",
+        created_at=datetime(2026, 1, 1),
+        author=Author(id="a"),
+        media=(Media("image", "https://x"),),
+        extra={"k": 1},
+    )
     data = item_to_dict(item)
     assert set(data) == {f.name for f in dataclasses.fields(Item)}
     assert set(data["author"]) == {f.name for f in dataclasses.fields(Author)}
