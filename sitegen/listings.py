@@ -61,7 +61,7 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
                 "counts": {t.slug: data.count(t.slug) for t in talks},
             }
 
-        key = ("day", day, seqs(posts), [n for n, _ in archive])
+        key = ("day", str(day.date), seqs(posts), [n for n, _ in archive])
         path = f"{event.slug}/days/{day.date}/index.html"
         pages.append(Page(path, "day.html", context, key))
     return pages
@@ -168,7 +168,7 @@ def speaker_pages(site: Site, events: list[EventData]) -> list[Page]:
                 f"speakers/{slug}/index.html",
                 "speaker.html",
                 context,
-                ("speaker", names[slug], rows),
+                ("speaker", names[slug], [(e.slug, t.slug, n) for e, t, n in rows]),
             )
         )
     everyone = sorted(((names[s], s, len(talks[s])) for s in talks), key=lambda r: r[0].casefold())

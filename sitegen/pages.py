@@ -2,8 +2,9 @@
 
 The build reads the archive once per event into an EventData; these functions only arrange it.
 A page's context is a function, called only when the page is rendered; its `key` names every
-input besides the templates and the event's content, so an unchanged key means an unchanged page
-(the build then skips rendering it). Posts are keyed by their seq: any edit gives a new one.
+input besides the templates and content/ (the build adds a digest of both, so a talk is named by
+its slug), so an unchanged key means an unchanged page (the build then skips rendering it).
+Posts are keyed by their seq: any edit gives a new one.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class EventData:
     def sparkline(self, talk: Presentation):
         posts, end = self.posts(talk.slug), talk.end + self.event.grace
         return self.memo(
-            digest(("sparkline", talk, end, seqs(posts))),
+            digest(("sparkline", talk.slug, talk.title, talk.start, end, seqs(posts))),
             lambda: charts.sparkline(
                 activity(posts, talk.start, end, timedelta(minutes=5)),
                 f"Posts per 5 minutes during {talk.title}",
@@ -162,7 +163,7 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
         previous = same_room[i - 1] if i > 0 else None
         following = same_room[i + 1] if i + 1 < len(same_room) else None
         posts = data.assignment.talks[talk.slug]
-        key = ("talk", talk, previous, following, seqs(posts))
+        key = ("talk", talk.slug, _slug(previous), _slug(following), seqs(posts))
         context = _talk_context(site, event, talk, posts, previous, following, data.memo)
         pages.append(
             Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context, key)
@@ -230,7 +231,7 @@ def break_pages(site: Site, data: EventData) -> list[Page]:
                 "chart": span_chart(event, posts, brk.start, brk.end, brk.title),
             }
 
-        key = ("break", brk, seqs(posts))
+        key = ("break", brk.slug, seqs(posts))
         pages.append(Page(f"{event.slug}/breaks/{brk.slug}/index.html", "break.html", context, key))
     return pages
 
@@ -292,7 +293,7 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     chart_id = chart_id or f"chart-{day.date}"
     posts = within(data.items, micros(span[0]), micros(span[1]))
     return data.memo(
-        digest(("day", day, span, data.event.timezone, chart_id, seqs(posts))),
+        digest(("day", day.date, day.title, span, data.event.timezone, chart_id, seqs(posts))),
         lambda: charts.svg(
             activity(posts, span[0], span[1], timedelta(minutes=5)),
             data.event.tz,
@@ -324,6 +325,12 @@ def within(posts: Sequence[Post], first: int, last: int) -> Sequence[Post]:
 
 def local_date(event: Event, item: Post) -> date:
     return item.created_at.astimezone(event.tz).date()
+
+
+def _slug(talk: Presentation | None) -> str | None:
+    """What a page key names a talk by: the build digests all of content/ into every key
+    already (build.py's `site`), so the slug is enough, and far cheaper to repr."""
+    return None if talk is None else talk.slug
 
 
 def _start(p: Presentation) -> datetime:

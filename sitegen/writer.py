@@ -33,45 +33,47 @@ class Writer:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
-        self._folders: dict[PurePosixPath, Path] = {}
+        self._folders: dict[str, str] = {}  # folder relative to root -> its real path
+        self._prefix = os.path.join(str(self.root), "")  # what a path under root starts with
 
     def target(self, relpath: str) -> Path:
         """output/relpath, or WriterError when relpath would leave output/."""
+        return self._located(relpath)[0]
+
+    def _located(self, relpath: str) -> tuple[Path, str]:
+        """(output/relpath resolved, that path relative to output/), or WriterError. Each folder
+        is resolved once per build (a build names hundreds of files in as many folders): only
+        the file's own name is looked at each time, and followed when it is a symlink."""
         pure = PurePosixPath(relpath)
-        if not relpath or pure.is_absolute() or ".." in pure.parts or "\\" in relpath:
+        parts = pure.parts
+        if not relpath or not parts or pure.is_absolute() or ".." in parts or "\\" in relpath:
             raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
-        path = self._resolve(pure)
-        if not path.is_relative_to(self.root) or path == self.root:
+        path = os.path.join(self._folder("/".join(parts[:-1])), parts[-1])
+        if os.path.islink(path):
+            path = os.path.realpath(path)
+        if not path.startswith(self._prefix):
             raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
-        return path
+        return Path(path), path[len(self._prefix) :]
 
-    def _resolve(self, pure: PurePosixPath) -> Path:
-        """(root / pure).resolve(), each folder resolved once per build: only the file's own
-        name is looked at each time, and followed when it is a symlink."""
-        if pure.name in ("", "."):
-            return (self.root / pure).resolve()
-        path = self._folder(pure.parent) / pure.name
-        return path.resolve() if path.is_symlink() else path
-
-    def _folder(self, pure: PurePosixPath) -> Path:
-        """A folder under root, resolved: its parent's resolution and its own name, followed
-        when that is a symlink (one lstat per new folder, instead of one per path component)."""
-        found = self._folders.get(pure)
+    def _folder(self, rel: str) -> str:
+        """The real path of a folder under root: its parent's and its own name, followed when
+        that is a symlink (one lstat per new folder, instead of one per path component)."""
+        found = self._folders.get(rel)
         if found is None:
-            if pure.name in ("", "."):
-                found = self.root
+            if not rel:
+                found = str(self.root)
             else:
-                found = self._folder(pure.parent) / pure.name
-                if found.is_symlink():
-                    found = found.resolve()
-            self._folders[pure] = found
+                parent, _, name = rel.rpartition("/")
+                found = os.path.join(self._folder(parent), name)
+                if os.path.islink(found):
+                    found = os.path.realpath(found)
+            self._folders[rel] = found
         return found
 
     def write_file(self, relpath: str, content: str | bytes) -> bool:
         """Write one file; True when its bytes changed. Each path once per build."""
         data = content.encode("utf-8") if isinstance(content, str) else content
-        path = self.target(relpath)
-        key = path.relative_to(self.root).as_posix()
+        path, key = self._located(relpath)
         if key in self.files or key == MANIFEST or key.startswith(CACHE_DIR):
             raise WriterError(f"{key} is written twice in one build")
         self.files[key] = hashlib.sha256(data).hexdigest()
@@ -84,8 +86,7 @@ class Writer:
     def keep(self, relpath: str, sha: str, stamp: tuple[int, int]) -> bool:
         """Count a file an earlier build wrote as written by this one, without rendering it again,
         when it is still there as that build left it (same size and mtime); False otherwise."""
-        path = self.target(relpath)
-        key = path.relative_to(self.root).as_posix()
+        path, key = self._located(relpath)
         if key in self.files or key == MANIFEST:
             raise WriterError(f"{key} is written twice in one build")
         if file_stamp(path) != tuple(stamp):
