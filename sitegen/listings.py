@@ -29,9 +29,8 @@ from .pages import (
     day_span,
     schedule_rows,
     seqs,
-    within,
 )
-from .posts import TIME_ORDER, Post, micros
+from .posts import TIME_ORDER, Post
 
 GALLERY_PAGE = 120  # photos per gallery page
 
@@ -41,7 +40,7 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
     chunks = event_chunks(data)
     for day in event.days:
         span = day_span(event, day)
-        posts = within(data.items, micros(span[0]), micros(span[1])) if span else []
+        posts = data.span(*span) if span else []
         talks = [p for s in day.sessions for p in s.presentations]
         archive = [(n, c) for n, c in chunks if _dates(event, c) & {day.date}]
 

@@ -71,6 +71,15 @@ class EventData:
         found = self.assignment.talks.get(slug)
         return found if found is not None else self.assignment.breaks.get(slug, [])
 
+    def span(self, first: datetime, last: datetime) -> Sequence[Post]:
+        """within(items, first, last), one list per span per build (so its seqs are digested
+        once, for the day's page and both of its charts)."""
+        key = ("span", first, last)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = within(self.items, micros(first), micros(last))
+        return found
+
     def status(self, now: datetime) -> str:
         """live, upcoming or past, by the event's dates in its own time zone."""
         today = now.astimezone(self.event.tz).date()
@@ -291,7 +300,7 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     if span is None:
         return None
     chart_id = chart_id or f"chart-{day.date}"
-    posts = within(data.items, micros(span[0]), micros(span[1]))
+    posts = data.span(*span)
     return data.memo(
         digest(("day", day.date, day.title, span, data.event.timezone, chart_id, seqs(posts))),
         lambda: charts.svg(
