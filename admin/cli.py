@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import click
 import uvicorn
 
 from core.archive import open_archive
+from core.cli import AfaGroup, configure_logging
 from core.errors import AfaError
 from core.events import load_events
+from core.redisd import port_or_free
 from core.settings import load_settings, secret
 
 from . import supervise as sv
@@ -21,24 +21,11 @@ from .auth import secret_problem
 SECRET_NAME = "AFA_ADMIN_SECRET"
 
 
-class AfaGroup(click.Group):
-    """The one place where an AfaError becomes a clean message and exit code 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except AfaError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
 @click.group(cls=AfaGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def cli(verbose: bool) -> None:
     """Run A Feed Apart under a supervisor and watch it from the organizers' dashboard."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )  # fmt: skip
+    configure_logging(verbose)
 
 
 @cli.command()
@@ -120,7 +107,7 @@ def supervise(
     problem = secret_problem(secret(SECRET_NAME))
     if problem:
         click.echo(f"dashboard left out: {problem}", err=True)
-    redis_port = None if settings.redis_url else sv.port_or_free(redis_port)
+    redis_port = None if settings.redis_url else port_or_free(redis_port)
     found = sv.programs(settings, chosen, redis_port=redis_port, replay=replay, speed=speed,
                         static=static, dashboard=problem is None)  # fmt: skip
     redis_url = settings.redis_url or f"redis://127.0.0.1:{redis_port}/0"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from core.errors import AfaError
 from core.events import Event
-from core.redisd import EmbeddedRedis, free_port
+from core.redisd import EmbeddedRedis
 from core.settings import Settings
 
 LOG_MAXBYTES = "10MB"
@@ -71,18 +70,6 @@ def run_dir(settings: Settings) -> Path:
 def supervisor_url(settings: Settings) -> str:
     """Where the dashboard reaches supervisord: the setting, else the socket under var/run/."""
     return settings.supervisor_url or f"unix://{run_dir(settings) / 'supervisor.sock'}"
-
-
-def port_or_free(port: int) -> int:
-    """`port` if nothing listens on it (0: any free port), else a free one."""
-    if port == 0:
-        return free_port()
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            return free_port()
 
 
 def python(*args: str) -> list[str]:

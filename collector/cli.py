@@ -7,13 +7,13 @@ import contextlib
 import getpass
 import logging
 import signal
-import sys
 from pathlib import Path
 
 import click
 import redis as redis_lib
 
 from core.archive import open_archive, source_states
+from core.cli import AfaGroup, configure_logging
 from core.errors import AfaError
 from core.events import Event, load_events
 from core.moderation import (
@@ -36,24 +36,11 @@ from .runner import Replay, Stopper
 from .store import save_batch
 
 
-class AfaGroup(click.Group):
-    """The one place where an AfaError becomes a clean message and exit code 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except AfaError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
 @click.group(cls=AfaGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def cli(verbose: bool) -> None:
     """Collect posts from sources into the archive (SQLite) and the live tail (Redis)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )  # fmt: skip
+    configure_logging(verbose)
 
 
 def need_redis(settings: Settings) -> None:

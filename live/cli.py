@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from core.cli import AfaGroup, configure_logging
 from core.errors import AfaError
 from core.settings import Settings, load_settings
 
@@ -17,24 +15,11 @@ from .app import create_app
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
-class AfaGroup(click.Group):
-    """The one place where an AfaError becomes a clean message and exit code 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except AfaError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
 @click.group(cls=AfaGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def cli(verbose: bool) -> None:
     """Serve live updates (Server-Sent Events) from each event's Redis stream."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )  # fmt: skip
+    configure_logging(verbose)
 
 
 def need_redis(settings: Settings) -> None:

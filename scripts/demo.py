@@ -20,19 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.errors import AfaError, ContentErrors  # noqa: E402
 from core.events import load_events  # noqa: E402
-from core.redisd import EmbeddedRedis, free_port  # noqa: E402
+from core.redisd import EmbeddedRedis, port_or_free  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-
-
-def port_or_free(port: int) -> int:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            return free_port()
 
 
 class Processes:
