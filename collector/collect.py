@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ class Collector:
 
     def __post_init__(self) -> None:
         self.lock = asyncio.Lock()
+        # A caller cancelled at shutdown leaves self.lock while its worker thread still writes
+        # through the one connection; this lock makes the next writer wait for that thread.
+        self.db_lock = threading.Lock()
         self.sources: list[_Source] = []
         self.needs_reseed: set[str] = set()
 
@@ -119,7 +123,8 @@ class Collector:
         finally:
             await self.http.aclose()
             self.redis.close()
-            self.db.close()
+            with self.db_lock:
+                self.db.close()
         return {s.ctx.key: s.ctx.state for s in self.sources}
 
     async def _finish(self, tasks: list[asyncio.Task]) -> None:
@@ -190,7 +195,14 @@ class Collector:
         ctx.state.disconnected_seconds += time.monotonic() - down
         if awake:  # resume exactly where the archive ends, whatever the crash left in memory
             async with self.lock:
-                ctx.cursor = await asyncio.to_thread(load_cursor, self.db, ctx.event.slug, ctx.key)
+                ctx.cursor = await self._in_thread(load_cursor, self.db, ctx.event.slug, ctx.key)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        def locked() -> Any:
+            with self.db_lock:
+                return fn(*args)
+
+        return await asyncio.to_thread(locked)
 
     def _saver(self, event: Event, key: str, source: _Source | None = None):
         async def save(
@@ -199,7 +211,7 @@ class Collector:
         ) -> int:  # fmt: skip
             changes, malformed = list(changes), list(malformed)
             async with self.lock:
-                committed, malformed = await asyncio.to_thread(
+                committed, malformed = await self._in_thread(
                     self._commit, event.slug, key, changes, cursor, malformed
                 )
             if source is not None:
@@ -246,7 +258,7 @@ class Collector:
         """Write every source's state to the archive and to Redis; retry a pending reseed."""
         rows = [(s.event.slug, s.ctx.key, s.ctx.state.as_dict()) for s in self.sources]
         async with self.lock:
-            await asyncio.to_thread(self._write_states, rows)
+            await self._in_thread(self._write_states, rows)
             if self.needs_reseed:
                 await self._reseed_all()
 
@@ -264,7 +276,7 @@ class Collector:
         slugs = [e.slug for e in self.events] if at_start else sorted(self.needs_reseed)
         for slug in slugs:
             try:
-                await asyncio.to_thread(
+                await self._in_thread(
                     reseed_from_archive, self.redis, self.db, slug, self.settings.tail_length
                 )
                 self.needs_reseed.discard(slug)
