@@ -49,11 +49,10 @@ reach the tail until a decision releases them, in created order.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +61,7 @@ from typing import Any
 import redis as redis_lib
 import sqlite_utils
 
-from core.archive import Change, changes_after, last_seq, open_archive
+from core.archive import Change, changes_after, last_seq, open_archive, write_transaction
 from core.errors import AfaError
 from core.items import Item, format_time
 from core.moderation import (
@@ -324,7 +323,7 @@ class Moderator:
         """Make the archive's content entries exactly what `folder/moderation.yaml` says."""
         found = load_content_moderation(Path(folder)) or ContentModeration()
         rel = f"{Path(folder).name}/moderation.yaml"
-        with _immediate(self.db):
+        with write_transaction(self.db):
             now = _now()
             differences = _sync(self.db, event, found, who, now)
             if not differences:
@@ -342,7 +341,7 @@ class Moderator:
     def _decide(self, event, action, target, who, why, apply, scope) -> Outcome:
         if not who or not who.strip():
             raise AfaError("a decision needs who made it")
-        with _immediate(self.db):
+        with write_transaction(self.db):
             now = _now()
             apply(self.db, now)
             _bump(self.db, event)
@@ -529,20 +528,6 @@ def _sync_rules(db, event, wanted, who, now):
 
 
 # -- small helpers -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _immediate(db: sqlite_utils.Database) -> Iterator[None]:
-    """A write transaction taken up front (BEGIN IMMEDIATE): a decision made beside a running
-    collector waits its turn instead of failing on a stale snapshot."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        if db.conn.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def _bump(db, event: str) -> None:

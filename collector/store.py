@@ -4,16 +4,15 @@ the returned changes after the commit, so Redis never shows what SQLite might no
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
-from core.archive import Change, last_seq
+from core.archive import Change, last_seq, write_transaction
 from core.items import Item, format_time, item_to_dict, parse_time
 from core.tail import live_payload
 
@@ -111,7 +110,7 @@ def save_batch(
 ) -> list[Change]:
     """Apply changes and save the cursor in ONE transaction; return the changes to publish."""
     changes = list(changes)
-    with _write_transaction(db):
+    with write_transaction(db):
         batch = _Batch(db, event, _now(), last_seq(db, event))
         batch.gate = moderation.current_gate(db, event)  # moderation hook: one lookup per batch
         batch.known = _archived_uris(db, event, [c.uri for c in changes if isinstance(c, Item)])
@@ -286,26 +285,6 @@ def _is_newer_content(item: Item, old: dict) -> bool:
     if old_edit and (new_edit is None or new_edit < old_edit):
         return False
     return True
-
-
-@contextlib.contextmanager
-def _write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """db.atomic(), but taking the write lock first (BEGIN IMMEDIATE). Moderation decisions and
-    notes write from other processes: a batch that read the sequence and then found another
-    writer had committed would fail with "database is locked" (a stale WAL snapshot); this way
-    it waits its turn (busy_timeout) instead. Nested in a transaction it is a savepoint."""
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        if db.conn.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def save_cursor(db, event: str, source_key: str, cursor: dict, now: str | None = None) -> None:

@@ -7,6 +7,7 @@ number of the event's sequence, recorded in `changes` with the change itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -318,3 +319,23 @@ def item_rows(
             f"({','.join('?' * len(chunk))})",
             [event, *chunk],
         )
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """db.atomic(), but taking the write lock first (BEGIN IMMEDIATE). Moderation decisions and
+    notes write from other processes: a batch that read the sequence and then found another
+    writer had committed would fail with "database is locked" (a stale WAL snapshot); this way
+    it waits its turn (busy_timeout) instead. Nested in a transaction it is a savepoint."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
+        raise
