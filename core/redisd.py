@@ -71,9 +71,19 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def command(self) -> list[str]:
+    def command(self, detached: bool = False) -> list[str]:
+        """The server's command line; `detached` runs it in the background (redis.pid and
+        redis.log in the workdir) for processes that meet on it after we exit."""
+        workdir = self.workdir.resolve()
         args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--dir", str(self.workdir.resolve()), "--daemonize", "no", "--save", ""]
+        args += ["--dir", str(workdir), "--daemonize", "yes" if detached else "no", "--save", ""]
+        if detached:
+            args += [
+                "--pidfile",
+                str(workdir / "redis.pid"),
+                "--logfile",
+                str(workdir / "redis.log"),
+            ]
         # The archive is the truth and the stream is re-seeded from it, so Redis persistence is
         # a convenience: an append-only file keeps the tail across a restart of the embedded server.
         args += ["--appendonly", "yes" if self.persist else "no", "--loglevel", "warning"]

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.redisd import find_redis_server, free_port, wait_for_port  # noqa: E402
+from core.redisd import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 
 
@@ -41,13 +41,7 @@ def shared_redis(workdir: Path) -> str:
             return f"redis://127.0.0.1:{port}/0"
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    subprocess.run(
-        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
-         "--dir", str(workdir.resolve()), "--pidfile", str((workdir / "redis.pid").resolve()),
-         "--logfile", str((workdir / "redis.log").resolve()), "--save", "",
-         "--appendonly", "yes", "--loglevel", "warning"],
-        check=True,
-    )  # fmt: skip
+    subprocess.run(EmbeddedRedis(workdir, port=port).command(detached=True), check=True)
     wait_for_port(port)
     port_file.write_text(f"{port}\n")
     print(f"started the embedded Redis at redis://127.0.0.1:{port}/0 (files in {workdir}; "
