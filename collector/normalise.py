@@ -3,6 +3,7 @@ from text, lenient timestamps in UTC, and the change objects parsers hand to the
 
 from __future__ import annotations
 
+import functools
 import html.parser
 import re
 import unicodedata
@@ -94,19 +95,28 @@ def text_of_clean_html(html: str) -> str:
     so splitting it at tags is exact; the result is the same as html_to_text's."""
     if "<" not in html:
         return _tidy(unescape(html))
-    parts: list[str] = []
-    pos = 0
-    for match in _CLEAN_TAG.finditer(html):
-        parts.append(html[pos : match.start()])
-        tag = match.group(2)
-        if tag == "br":
-            if not match.group(1):
-                parts.append("\n")
-        elif tag in _BLOCKS:
-            parts.append("\n\n")
-        pos = match.end()
-    parts.append(html[pos:])
-    return _tidy(unescape("".join(parts)) if "&" in html else "".join(parts))
+    text = _CLEAN_TAG.sub(_tag_text, html)
+    return _tidy(unescape(text) if "&" in html else text)
+
+
+def _tag_text(match: re.Match) -> str:
+    """What a tag stands for in plain text: a newline for <br>, a blank line around blocks."""
+    known = _TAG_TEXT.get(match[0])
+    if known is not None:
+        return known
+    tag = match[2]
+    if tag == "br":
+        return "" if match[1] else "\n"
+    return "\n\n" if tag in _BLOCKS else ""
+
+
+# The tags as the sanitiser writes them, looked up whole (anything else takes _tag_text's path).
+_TAG_TEXT = {"<br>": "\n"} | {
+    f"<{slash}{tag}>": "\n\n" if tag in _BLOCKS else ""
+    for tag in ("p", "li", "blockquote", "pre", "ul", "ol", "span", "strong", "em", "b", "i",
+                "u", "code", "a")
+    for slash in ("", "/")
+}  # fmt: skip
 
 
 def links_in_html(html: str) -> list[str]:
@@ -129,11 +139,16 @@ def links_in_post(raw: str, clean: str) -> list[str]:
     shown = {unescape(href) for href in _CLEAN_HREF.findall(clean)}
     links: list[str] = []
     for tag in _RAW_ANCHOR.findall(raw):
-        attrs = _start_tag_attrs(tag)
-        url = _anchor_link(attrs) if attrs is not None else None
+        url = _raw_anchor_link(tag)
         if url and url in shown and url not in links:
             links.append(url)
     return links
+
+
+@functools.lru_cache(maxsize=16384)  # hashtag and mention anchors repeat across posts
+def _raw_anchor_link(tag: str) -> str | None:
+    attrs = _start_tag_attrs(tag)
+    return _anchor_link(attrs) if attrs is not None else None
 
 
 def _start_tag_attrs(tag: str) -> dict[str, str | None] | None:
@@ -222,6 +237,7 @@ def _tags_from_text_slow(text: str) -> list[str]:
     return tags
 
 
+@functools.lru_cache(maxsize=8192)  # the event's hashtags recur in nearly every post
 def _clean_tag(run: str) -> str | None:
     if not run or run[0] == "\ufe0f":
         return None
@@ -248,9 +264,18 @@ def normalise_tags(*groups) -> tuple[str, ...]:
 
 def parse_source_time(value, what: str = "time") -> datetime:
     """A source timestamp as aware UTC. Accepts Z, +00:00, no zone (taken as UTC), epoch seconds."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, str):
+        return _parse_time_text(value, what)  # a replay reads each line's time more than once
+    if isinstance(value, int | float):
         return datetime.fromtimestamp(int(value), UTC)
-    if not isinstance(value, str) or not value.strip():
+    raise ParseError(f"missing {what}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_time_text(value: str, what: str) -> datetime:
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value), UTC)
+    if not value.strip():
         raise ParseError(f"missing {what}")
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     try:

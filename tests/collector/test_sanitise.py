@@ -1,10 +1,11 @@
 """collector/sanitise.py: the one policy. Mastodon's own spec cases, then hostile input."""
 
 import json
+import random
 
 import pytest
 
-from collector.sanitise import safe_url, sanitise_html, text_to_html
+from collector.sanitise import _safe_url, safe_url, sanitise_html, text_to_html
 
 from .conftest import DATA as DATA_DIR
 from .conftest import SHARED
@@ -71,6 +72,19 @@ def test_hostile_html(html, expected):
 )  # fmt: skip
 def test_safe_url(url, ok):
     assert safe_url(url) == (url if ok else None)
+
+
+def test_safe_url_fast_path_agrees_with_urlsplit():
+    """safe_url decides the common shape with one pattern; _safe_url (urlsplit) is the reference."""
+    parts = ["http", "HTTPS", "hTtP", "ftp", "javascript", ":", "//", "/", "a.example", "A-b.c",
+             "[::1]", "[", "]", "@", "u:p@", ":80", ":", ":x", "?q=1", "#f", " ", "\t", "\n",
+             "\x7f", "\x00", "\u3000", "é", "%20", "<p>", "&amp;", "\\", ".", "-", "1"]  # fmt: skip
+    rng = random.Random(7)
+    urls = ["https://a.example/x", "http://a:/", "http://a:x/", "https://./", "http://-/"]
+    urls += ["".join(rng.choice(parts) for _ in range(rng.randint(1, 8))) for _ in range(20_000)]
+    urls += [rng.choice(["http://", "https://"]) + u for u in urls[5:10_000]]
+    for url in urls:
+        assert safe_url(url) == _safe_url(url), repr(url)
 
 
 def test_text_to_html_escapes_and_links_facets_by_utf8_bytes():
