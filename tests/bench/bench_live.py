@@ -6,9 +6,13 @@ For each N in --clients, and for each server (the sidecar, then Nchan unless --n
   2. open N SSE clients from one or two load-generator processes (sseload.py: raw asyncio
      sockets) and wait until every one has its 200;
   3. publish --posts posts of ~--size bytes at --rate per second: for the sidecar an XADD through
-     the collector's own publish_changes(), for Nchan an HTTP POST of the same JSON; each payload
-     carries its scheduled publish time (t_sched), and latency is counted from it, so a publisher
-     that falls behind does not look fast;
+     the collector's own publish_changes(), for Nchan an HTTP POST of the same JSON, pipelined on
+     one keep-alive connection (nchan.Publisher: Nchan answers a POST only after its fan-out, so
+     a publisher that waited for answers would be the bottleneck). The publisher stamps each
+     post just before handing it over (t_pub, also in the payload); both servers' latency is
+     arrival - t_pub, the same moment for both. "pub lag" is how late the publisher itself was
+     against its schedule (should be ~0), "ack" how long the server took to answer a publish
+     (Nchan: until it had written the post to the subscribers of the channel's worker);
   4. wait until every client has every post (or the drain timeout), stop everything.
 Printed per run: completeness, latency p50/p99/max, posts delivered per second, the server's
 peak RSS and CPU, the load generator's CPU; then sidecar/Nchan ratios and the targets:
@@ -64,6 +68,7 @@ EVENT = "northwind-2026"
 CONTENT_DIR = ROOT / "content"
 STREAM_PATH = f"/live/{EVENT}/stream"
 SECOND_GENERATOR_FROM = 2_000  # clients; above this the load is split over two processes
+STARVED_PERCENT = 95  # machine busy at or above this: a server's latency is mostly waiting for CPU
 TARGETS = {"ratio_p99_1000": 1.5, "ratio_p99_5000": 1.0, "rss_mb_5000": 300}
 
 
@@ -85,13 +90,17 @@ class Run:
     max_ms: float | None = None
     delivered_per_s: float = 0.0
     publish_lag_max_ms: float = 0.0
+    ack_p50_ms: float | None = None
+    ack_p99_ms: float | None = None
     connect_s: float = 0.0
     peak_rss_mb: float = 0.0
     rss_connected_mb: float = 0.0
     server_cpu_percent: float = 0.0
     loadgen_cpu_percent: float = 0.0
     loadgen_cpu_seconds: float = 0.0
+    machine_busy_percent: float = 0.0
     loadavg_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    loadavg_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     server_stats: dict = field(default_factory=dict)
     error: str = ""
 
@@ -129,20 +138,24 @@ class RedisPublisher:
     def __init__(self, url: str) -> None:
         self.redis = redis_lib.Redis.from_url(url)
         self.tail_length = Settings().tail_length
+        self.acks: list[float] = []
+        self.errors: list[str] = []
 
     def publish(self, seq: int, payload: dict) -> None:
         change = Change(EVENT, seq, "post", payload["uri"], "", payload)
         publish_changes(self.redis, EVENT, [change], self.tail_length)
+        self.acks.append(time.time())
 
     def close(self) -> None:
         self.redis.close()
 
 
 class NchanPublisher:
-    """The same JSON text, POSTed to Nchan's publisher location."""
+    """The same JSON text, POSTed to Nchan's publisher location, pipelined (see nchan.py)."""
 
     def __init__(self, port: int) -> None:
         self.http = nchan.Publisher(port, EVENT)
+        self.acks, self.errors = self.http.acks, self.http.errors
 
     def publish(self, seq: int, payload: dict) -> None:
         self.http.publish(encode_entry("post", payload)["data"])
@@ -152,18 +165,24 @@ class NchanPublisher:
 
 
 def publish_all(publisher, posts: int, rate: float, size: int) -> tuple[list[float], float]:
-    """Publish seq 1..posts on a fixed schedule; returns (scheduled times, worst lag in s)."""
+    """Publish seq 1..posts on a fixed schedule; returns (the publish stamps, worst lag in s).
+
+    Each stamp is taken just before the post is handed to the server and also goes into the
+    payload as t_pub; latency is counted from it, for both servers alike."""
     start = time.time() + 0.5
     schedule = [start + i / rate for i in range(posts)]
     payloads = [make_payload(i + 1, size, t) for i, t in enumerate(schedule)]
-    lag = 0.0
+    sent, lag = [], 0.0
     for i, (t_sched, payload) in enumerate(zip(schedule, payloads, strict=True)):
         delay = t_sched - time.time()
         if delay > 0:
             time.sleep(delay)
+        t_pub = time.time()
+        payload["t_pub"] = round(t_pub, 6)
         publisher.publish(i + 1, payload)
-        lag = max(lag, time.time() - t_sched)
-    return schedule, lag
+        sent.append(t_pub)
+        lag = max(lag, t_pub - t_sched)
+    return sent, lag
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -331,7 +350,7 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-def measure(run: Run, results: list[tuple[dict, array]], schedule: list[float]) -> None:
+def measure(run: Run, results: list[tuple[dict, array]], sent: list[float]) -> None:
     posts, latencies, last_arrival = run.posts, [], 0.0
     for summary, arrivals in results:
         run.received += summary["received"]
@@ -343,14 +362,14 @@ def measure(run: Run, results: list[tuple[dict, array]], schedule: list[float]) 
         run.loadgen_cpu_seconds += summary["cpu_seconds_measured"]
         for c in range(summary["clients"]):
             row = arrivals[c * posts : (c + 1) * posts]
-            latencies += [t - s for t, s in zip(row, schedule, strict=True) if t]
+            latencies += [t - s for t, s in zip(row, sent, strict=True) if t]
         last_arrival = max(last_arrival, max(arrivals, default=0.0))
     if latencies:
         latencies.sort()
         run.p50_ms = round(percentile(latencies, 0.50) * 1000, 1)
         run.p99_ms = round(percentile(latencies, 0.99) * 1000, 1)
         run.max_ms = round(latencies[-1] * 1000, 1)
-        run.delivered_per_s = round(len(latencies) / max(last_arrival - schedule[0], 1e-9), 1)
+        run.delivered_per_s = round(len(latencies) / max(last_arrival - sent[0], 1e-9), 1)
 
 
 @dataclass
@@ -378,10 +397,12 @@ def start_sidecar_server(
     return Server(process, port, publisher, path, "id", lambda: sidecar_stats(port))
 
 
-def start_nchan_server(tmp: Path, stack: contextlib.ExitStack, nginx_bin, posts: int) -> Server:
+def start_nchan_server(
+    tmp: Path, stack: contextlib.ExitStack, nginx_bin, posts: int, workers: int
+) -> Server:
     """nginx + Nchan from a generated config, its buffer big enough for every post."""
     port = free_port()
-    nginx = nchan.Nginx(*nginx_bin, tmp, port, [EVENT], buffer=max(posts, 1000))
+    nginx = nchan.Nginx(*nginx_bin, tmp, port, [EVENT], max(posts, 1000), workers)
     stack.callback(nginx.stop)
     process = nginx.start().process
     wait_for_port(port, timeout=15)
@@ -407,17 +428,18 @@ def run_one(server: str, clients: int, args: argparse.Namespace, nginx_bin) -> R
         if server == "sidecar":
             target = start_sidecar_server(tmp, stack, args.sidecar_env)
         else:
-            target = start_nchan_server(tmp, stack, nginx_bin, args.posts)
+            target = start_nchan_server(tmp, stack, nginx_bin, args.posts, args.nchan_workers)
         sampler = RssSampler(target.process.pid)
         sampler.start()
         stack.callback(sampler.stop)
         generators = Generators(tmp, target, clients, args.posts)
         stack.callback(generators.kill)
         connect_all(run, generators, sampler)
-        schedule = deliver(run, target, generators, sampler, args)
+        sent = deliver(run, target, generators, sampler, args)
         run.server_stats = target.diagnose()
-        measure(run, generators.stop(), schedule)
+        measure(run, generators.stop(), sent)
         run.peak_rss_mb = round(sampler.stop(), 1)
+    run.loadavg_after = tuple(round(x, 2) for x in os.getloadavg())
     return run
 
 
@@ -431,16 +453,37 @@ def connect_all(run: Run, generators: Generators, sampler: RssSampler) -> None:
 
 def deliver(run: Run, target: Server, generators: Generators, sampler: RssSampler,
             args: argparse.Namespace) -> list[float]:  # fmt: skip
-    """Publish on schedule, wait for every post to arrive; returns the schedule."""
-    cpu, started = sampler.cpu_seconds(), time.monotonic()
-    schedule, lag = publish_all(target.publisher, args.posts, args.rate, args.size)
+    """Publish on schedule, wait for every post to arrive; returns the publish stamps."""
+    cpu, started, machine = sampler.cpu_seconds(), time.monotonic(), psutil.cpu_times()
+    sent, lag = publish_all(target.publisher, args.posts, args.rate, args.size)
     run.publish_lag_max_ms = round(lag * 1000, 1)
     drain = args.drain or 60 + run.expected / 20_000
     if not generators.wait_for("DONE", timeout=drain):
         run.error = run.error or f"not every post arrived within {drain:.0f}s of the last"
     elapsed = time.monotonic() - started
     run.server_cpu_percent = round(100 * (sampler.cpu_seconds() - cpu) / elapsed, 1)
-    return schedule
+    run.machine_busy_percent = busy_since(machine)
+    target.publisher.close()  # the Nchan publisher waits here for its last answers
+    acks(run, sent, target.publisher)
+    return sent
+
+
+def busy_since(before) -> float:
+    """How busy all the machine's CPUs were since `before` (psutil.cpu_times()), percent."""
+    after = psutil.cpu_times()
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0)) - (before.idle + getattr(before, "iowait", 0))
+    return round(100 * (1 - idle / total), 1) if total > 0 else 0.0
+
+
+def acks(run: Run, sent: list[float], publisher: RedisPublisher | NchanPublisher) -> None:
+    """How long the server took to answer each publish; a failed publish is the run's error."""
+    waits = sorted(a - s for a, s in zip(publisher.acks, sent, strict=False))
+    if waits:
+        run.ack_p50_ms = round(percentile(waits, 0.50) * 1000, 1)
+        run.ack_p99_ms = round(percentile(waits, 0.99) * 1000, 1)
+    if publisher.errors:
+        run.error = run.error or f"publish failed: {'; '.join(publisher.errors[:3])}"
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -448,16 +491,18 @@ def deliver(run: Run, target: Server, generators: Generators, sampler: RssSample
 COLUMNS = [
     ("server", "{:<8}"), ("clients", "{:>7}"), ("complete", "{:>9}"), ("p50 ms", "{:>8}"),
     ("p99 ms", "{:>8}"), ("max ms", "{:>8}"), ("posts/s", "{:>9}"), ("RSS MB", "{:>7}"),
-    ("srv CPU%", "{:>8}"), ("gen CPU%", "{:>8}"), ("pub lag", "{:>8}"), ("reconn", "{:>6}"),
-    ("load", "{:>5}"),
+    ("srv CPU%", "{:>8}"), ("gen CPU%", "{:>8}"), ("pub lag", "{:>8}"), ("ack p99", "{:>8}"),
+    ("busy%", "{:>5}"),
+    ("reconn", "{:>6}"), ("load", "{:>11}"),
 ]  # fmt: skip
 
 
 def row(run: Run) -> str:
     values = [run.server, run.clients, f"{run.completeness * 100:.1f} %", run.p50_ms, run.p99_ms,
               run.max_ms, run.delivered_per_s, run.peak_rss_mb, run.server_cpu_percent,
-              run.loadgen_cpu_percent, run.publish_lag_max_ms, run.reconnects,
-              run.loadavg_before[0]]  # fmt: skip
+              run.loadgen_cpu_percent, run.publish_lag_max_ms, run.ack_p99_ms,
+              run.machine_busy_percent, run.reconnects,
+              f"{run.loadavg_before[0]:.2f}>{run.loadavg_after[0]:.2f}"]  # fmt: skip
     return " ".join(
         fmt.format("-" if v is None else round(v, 1) if isinstance(v, float) else v)
         for (_, fmt), v in zip(COLUMNS, values, strict=True)
@@ -483,6 +528,9 @@ def verdicts(runs: list[Run]) -> list[str]:
         if ref is not None:
             p50, p99 = ratio(side.p50_ms, ref.p50_ms), ratio(side.p99_ms, ref.p99_ms)
             lines.append(f"{n:>6} clients: sidecar/nchan p50 x{p50}, p99 x{p99}")
+            if ref.machine_busy_percent >= STARVED_PERCENT:
+                lines.append(f"        note: the CPUs were {ref.machine_busy_percent} % busy during "
+                             "Nchan's run: its figure is what it did with the CPU it got")  # fmt: skip
         else:
             p99 = None
         if n == 1_000:
@@ -516,9 +564,13 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict:
     print()
     for line in verdicts(runs):
         print(line)
-    print("\nload = the machine's 1-minute load average before the run: other jobs share the CPUs")
-    print("pub lag = how far the publisher fell behind its schedule, ms (Nchan's POST returns")
-    print("only once the message is written to every subscriber, so its lag is its latency)")
+    print("\nlatency = arrival - t_pub, the publisher's stamp just before it hands a post over")
+    print("load = the machine's 1-minute load average before>after the run: other jobs share the")
+    print("  2 CPUs with the server and the load generator, so every figure here is noisy;")
+    print("  busy% = all CPUs' busy share while publishing and delivering (100 = starved)")
+    print("pub lag = how late the publisher was against its schedule, ms (Nchan is POSTed to")
+    print("  pipelined, so it never waits for Nchan); ack p99 = publish to the server's answer, ms")
+    print("  (Nchan answers once it has written the post to its worker's subscribers)")
     return {
         "workload": {"posts": args.posts, "rate": args.rate, "size": args.size},
         "sidecar_env": args.sidecar_env,
@@ -539,6 +591,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default 60 + 1 s per 20,000 deliveries)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="50 clients, 20 posts (smoke test)")
     parser.add_argument("--no-nchan", action="store_true", help="measure the sidecar only")
+    parser.add_argument("--nchan-workers", type=int, default=0,
+                        help="nginx worker_processes for Nchan (default one per CPU)")  # fmt: skip
     parser.add_argument("--sidecar-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the sidecar, e.g. AFA_LIVE_QUEUE_SIZE=2000 "
                              "(repeatable; recorded in the JSON)")  # fmt: skip

@@ -8,11 +8,14 @@ first bytes of the data line instead (`data: {"seq":N,...`).
 
 from __future__ import annotations
 
-import http.client
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 MODULE_DIRS = [Path("/usr/lib/nginx/modules"), Path("/usr/share/nginx/modules")]
@@ -36,7 +39,7 @@ http {{
   fastcgi_temp_path {tmp}/fastcgi;
   uwsgi_temp_path {tmp}/uwsgi;
   scgi_temp_path {tmp}/scgi;
-  nchan_max_reserved_memory 256M;
+  nchan_shared_memory_size 256M;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
 {locations}
@@ -97,7 +100,7 @@ def _sbin(name: str) -> str | None:
 
 
 def write_config(
-    tmp: Path, module: Path, port: int, channels: list[str], buffer: int, workers: int = 2
+    tmp: Path, module: Path, port: int, channels: list[str], buffer: int, workers: int
 ) -> Path:
     locations = "".join(CHANNEL.format(channel=c, buffer=buffer) for c in channels)
     text = CONFIG.format(
@@ -113,9 +116,11 @@ class Nginx:
     """nginx in the foreground in its own process group, with its own pid and error log."""
 
     def __init__(self, nginx: str, module: Path, tmp: Path, port: int, channels: list[str],
-                 buffer: int) -> None:  # fmt: skip
+                 buffer: int, workers: int = 0) -> None:  # fmt: skip
+        """`workers` 0: one per CPU (nginx's `auto`)."""
         self.tmp, self.port = tmp, port
-        self.config = write_config(tmp, module, port, channels, buffer)
+        workers = workers or os.cpu_count() or 1
+        self.config = write_config(tmp, module, port, channels, buffer, workers)
         self.command = [nginx, "-p", str(tmp), "-c", str(self.config), "-e", str(tmp / "error.log")]
         self.process: subprocess.Popen | None = None
 
@@ -144,19 +149,81 @@ class Nginx:
 
 
 class Publisher:
-    """POSTs each message to the channel's publisher location on one keep-alive connection."""
+    """POSTs each message to the channel's publisher location on one keep-alive connection,
+    pipelined: `publish()` writes the request and returns at once, a reader thread takes the
+    responses in order. Nchan answers a POST only after it has written the message to every
+    subscriber of the worker that holds the channel, so a publisher that waited for each
+    answer would be held back by the fan-out it is measuring, and each message would leave
+    late (its latency then hides in the publisher's lag). Pipelined, every message reaches
+    nginx on schedule; nginx still takes them one after another, so its fan-out backlog shows
+    where it belongs, in the subscribers' latency. `acks` holds each answer's arrival time."""
 
     def __init__(self, port: int, channel: str) -> None:
-        self.path = f"/pub/{channel}"
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.head = (
+            f"POST /pub/{channel} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        ).encode()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.responses = self.sock.makefile("rb")
+        self.sent = 0
+        self.acks: list[float] = []
+        self.errors: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def publish(self, data: str) -> None:
         body = data.encode()
-        self.conn.request("POST", self.path, body, {"Content-Type": "application/json"})
-        response = self.conn.getresponse()
-        response.read()
-        if response.status not in (200, 201, 202):
-            raise RuntimeError(f"nchan publish: HTTP {response.status}")
+        self.sock.sendall(b"%s%d\r\n\r\n%s" % (self.head, len(body), body))
+        self.sent += 1
 
-    def close(self) -> None:
-        self.conn.close()
+    def _read(self) -> None:
+        try:
+            while True:
+                status = read_response(self.responses)
+                if status is None:
+                    return
+                self.acks.append(time.time())
+                if status not in (200, 201, 202):
+                    self.errors.append(f"HTTP {status}")
+        except (OSError, ValueError) as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def close(self, timeout: float = 60) -> None:
+        """Wait (up to `timeout` s) for every answer, then close the connection."""
+        if self.sock.fileno() < 0:
+            return
+        deadline = time.monotonic() + timeout
+        while len(self.acks) + len(self.errors) < self.sent and time.monotonic() < deadline:
+            if not self.reader.is_alive():
+                break
+            time.sleep(0.01)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.reader.join(5)
+        if len(self.acks) < self.sent and not self.errors:
+            self.errors.append(f"{self.sent - len(self.acks)} POSTs unanswered")
+
+
+def read_response(stream) -> int | None:
+    """Read one HTTP/1.1 response (Content-Length or chunked body); its status, None at EOF."""
+    line = stream.readline()
+    if not line:
+        return None
+    status = int(line.split()[1])
+    length, chunked = 0, False
+    while (header := stream.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = header.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        while (size := int(stream.readline().split(b";")[0], 16)) > 0:
+            stream.read(size + 2)
+        stream.readline()
+    elif length:
+        stream.read(length)
+    return status

@@ -4,6 +4,7 @@ A correctness smoke test, never a timing assertion: the figures are printed, not
 left out (--no-nchan) so the test needs neither nginx nor root; the sidecar part always runs.
 """
 
+import io
 import json
 import subprocess
 import sys
@@ -31,3 +32,19 @@ def test_bench_live_quick_delivers_everything(tmp_path):
     for figure in ("p50_ms", "p99_ms", "max_ms", "peak_rss_mb", "loadgen_cpu_percent"):
         assert run[figure] is not None and run[figure] >= 0, figure
     assert "100.0 %" in done.stdout
+
+
+def test_nchan_publisher_reads_pipelined_answers_in_order():
+    """The pipelined Nchan publisher reads answers back to back from one buffered stream."""
+    sys.path.insert(0, str(BENCH.parent))
+    import nchan
+
+    body = b"queued messages: 1\r\nactive subscribers: 0\r\n"
+    answers = (
+        b"HTTP/1.1 202 Accepted\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n" % (len(body), body)
+    )
+    stream = io.BytesIO(answers)
+    statuses = [nchan.read_response(stream) for _ in range(4)]
+    assert statuses == [202, 201, 403, None]
