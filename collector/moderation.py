@@ -240,10 +240,12 @@ class Moderator:
             except Exception as exc:  # sqlite3.IntegrityError: the UNIQUE (event, kind, pattern)
                 raise AfaError(f"{event} already has the {kind} rule {pattern!r}") from exc
 
-        # A hide rule can only take visible posts down; a hold rule applies to new posts only.
+        # A hide rule can only take visible posts down, and only those it matches; a hold rule
+        # applies to new posts only.
         scope = _rule_scope(kind, pattern) if action == "hide" else None
+        search = compile_rule(kind, pattern).search
         return self._decide(event, "rule add", f"{kind} {pattern!r} {action}", who, why, apply,
-                            scope)  # fmt: skip
+                            scope, keep=lambda text: search(text) is not None)  # fmt: skip
 
     def remove_rule(self, event: str, rule_id: int, *, who: str, why: str) -> Outcome:
         row = self.db.execute(
@@ -338,35 +340,58 @@ class Moderator:
 
     # -- the engine
 
-    def _decide(self, event, action, target, who, why, apply, scope) -> Outcome:
+    def _decide(self, event, action, target, who, why, apply, scope, *, keep=None) -> Outcome:
+        """Apply a decision and refresh the statuses it touches. With `keep` (a check a post's
+        text must pass to be touched at all), the posts an open live page can still show (the
+        live tail) are refreshed and published first, and older posts in a second transaction,
+        so a rule that has to read every post still reaches live pages at once."""
         if not who or not who.strip():
             raise AfaError("a decision needs who made it")
+        older = None
         with write_transaction(self.db):
             now = _now()
             apply(self.db, now)
             _bump(self.db, event)
             if callable(scope):  # worked out inside the transaction, so nothing slips past
                 scope = scope(self.db)
-            changes = _refresh(self.db, event, scope, now) if scope else []
-            _audit(self.db, event, now, who.strip(), action, target, why or "", len(changes))
-        return self._after(Outcome(action, event, target, changes))
+            if scope and keep is not None:
+                boundary = last_seq(self.db, event) - self.tail_length
+                scope, older = _split(scope, boundary)
+            changes = _refresh(self.db, event, scope, now, keep) if scope else []
+            audit = _audit(self.db, event, now, who.strip(), action, target, why or "",
+                           len(changes))  # fmt: skip
+        outcome = Outcome(action, event, target, changes)
+        if older is None:
+            return self._after(outcome)
+        self._publish(outcome)
+        with write_transaction(self.db):
+            more = _refresh(self.db, event, older, now, keep)
+            if more:
+                self.db.execute("UPDATE moderation_audit SET changes = changes + ? WHERE id = ?",
+                                [len(more), audit])  # fmt: skip
+        outcome.changes += more
+        return self._after(outcome)
 
     def _after(self, outcome: Outcome) -> Outcome:
         if not outcome.changes:
             return outcome
-        if self.redis is not None:
-            try:
-                outcome.published = publish_pending(
-                    self.redis, self.db, outcome.event, self.tail_length
-                )
-            except redis_lib.RedisError as exc:
-                log.warning("moderation %s: not published: %s", outcome.action, exc)
-                outcome.redis_error = str(exc) or type(exc).__name__
+        self._publish(outcome)
         outcome.rebuild = request_rebuild(
             self.var_dir, outcome.event, f"{outcome.action} {outcome.target}",
             outcome.changes[-1].seq,
         )  # fmt: skip
         return outcome
+
+    def _publish(self, outcome: Outcome) -> None:
+        if self.redis is None or not outcome.changes:
+            return
+        try:
+            outcome.published += publish_pending(
+                self.redis, self.db, outcome.event, self.tail_length
+            )
+        except redis_lib.RedisError as exc:
+            log.warning("moderation %s: not published: %s", outcome.action, exc)
+            outcome.redis_error = str(exc) or type(exc).__name__
 
     def _remove(
         self, db, table: str, column: str, event: str, value: Any, what: str, more: str = ""
@@ -400,10 +425,10 @@ def publish_pending(
 # -- recomputing statuses ----------------------------------------------------------------------
 
 
-def _refresh(db: sqlite_utils.Database, event: str, scope, now: str) -> list[Change]:
+def _refresh(db: sqlite_utils.Database, event: str, scope, now: str, keep=None) -> list[Change]:
     """Bring the scoped items' statuses in line with the decisions, recording a live change for
     each that appears or disappears; oldest first, so approved posts arrive in order."""
-    moves = _moves(db, event, scope)
+    moves = _moves(db, event, scope, keep)
     shown = [item_id for item_id, _uri, _old, new in moves if new == "visible"]
     data = dict(db.execute("SELECT id, data FROM items WHERE id IN (SELECT value FROM json_each(?))",
                            [json.dumps(shown)]).fetchall()) if shown else {}  # fmt: skip
@@ -433,9 +458,12 @@ def _refresh(db: sqlite_utils.Database, event: str, scope, now: str) -> list[Cha
     return changes
 
 
-def _moves(db: sqlite_utils.Database, event: str, scope) -> list[tuple[int, str, str, str]]:
+def _moves(
+    db: sqlite_utils.Database, event: str, scope, keep=None
+) -> list[tuple[int, str, str, str]]:
     """(id, uri, status, new status) of the scoped items whose status must change, oldest first.
-    Sorted here, not in SQL, so SQLite picks the index the scope needs (uri, author)."""
+    Sorted here, not in SQL, so SQLite picks the index the scope needs (uri, author). `keep`
+    passes over the posts whose text it refuses without weighing every rule for them."""
     where, params = scope
     gate = load_gate(db, event) or Gate()
     queued = {r[0] for r in db.execute("SELECT uri FROM moderation_queue WHERE event = ?", [event])}
@@ -447,7 +475,10 @@ def _moves(db: sqlite_utils.Database, event: str, scope) -> list[tuple[int, str,
     ).fetchall()
     moves = []
     for _created, item_id, uri, status, source, author_id, handle, *fields in sorted(rows):
-        new = gate.status_of(uri, author_id, handle or "", match_text(*fields),
+        text = match_text(*fields)
+        if keep is not None and not keep(text):
+            continue
+        new = gate.status_of(uri, author_id, handle or "", text,
                              queued=uri in queued, note=source == "note")  # fmt: skip
         if new != status:
             moves.append((item_id, uri, status, new))
@@ -538,12 +569,12 @@ def _bump(db, event: str) -> None:
     )
 
 
-def _audit(db, event, now, who, action, target, why, changes: int) -> None:
-    db.execute(
+def _audit(db, event, now, who, action, target, why, changes: int) -> int:
+    return db.execute(
         "INSERT INTO moderation_audit (event, at, who, action, target, why, changes) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [event, now, who, action, target, why, changes],
-    )
+    ).lastrowid
 
 
 def _approve_first(db, event: str) -> bool:
@@ -588,6 +619,13 @@ def _rule_scope(kind: str, pattern: str) -> tuple[str, list]:
             where += " AND data LIKE ? ESCAPE '\\'"
             params.append("%" + "".join(_like_char(c) for c in word) + "%")
     return where, params
+
+
+def _split(scope: tuple[str, list], boundary: int) -> tuple[tuple[str, list], tuple[str, list]]:
+    """A scope cut at a sequence number: the live tail's posts, and the older ones."""
+    where, params = scope
+    return (f"({where}) AND seq > ?", [*params, boundary]), (
+        f"({where}) AND seq <= ?", [*params, boundary])  # fmt: skip
 
 
 def _like_char(char: str) -> str:

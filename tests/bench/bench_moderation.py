@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from collector.store import save_batch  # noqa: E402
 from core.archive import last_seq, open_archive  # noqa: E402
 from core.items import Author, Item  # noqa: E402
 from core.redisd import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
+from core.tail import stream_key  # noqa: E402
 
 EVENT = "bench"
 T0 = datetime(2026, 10, 24, 9, tzinfo=UTC)
@@ -104,6 +106,7 @@ def decisions(workdir: Path, n: int, trials: int, redis_url: str) -> dict:
     rule_add = timed(lambda: mod.add_rule(EVENT, "keyword", "#4242", who="bench", why=""))
     rule_id = max(r[0] for r in db.execute("SELECT id FROM moderation_rules"))
     rule_remove = timed(lambda: mod.remove_rule(EVENT, rule_id, who="bench", why=""))
+    pattern = pattern_rule(mod, redis_url, n)
     mod.set_approve_first(EVENT, True, who="bench", why="")
     save_batch(db, EVENT, make_posts(1_000, start=n), "bench", None)
     approve = timed(lambda: mod.approve(EVENT, None, who="bench"))
@@ -117,7 +120,41 @@ def decisions(workdir: Path, n: int, trials: int, redis_url: str) -> dict:
         "block_ms": ms(block), "block_past_posts": past,
         "rule_add_scan_ms": ms(rule_add), "rule_remove_scan_ms": ms(rule_remove),
         "approve_1000_ms": ms(approve),
+        "pattern_rule_to_redis_ms": ms(pattern["to_redis"]),
+        "pattern_rule_whole_scan_ms": ms(pattern["whole"]),
+        "pattern_rule_retracts": pattern["retracts"],
     }  # fmt: skip
+
+
+def pattern_rule(mod: Moderator, redis_url: str, n: int) -> dict:
+    """A pattern rule (a regular expression: no index narrows it, every post is read) matching
+    one post in the live tail and ten older ones: the time until the tail post's retract is in
+    the Redis stream, read by a second client, and until the whole decision returns."""
+    target = f"/statuses/{n - 5}".encode()
+    reader = redis_lib.Redis.from_url(redis_url)
+    last = reader.xinfo_stream(stream_key(EVENT))["last-generated-id"]
+    seen: list[float] = []
+
+    def watch() -> None:
+        nonlocal last
+        deadline = time.monotonic() + 30
+        while not seen and time.monotonic() < deadline:
+            for _key, entries in reader.xread({stream_key(EVENT): last}, block=1_000) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    if b"retract" in fields.values() and any(target in v for v in fields.values()):
+                        seen.append(time.perf_counter())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.perf_counter()
+    outcome = mod.add_rule(EVENT, "pattern", rf"#(?:{n - 5}|42\d2)\b", who="bench", why="")
+    whole = time.perf_counter() - started
+    watcher.join()
+    reader.close()
+    if not seen:
+        raise SystemExit("bench: the pattern rule's retract never reached the stream")
+    return {"to_redis": seen[0] - started, "whole": whole, "retracts": len(outcome.changes)}
 
 
 def hide_to_sse(mod: Moderator, db, posts: list[Item], redis_url: str) -> list[float]:

@@ -146,6 +146,23 @@ def test_keyword_rule_now_and_later_and_an_edit_that_breaks_it(archive, redis_cl
     assert len(visible(archive)) == 3
 
 
+def test_a_pattern_rule_takes_the_live_tails_posts_down_first(archive, redis_client, tmp_path):
+    """A rule that must read every post retracts what open live pages can show (the tail) in a
+    first transaction and publishes it, then the older posts; one audit entry counts them all."""
+    mod = Moderator(archive, redis_client, tail_length=3, var_dir=tmp_path / "var")
+    texts = ["spam1 here", "fine", "fine", "spam4 here", "fine", "fine", "spam7 here", "fine"]
+    items = [post(k, text=text) for k, text in enumerate(texts, start=1)]
+    collect(archive, redis_client, items)
+    outcome = mod.add_rule(EVENT, "pattern", r"spam\d\b", who="ana", why="spam")
+    assert [(c.seq, c.kind, c.uri) for c in outcome.changes] == [
+        (9, "retract", items[6].uri), (10, "retract", items[0].uri), (11, "retract", items[3].uri)
+    ]  # fmt: skip
+    assert stream(redis_client)[-3:] == [(c.seq, c.kind, c.uri) for c in outcome.changes]
+    assert len(visible(archive)) == 5
+    assert queries.audit_log(archive, EVENT)[0].changes == 3
+    assert outcome.rebuild is not None
+
+
 def test_hold_rule_sends_new_matching_posts_to_the_queue(archive, redis_client, mod):
     mod.add_rule(EVENT, "pattern", r"bit\.ly/", action="hold", who="ana", why="links")
     held, fine = post(1, text="see bit.ly/xyz"), post(2)
