@@ -129,7 +129,7 @@ def event_downloads(
 ) -> list[Page]:
     event, root = data.event, base(site, base_url)
     page_url = f"{root}/{event.slug}/"
-    key = ("jsonl.gz", seqs(data.arrival))
+    key = ("jsonl.gz", [seqs(chunk) for _, chunk in event_chunks(data)])  # the members' keys
     out = [
         _feed(f"{event.slug}/feed.atom", f"{root}/{event.slug}/feed.atom", page_url,
               f"tag:afeedapart,{event.start}:{event.slug}", event.name, data.items),

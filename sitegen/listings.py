@@ -86,6 +86,11 @@ def event_chunks(data: EventData) -> list[tuple[int, list[Post]]]:
 _time_order = TIME_ORDER  # a Post is its summary row: (time, id) at C speed
 
 
+def _post_time(row: tuple[Post, tuple]) -> tuple:
+    """A photo row's place in time: its post's (time, id)."""
+    return _time_order(row[0])
+
+
 def archive_pages(site: Site, data: EventData) -> list[Page]:
     event, chunks = data.event, event_chunks(data)
     total = len(chunks)
@@ -111,9 +116,9 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
 
 def gallery_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
-    photos = stats.photos(data.arrival)
+    photos = stats.photo_rows(data.arrival)
     chunks = [
-        sorted(photos[i : i + GALLERY_PAGE], key=lambda p: _time_order(p.item))
+        sorted(photos[i : i + GALLERY_PAGE], key=_post_time)
         for i in range(0, len(photos), GALLERY_PAGE)
     ] or [[]]
     pages = []
@@ -123,14 +128,14 @@ def gallery_pages(site: Site, data: EventData) -> list[Page]:
             return {
                 "site": site,
                 "event": event,
-                "photos": chunk,
+                "photos": [stats.photo(row) for row in chunk],
                 "n": n,
                 "paged": len(chunks) > 1,
                 "more": n < len(chunks),
                 "locate": data.locate,
             }
 
-        key = ("gallery", n, len(chunks) > 1, n < len(chunks), seqs([p.item for p in chunk]))
+        key = ("gallery", n, len(chunks) > 1, n < len(chunks), seqs([row[0] for row in chunk]))
         path = (
             f"{event.slug}/photos/index.html"
             if n == 1

@@ -128,6 +128,14 @@ def seqs(items: Iterable[Post]) -> str:
 _SEQS: dict[int, tuple[list, int, str]] = {}
 
 
+def assigned_seqs(data: EventData) -> list[str]:
+    """What seqs(data.items) tells apart, from the lists the posts are assigned to (each post is
+    in one; their pages digest them anyway): the same digests mean the same posts."""
+    found = data.assignment
+    lists = [*found.talks.values(), *found.breaks.values(), found.unplaced]
+    return [seqs(posts) for posts in lists]
+
+
 def forget_seqs() -> None:
     _SEQS.clear()
 
@@ -159,7 +167,7 @@ def event_page(site: Site, data: EventData) -> Page:
             "og_image": _first_photo(data.items),
         }
 
-    key = ("event", seqs(data.items), data.last_seq)
+    key = ("event", assigned_seqs(data), data.last_seq)
     return Page(f"{event.slug}/index.html", "event.html", context, key)
 
 

@@ -33,7 +33,7 @@ from core.items import Item, Media, item_from_dict
 from .assign import Assignment, assign
 from .writer import CACHE_DIR, _replace
 
-FORMAT = 4
+FORMAT = 5
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DELTA_LIMIT = 20_000  # more changed rows than this: read the event whole instead
 JOURNAL_LIMIT = 20_000  # more rows changed since the base than this: write a new base
@@ -191,7 +191,7 @@ class EventPosts:
         saved = self._load()
         rows: list[tuple] | None = None
         if saved is not None and saved["state"] == state:
-            rows, self.how = saved["rows"], "cached"
+            rows, self.how = merged(saved["rows"], saved["changed"])[0], "cached"
         elif saved is not None:
             rows, self.how = self._delta(saved, seq, state), "delta"
         if rows is None:
@@ -200,22 +200,21 @@ class EventPosts:
         return list(map(Post, filter(itemgetter(12), rows))), seq
 
     def _load(self) -> dict | None:
-        """The saved rows with the journal applied, and the seq and state they reflect."""
+        """The saved base rows, the journal's changes to them, and the seq and state they reflect
+        together (the caller merges the two once)."""
         base = _read(self.base_path)
         if base is None or base.get("format") != FORMAT or base["key"] != self.key:
             return None
         journal = _read(self.journal_path)
         if journal is None or journal.get("base") != base["token"]:
             return {**base, "changed": {}}
-        changed = journal["changed"]
-        rows = merged(base["rows"], changed)
-        return {**base, "rows": rows, "changed": changed, "seq": journal["seq"],
+        return {**base, "changed": journal["changed"], "seq": journal["seq"],
                 "state": journal["state"]}  # fmt: skip
 
     def _save_base(self, seq: int, state: str, rows: list[tuple]) -> None:
         token = f"{seq}/{state}/{time.time_ns()}"
         data = {"format": FORMAT, "key": self.key, "token": token, "seq": seq, "state": state,
-                "rows": rows}  # fmt: skip
+                "rows": rows, "print": fingerprint(rows)}  # fmt: skip
         _replace(self.base_path, marshal.dumps(data))
         self.journal_path.unlink(missing_ok=True)
 
@@ -226,10 +225,10 @@ class EventPosts:
             return None
         found = list(item_rows(self.db, self.event.slug, uris))
         fresh = {row[0]: self._summary(*row[:4]) if row[4] == "visible" else None for row in found}
-        rows = merged(saved["rows"], fresh)
-        if not _matches(rows, state):
-            return None
         changed = {**saved["changed"], **fresh}
+        rows, removed = merged(saved["rows"], changed)
+        if not _adds_up(_fingerprint_after(saved["print"], removed, changed, rows), state):
+            return None
         if len(changed) > JOURNAL_LIMIT:
             self._save_base(seq, state, rows)
         else:
@@ -249,20 +248,25 @@ class EventPosts:
         return summary(row_id, seq, version, item, place_of(self.event, item))
 
 
-def merged(rows: list[tuple], changed: dict[int, tuple | None]) -> list[tuple]:
-    """rows (in TIME_ORDER) with the changed ones (by row id; None for a row gone) put in their
-    places: a few hundred rows are inserted by bisection, more are sorted in with the rest."""
+def merged(rows: list[tuple], changed: dict[int, tuple | None]) -> tuple[list[tuple], list[tuple]]:
+    """(rows (in TIME_ORDER) with the changed ones (by row id; None for a row gone) put in their
+    places, the rows they replaced): a few hundred rows are inserted by bisection, more are sorted
+    in with the rest."""
     if not changed:
-        return rows
-    rows = [r for r in rows if r[0] not in changed]
+        return rows, []
+    removed = [r for r in rows if r[0] in changed]
+    if removed:
+        rows = [r for r in rows if r[0] not in changed]
+    else:
+        rows = list(rows)
     fresh = [r for r in changed.values() if r is not None]
     if len(fresh) > MERGE_LIMIT:
         rows += fresh
         rows.sort(key=TIME_ORDER)
-        return rows
+        return rows, removed
     for row in sorted(fresh, key=TIME_ORDER):
         insort(rows, row, key=TIME_ORDER)
-    return rows
+    return rows, removed
 
 
 def _read(path: Path) -> dict | None:
@@ -273,17 +277,36 @@ def _read(path: Path) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
-def _matches(rows: list[tuple], state: str) -> bool:
-    """The rows add up to the archive's fingerprint of the event (core.archive.archive_state)."""
-    count, top, total, versions, last_id = state.split("/")[:5]
+def fingerprint(rows: list[tuple]) -> list[int]:
+    """What core.archive.archive_state sums over an event's rows: [count, max seq, total of
+    seqs, total of versions, max row id]."""
     seqs = list(map(itemgetter(1), rows))
-    return (
-        len(rows) == int(count)
-        and max(seqs, default=0) == int(top)
-        and float(sum(seqs)) == float(total)
-        and float(sum(map(itemgetter(2), rows))) == float(versions)
-        and max(map(itemgetter(0), rows), default=0) == int(last_id)
-    )
+    return [len(rows), max(seqs, default=0), sum(seqs), sum(map(itemgetter(2), rows)),
+            max(map(itemgetter(0), rows), default=0)]  # fmt: skip
+
+
+def _fingerprint_after(
+    before: list[int], removed: list[tuple], changed: dict[int, tuple | None], rows: list[tuple]
+) -> list[int]:
+    """fingerprint(rows), from the base's (`before`) and the rows the changes replaced, without
+    summing every row again (unless a replaced row held the highest seq or row id)."""
+    count, top, total, versions, last = before
+    if any(r[1] == top or r[0] == last for r in removed):
+        return fingerprint(rows)
+    fresh = [r for r in changed.values() if r is not None]
+    return [
+        count - len(removed) + len(fresh),
+        max(top, *map(itemgetter(1), fresh)) if fresh else top,
+        total - sum(map(itemgetter(1), removed)) + sum(map(itemgetter(1), fresh)),
+        versions - sum(map(itemgetter(2), removed)) + sum(map(itemgetter(2), fresh)),
+        max(last, *map(itemgetter(0), fresh)) if fresh else last,
+    ]
+
+
+def _adds_up(found: list[int], state: str) -> bool:
+    """The rows' fingerprint is the archive's (core.archive.archive_state; SQLite's total() is
+    a float, so both are compared as floats)."""
+    return list(map(float, found)) == [float(v) for v in state.split("/")[:5]]
 
 
 def by_arrival(posts: Iterable[Post]) -> list[Post]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from core.items import format_time
 from .listings import slugify
 from .stats import anchor
 
+_NOINDEX = attrgetter("noindex")
 TEMPLATES = Path(__file__).parent / "templates"
 
 _TAGS = {
@@ -85,6 +87,7 @@ def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Envi
     env.filters["http_url"] = http_url
     env.filters["iso"] = format_time
     env.filters["local"] = local_time
+    env.filters["any_noindex"] = any_noindex
     env.globals["anchor"] = anchor
     env.globals["speaker_slug"] = slugify
     env.globals["post"] = lambda item, tz: post_macro(env)(getattr(item, "item", item), tz)
@@ -92,6 +95,11 @@ def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Envi
         post_macro(env)(getattr(p, "item", p), tz) for p in posts
     )
     return env
+
+
+def any_noindex(posts) -> bool:
+    """Whether any of the posts is from an account that asked not to be indexed."""
+    return any(map(_NOINDEX, posts))
 
 
 def post_list(htmls) -> Markup:

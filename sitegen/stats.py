@@ -18,6 +18,7 @@ from core.items import Item, Media
 from .posts import Post, anchor_of
 
 _LINKS, _HAS_MEDIA, _AUTHOR_ID = itemgetter(8), itemgetter(9), itemgetter(5)  # Post fields
+_WEB = ("http://", "https://")
 _COUNTS = {"boosts": itemgetter(10), "likes": itemgetter(11)}
 
 
@@ -61,6 +62,22 @@ def photos(items: Iterable[Post], limit: int | None = None) -> list[Photo]:
                 if limit is not None and len(found) >= limit:
                     return found
     return found
+
+
+def photo_rows(items: Iterable[Post]) -> list[tuple[Post, tuple]]:
+    """photos(items) as (post, raw media row) pairs, no Media made: the gallery pages list
+    every photo of an event each build, and a build shows only the pages that changed."""
+    found = []
+    for item in filter(_HAS_MEDIA, items):
+        if item[7]:  # sensitive
+            continue
+        found += [(item, m) for m in item[9] if m[0] == "image" and m[1].startswith(_WEB)]
+    return found
+
+
+def photo(row: tuple[Post, tuple]) -> Photo:
+    """One of photo_rows() as the Photo that photos() gives."""
+    return Photo(Media(*row[1]), row[0])
 
 
 def most(items: Sequence[Post], field: str, n: int = 3) -> list[Post]:
