@@ -184,3 +184,81 @@ def test_schedule_rebuilds_when_moderation_asks(site):
     assert line.startswith("moderation asked (hid a post); rebuilt ")
     archive = (settings.output_dir / EVENT / "archive/page-1/index.html").read_text()
     assert f'data-uri="{items[0].uri}"' not in archive and f'data-uri="{items[1].uri}"' in archive
+
+
+def rebuilt_equals_fresh(settings, tmp_path, name: str) -> list[str]:
+    """Build incrementally, then from nothing into tmp_path/name; the two outputs are equal."""
+    _, lines = build(settings)
+    fresh = settings.with_overrides(output_dir=tmp_path / name)
+    build(fresh)
+    assert files(settings.output_dir) == files(fresh.output_dir)
+    return lines
+
+
+@pytest.mark.parametrize("journal_limit", [20_000, 0])
+def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh_build(
+    site, tmp_path, monkeypatch, journal_limit
+):
+    """Issue 4: hides, blocks, their undoing, and edits that move a post from no talk to one
+    talk and then to the parallel one, each read as a delta; every build is byte for byte a
+    fresh one. The post that moves is edited last in one round and again in the next, so the
+    row replaced holds the event's highest seq (the fingerprint is summed again)."""
+    from collector.moderation import Moderator
+
+    settings, items = site
+    monkeypatch.setattr(posts, "JOURNAL_LIMIT", journal_limit)
+    build(settings)
+    mover = items[15]  # 10:30 local: two talks running and no tag, so in neither
+    db = open_archive(settings.archive_path)
+    mod = Moderator(db, None, var_dir=settings.var_dir)
+    mod.hide(EVENT, items[40].uri, who="test", why="spam")
+    mod.block(EVENT, items[3].author.id, who="test", why="abuse")
+    tagged = dataclasses.replace(mover, tags=("nwsqlite",), edited_at=at(24, 9, 0))
+    save_batch(db, EVENT, [tagged], "test", None)
+    db.close()
+    lines = rebuilt_equals_fresh(settings, tmp_path, "fresh-1")
+    assert any(line.startswith(f"{EVENT}: 76 posts") and "(delta)" in line for line in lines)
+    talk = (settings.output_dir / EVENT / "talks/sqlite-at-the-edge/index.html").read_text()
+    assert f'data-uri="{mover.uri}"' in talk
+    event_page = (settings.output_dir / EVENT / "index.html").read_text()
+    assert f'data-uri="{mover.uri}"' not in event_page  # no longer outside every talk
+
+    db = open_archive(settings.archive_path)
+    mod = Moderator(db, None, var_dir=settings.var_dir)
+    moved = dataclasses.replace(mover, tags=("nwgarden",), edited_at=at(24, 9, 5))
+    save_batch(db, EVENT, [moved], "test", None)
+    mod.unblock(EVENT, items[3].author.id, who="test", why="appeal")
+    mod.unhide(EVENT, items[40].uri, who="test", why="mistake")
+    db.close()
+    lines = rebuilt_equals_fresh(settings, tmp_path, "fresh-2")
+    assert any(line.startswith(f"{EVENT}: 90 posts") and "(delta)" in line for line in lines)
+    talks = settings.output_dir / EVENT / "talks"
+    assert f'data-uri="{mover.uri}"' in (talks / "accessible-by-default/index.html").read_text()
+    assert f'data-uri="{mover.uri}"' not in (talks / "sqlite-at-the-edge/index.html").read_text()
+    archive = (settings.output_dir / EVENT / "archive/page-1/index.html").read_text()
+    assert f'data-uri="{items[40].uri}"' in archive and f'data-uri="{items[3].uri}"' in archive
+
+
+def test_the_fingerprint_after_a_delta_is_the_fingerprint_of_the_merged_rows():
+    """A delta is checked against archive_state by difference (rows replaced out, fresh rows
+    in); it must agree with summing the merged rows, also when the row replaced held the highest
+    seq or row id."""
+    import random
+
+    rng = random.Random(4)
+    row = lambda i, seq: (i, seq, rng.randrange(1, 4), rng.randrange(10**9), *(None,) * 10)  # noqa: E731
+    base = sorted((row(i, i) for i in range(1, 301)), key=posts.TIME_ORDER)
+    for top in (False, True):
+        changed = {i: row(i, 400 + i) for i in rng.sample(range(1, 300), 20)}
+        changed.update({i: None for i in rng.sample(range(1, 300), 5)})
+        changed[301] = row(301, 900)  # a new row
+        if top:
+            changed[300] = None  # the row with the highest seq and the highest id goes
+            changed[301] = None
+        rows, removed = posts.merged(base, changed)
+        assert [r[0] for r in rows] == [r[0] for r in sorted(rows, key=posts.TIME_ORDER)]
+        assert {r[0] for r in rows} == ({r[0] for r in base} - set(changed)) | {
+            i for i, r in changed.items() if r is not None
+        }
+        found = posts._fingerprint_after(posts.fingerprint(base), removed, changed, rows)
+        assert found == posts.fingerprint(rows)
