@@ -33,6 +33,7 @@ class Fragments:
             """
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=OFF;
+            PRAGMA mmap_size=268435456;
             CREATE TABLE IF NOT EXISTS code (digest TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS html (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
                                              tz TEXT NOT NULL, html TEXT NOT NULL);

@@ -77,7 +77,7 @@ class Writer:
         if key in self.files or key == MANIFEST or key.startswith(CACHE_DIR):
             raise WriterError(f"{key} is written twice in one build")
         self.files[key] = hashlib.sha256(data).hexdigest()
-        if path.is_file() and path.read_bytes() == data:
+        if _same_bytes(path, data):
             return False
         _replace(path, data)
         self.changed.append(key)
@@ -123,6 +123,14 @@ def file_stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns)
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    """The file holds exactly `data` (a file of another size is not read: a page that grew)."""
+    stamp = file_stamp(path)
+    return (
+        stamp is not None and stamp[0] == len(data) and path.is_file() and path.read_bytes() == data
+    )
 
 
 def _replace(path: Path, data: bytes) -> None:
