@@ -54,8 +54,8 @@ class Settings:
     )
     live_workers: int = setting(
         1,
-        "Worker processes of the live sidecar on its one port; each reads Redis itself and "
-        "keeps its own /stats, /metrics and per-address counts.",
+        "Worker processes of the live sidecar on its one port; each reads Redis itself, and "
+        "they share /stats, /metrics and per-address counts through Redis.",
     )
     live_queue_size: int = setting(
         1_000, "Changes queued per live client before it is dropped as too slow to keep up."

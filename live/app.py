@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +34,7 @@ from core.events import load_events
 from core.settings import Settings, load_settings
 from core.tail import seq_of
 
+from .census import Census, sidecar_group
 from .fanout import BLOCK_MS, Fanout, Feed, catch_up
 from .metrics import CONTENT_TYPE, prometheus_text
 from .response import LiveResponse
@@ -45,6 +47,7 @@ class State(TypedDict):
     settings: Settings
     redis: aredis.Redis
     fanout: Fanout
+    census: Census
 
 
 def redis_client(url: str) -> aredis.Redis:
@@ -153,11 +156,12 @@ async def stream_for(request: Request, event: str) -> Response | LiveResponse:
         return too_busy("this live server is full; try again shortly")
     address = request.client.host if request.client else ""
     per_address = settings.live_max_per_address
-    if per_address and fanout.addresses.get(address, 0) >= per_address:
-        fanout.stats.rejected_per_address += 1
-        return too_many_from(address, per_address)
     fanout.enter(address)  # before any await, so a burst cannot slip past the limit
     try:
+        if per_address and not await request.state.census.admit(address, per_address):
+            fanout.leave(address)
+            fanout.stats.rejected_per_address += 1
+            return too_many_from(address, per_address)
         return await open_stream(fanout, fanout.feed(event), after, settings, address)
     except BaseException:
         fanout.leave(address)
@@ -195,21 +199,24 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def stats(request: Request) -> JSONResponse:
-    fanout: Fanout = request.state.fanout
-    return JSONResponse(fanout.snapshot())
+    """The sidecar's figures, summed over its worker processes (see census.py)."""
+    census: Census = request.state.census
+    return JSONResponse(await census.snapshot())
 
 
 async def metrics(request: Request) -> PlainTextResponse:
-    """The /stats counters in Prometheus text format (version 0.0.4)."""
-    fanout: Fanout = request.state.fanout
-    text = prometheus_text(fanout, await redis_up(request.state.redis))
+    """The /stats figures in Prometheus text format (version 0.0.4)."""
+    census: Census = request.state.census
+    text = prometheus_text(await census.snapshot(), await redis_up(request.state.redis))
     return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
 
-def create_app(settings: Settings) -> StreamApp:
+def create_app(settings: Settings, group: str | None = None) -> StreamApp:
     """The sidecar for every event in settings.content_dir (ContentErrors if content is broken).
 
-    The running Fanout is also kept on `app.state.fanout`."""
+    `group` names the sidecar whose worker processes share their counts through Redis
+    (census.py); None for a sidecar of one process. The running Fanout is also kept on
+    `app.state.fanout`."""
     events = {event.slug for event in load_events(settings.content_dir)}
 
     @contextlib.asynccontextmanager
@@ -220,12 +227,15 @@ def create_app(settings: Settings) -> StreamApp:
             settings.heartbeat_seconds, settings.live_send_timeout,
         )  # fmt: skip
         app.state.fanout = fanout
+        census = Census(redis, fanout, group)
+        await census.start()
         restore = end_streams_on_exit(fanout)
         try:
-            yield {"settings": settings, "redis": redis, "fanout": fanout}
+            yield {"settings": settings, "redis": redis, "fanout": fanout, "census": census}
         finally:
             restore()
             fanout.close()
+            await census.stop()
             await fanout.stop()
             await redis.aclose()
 
@@ -274,5 +284,6 @@ def _end_then(
 
 
 def app_from_environment() -> StreamApp:
-    """The factory each worker process calls (`live serve --workers N`)."""
-    return create_app(load_settings())
+    """The factory each worker process calls (`live serve --workers N`); the workers' parent
+    owns the socket, so its pid names the sidecar they share counts under."""
+    return create_app(load_settings(), sidecar_group(os.getppid()))

@@ -15,6 +15,7 @@ Connect (GET /live/EVENT/stream)::
 
     client ──► 404 unknown event · 400 bad cursor · 503 + Retry-After when the process is full
        │       or shutting down · 429 when its address holds live_max_per_address streams
+       │       (counted over all the sidecar's worker processes, see census.py)
        ├──► subscribe(): if the event's reader is idle, note the stream's last id L0 and start
        │                 XREADing after L0; add this client (503 if Redis is away)
        ├──► cursor = Last-Event-ID header, else ?after=SEQ, else "now" (the stream's last seq)

@@ -1,0 +1,95 @@
+"""`live serve` with AFA_LIVE_WORKERS=2: /stats, /metrics and the per-address limit count the
+whole sidecar, whichever worker answers, and a killed worker's share vanishes (census.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+
+from .conftest import EVENT, Live, Stream
+
+LIMIT = 3
+
+
+def per_worker(live: Live, total: int) -> dict[int, int]:
+    """{worker pid: its open streams}, asking /stats on new connections until both workers
+    have answered with `total` streams in all (each knows the other's as of its last beat,
+    which is also when the other's per-address counts reach Redis)."""
+    seen: dict[int, tuple[int, int]] = {}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        stats = httpx.get(f"{live.url}/stats", timeout=10).json()
+        mine = stats["this_worker"]
+        seen[int(mine["id"].split("-")[0])] = (mine["connections"], stats["connections"])
+        if len(seen) == 2 and all(all_ == total for _, all_ in seen.values()):
+            break
+    assert len(seen) == 2 and all(all_ == total for _, all_ in seen.values()), seen
+    return {pid: own for pid, (own, _) in seen.items()}
+
+
+def spread(live: Live, streams: list[Stream]) -> dict[int, int]:
+    """Open streams up to LIMIT, reopening one until both workers hold some (the kernel hands
+    each connection to whichever worker accepts first)."""
+    for _ in range(40):
+        while len(streams) < LIMIT:
+            stream = live.stream()
+            streams.append(stream)
+            assert stream.response.status_code == 200, stream.response.read()
+        counts = per_worker(live, LIMIT)
+        if all(counts.values()):
+            return counts
+        streams.pop().close()
+        per_worker(live, LIMIT - 1)
+    raise AssertionError(f"every stream went to one worker: {counts}")
+
+
+def refused(live: Live) -> bool:
+    with live.stream() as stream:
+        return stream.response.status_code == 429
+
+
+def metric(live: Live, name: str) -> float:
+    for line in live.client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name}")
+
+
+def test_two_workers_count_together_and_a_killed_one_drops_out(start_live):
+    live = start_live(AFA_LIVE_WORKERS="2", AFA_LIVE_MAX_PER_ADDRESS=str(LIMIT))
+    assert live.wait_stats(lambda s: s["workers"] == 2, timeout=30)["workers"] == 2
+    streams: list[Stream] = []
+    fresh = None
+    try:
+        counts = spread(live, streams)  # e.g. {pid1: 2, pid2: 1}
+        assert all(refused(live) for _ in range(6))  # the 4th, whichever worker takes it
+
+        both = live.wait_stats(
+            lambda s: s["viewers"] == {EVENT: LIMIT} and s["rejected_per_address"] == 6
+        )
+        assert both["viewers"] == {EVENT: LIMIT} and both["connections"] == LIMIT
+        assert both["rejected_per_address"] == 6 and both["workers"] == 2
+        assert metric(live, "afa_live_workers") == 2
+        assert metric(live, f'afa_live_viewers{{event="{EVENT}"}}') == LIMIT
+
+        killed, survivor = sorted(counts)
+        os.kill(killed, signal.SIGKILL)  # no goodbye: its figures must expire
+        fresh = Live(live.child, live.url)  # pooled connections may lead to the dead worker
+        left = counts[survivor]
+        after = fresh.wait_stats(lambda s: s["viewers"] == {EVENT: left}, timeout=30)
+        assert after["viewers"] == {EVENT: left} and after["connections"] == left
+
+        room = LIMIT - left  # the killed worker's streams no longer count for the address
+        for _ in range(room):
+            stream = fresh.stream()
+            streams.append(stream)
+            assert stream.response.status_code == 200, stream.response.read()
+        assert refused(fresh)
+    finally:
+        for stream in streams:
+            stream.close()
+        if fresh is not None:
+            fresh.client.close()
