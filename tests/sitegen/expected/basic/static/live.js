@@ -7,7 +7,9 @@
  *            html, spoiler, sensitive, media[{kind,url,preview_url,alt}], edited_at, ...}}
  *   edit    same shape; replaces the post with that uri in place
  *   retract {"seq", "kind": "retract", "uri"}; removes the post with that uri
- *   reset   the stream was rebuilt; reload the page
+ *   reset   this page is older than the live tail; reload it once (a rebuilt page is newer),
+ *           and if the reloaded page is no newer (a stale cached copy, a rebuild not done yet),
+ *           go on from the oldest change the tail still holds (the reset's id) instead
  * Posts are deduplicated by seq and by uri and kept newest first. Nothing is inserted as raw
  * HTML: post HTML (already sanitised by the collector) is parsed into an inert document and
  * rebuilt element by element through an allowlist; every other text goes in with textContent.
@@ -30,6 +32,7 @@
 
   var stream = main.getAttribute("data-stream");
   var after = parseInt(main.getAttribute("data-after"), 10) || 0;
+  var pageAfter = after;  // the static page's own cursor, to tell a rebuilt page from the same one
   var maxPosts = parseInt(main.getAttribute("data-max"), 10) || 200;
   var timeFormat = new Intl.DateTimeFormat("en-GB", {
     hour: "2-digit", minute: "2-digit", hourCycle: "h23",
@@ -43,6 +46,7 @@
   var seenSeqs = {};
   var source = null;
   var retryDelay = 1000;
+  var liveText = "Live: new posts appear at the top.";
   var state = "";
 
   // ---- connection state, announced politely -------------------------------------------------
@@ -63,7 +67,7 @@
     source = new EventSource(streamUrl());
     source.onopen = function () {
       retryDelay = 1000;
-      setState("live", "Live: new posts appear at the top.");
+      setState("live", liveText);
     };
     source.onerror = function () {
       if (source.readyState === EventSource.CLOSED) {
@@ -79,7 +83,28 @@
     source.addEventListener("post", function (e) { handle(e, upsert); });
     source.addEventListener("edit", function (e) { handle(e, upsert); });
     source.addEventListener("retract", function (e) { handle(e, retract); });
-    source.addEventListener("reset", function () { window.location.reload(); });
+    source.addEventListener("reset", reset);
+  }
+
+  function reset(message) {
+    // Reloading a page that comes back just as old would bring the same reset again, forever:
+    // remember which page cursor was reloaded (per tab), and reload for each cursor once.
+    var key = "afa-live-reset:" + window.location.pathname;
+    var reloaded = null;
+    try {
+      reloaded = window.sessionStorage.getItem(key);
+      if (reloaded !== String(pageAfter)) {
+        window.sessionStorage.setItem(key, String(pageAfter));
+        window.location.reload();
+        return;
+      }
+    } catch (err) { /* no storage (a private mode, say): never reload, go on below */ }
+    var oldest = parseInt(message.lastEventId, 10);
+    if (oldest > after) after = oldest;
+    liveText = "Live: new posts appear at the top. Some earlier ones are not shown here " +
+      "yet: the archive will have them.";
+    source.close();
+    connect();
   }
 
   function handle(message, apply) {
