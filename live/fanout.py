@@ -48,7 +48,9 @@ Disconnect::
     client too slow ──► more than live_queue_size entries pending (its writes are blocked) ──►
                         the reader drops it there and counts it; a write blocked longer than
                         live_send_timeout is dropped by the heartbeat the same way ──► the
-                        response is cancelled at once ──► it reconnects by Last-Event-ID
+                        response is cancelled at once and its connection reset (no
+                        half-written event, no closing chunk that would wait for a reader)
+                        ──► it reconnects by Last-Event-ID
     who wins the race: the reader never waits for a client. A push that does not fit drops the
     client there and then, so one stalled phone cannot hold back the room or grow memory.
 

@@ -17,6 +17,8 @@ from starlette.types import Receive, Scope, Send
 from .fanout import CatchUp, Fanout, Feed, Stats, Subscriber
 from .sse import reset_event, retry_hint
 
+DISCONNECT_WAIT_SECONDS = 1.0
+
 
 class LiveResponse:
     """A lean ASGI SSE response: the opening (retry hint + catch-up) in one write, then every
@@ -42,14 +44,18 @@ class LiveResponse:
         subscriber.task = asyncio.current_task()
         waiter = asyncio.create_task(self._wait_disconnect(receive))
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            if scope.get("method") != "HEAD":
-                await self._body(send)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not subscriber.dropped:
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            try:
+                await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+                if scope.get("method") != "HEAD":
+                    await self._body(send)
+            except asyncio.CancelledError:
+                if not subscriber.dropped:
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            if subscriber.dropped:
+                await reset_connection(send, waiter)
+            else:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             waiter.cancel()
             stats.connections -= 1
@@ -82,6 +88,26 @@ class LiveResponse:
         while (await receive())["type"] != "http.disconnect":
             pass
         self.subscriber.close()
+
+
+async def reset_connection(send: Send, disconnected: asyncio.Task[None]) -> None:
+    """End a dropped client's response by resetting its connection, and return once the
+    server has seen it go.
+
+    A dropped client is one that stopped reading: its last write may have been cut off
+    mid-body, and even the closing empty chunk would wait forever for it to read. ASGI has no
+    message that ends a response early (raising would log a traceback, returning logs
+    "returned without completing response"), so this reaches the transport that uvicorn's
+    `send` is bound to and aborts it. Once uvicorn has processed the loss (our disconnect
+    waiter hears `http.disconnect`), it does not count the response as unfinished. With a
+    server that has no such transport this does nothing, and the server closes the
+    connection itself when the response returns."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)  # asyncio's or uvloop's transport
+    if not callable(abort):
+        return
+    abort()
+    await asyncio.wait({disconnected}, timeout=DISCONNECT_WAIT_SECONDS)
 
 
 def opening(start: CatchUp, limit: int, stats: Stats) -> tuple[bytes, int, bool]:

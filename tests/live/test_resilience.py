@@ -94,6 +94,8 @@ def test_a_client_that_stops_reading_is_dropped_and_others_get_everything(start_
     assert got == list(range(1, last["seq"] + 1))
     assert stats["slow_dropped"] == 1
     assert stats["viewers"] == {EVENT: 1} and stats["connections"] == 1
+    output = live.child.stop()
+    assert "without completing response" not in output and "Traceback" not in output, output
 
 
 def test_sigterm_ends_streams_and_exits_cleanly(live, redis_client):
