@@ -98,6 +98,7 @@ def build_site(
             with _no_gc():
                 datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
                 gc.freeze()  # the posts live to the end of the build: never traverse them again
+            builder.fragments.drop(archive.gone)
             builder.write_static()
             for family in plan(settings, site, datas, now, builder.fragments):
                 builder.write(family)
@@ -167,6 +168,7 @@ class Archive:
         self.settings, self.output, self.code = settings, output, code
         self.memo = memo or _no_memo
         self.db: sqlite_utils.Database | None = None
+        self.gone: list[int] = []  # row ids of posts no longer shown, by every read_event
 
     def __enter__(self) -> Archive:
         path = Path(self.settings.archive_path)
@@ -192,6 +194,7 @@ class Archive:
             return data
         reader = EventPosts(self.db, event, self.output, digest(self.code, event))
         data.items, data.last_seq = reader.read(state)
+        self.gone += reader.gone
         data.memo = self.memo
         data.assignment = assignment_of(event, data.items)
         log(f"{event.slug}: {len(data.items)} posts up to change {data.last_seq} ({reader.how})")

@@ -6,7 +6,9 @@ is rendered once.
 
 It is a SQLite file in output/.build-cache/, emptied when sitegen's code changes (the same
 digest that decides whether any cached page may be kept). A post's HTML depends on the post, the
-event's time zone and the templates, and nothing else.
+event's time zone and the templates, and nothing else. What a post rendered to is dropped when a
+build reads that it is gone (deleted, retracted, moderated or hidden), so the store holds the
+posts the site shows, not every post it ever showed.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ class Fragments:
             """
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=OFF;
-            PRAGMA mmap_size=268435456;
             CREATE TABLE IF NOT EXISTS code (digest TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS html (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
                                              tz TEXT NOT NULL, html TEXT NOT NULL);
@@ -53,6 +54,8 @@ class Fragments:
             t: self.db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
             for t in ("html", "line")
         }
+        if not all(self.empty.values()):  # a build that reads from the store, not only fills it
+            self.db.execute("PRAGMA mmap_size = 268435456")
         self.pending: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}
         self.put: dict[str, set[int]] = {"html": set(), "line": set()}  # flushed by this build
         self.fetched: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}  # by prefetch()
@@ -121,6 +124,19 @@ class Fragments:
                 [json.dumps(ids[i : i + 20000])],
             )
             self.fetched[table].update((row[0], row) for row in rows)
+
+    def drop(self, ids: list[int]) -> None:
+        """Forget what the posts of these row ids rendered to: they are gone from every page
+        (deleted, retracted, moderated or hidden), and a post shown again is rendered again."""
+        if not ids:
+            return
+        self.db.execute("BEGIN")
+        for table in ("html", "line"):
+            self.db.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
+                [json.dumps(ids)],
+            )
+        self.db.execute("COMMIT")
 
     def drop_members(self, event: str, after: int) -> None:
         self.db.execute("DELETE FROM member WHERE event = ? AND n > ?", [event, after])

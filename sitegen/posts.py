@@ -183,6 +183,7 @@ class EventPosts:
         self.journal_path = self.base_path.with_suffix(".journal")
         self.store = use_store(db)
         self.how = ""  # "cached", "delta" or "whole", for the build's log
+        self.gone: list[int] = []  # rows pages showed before and show no more (deleted, hidden)
 
     def read(self, state: str | None = None) -> tuple[list[Post], int]:
         """(posts oldest first, the last seq they reflect); `state` is archive_state, if known."""
@@ -197,6 +198,9 @@ class EventPosts:
         if rows is None:
             rows, self.how = self._whole(), "whole"
             self._save_base(seq, state, rows)
+            if saved is not None:
+                before = {r[0] for r in saved["rows"]} | saved["changed"].keys()
+                self.gone = sorted(before - {r[0] for r in rows if r[12]})
         return list(map(Post, filter(itemgetter(12), rows))), seq
 
     def _load(self) -> dict | None:
@@ -225,6 +229,7 @@ class EventPosts:
             return None
         found = list(item_rows(self.db, self.event.slug, uris))
         fresh = {row[0]: self._summary(*row[:4]) if row[4] == "visible" else None for row in found}
+        self.gone = [i for i, row in fresh.items() if row is None or not row[12]]
         changed = {**saved["changed"], **fresh}
         rows, removed = merged(saved["rows"], changed)
         if not _adds_up(_fingerprint_after(saved["print"], removed, changed, rows), state):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -262,3 +264,39 @@ def test_the_fingerprint_after_a_delta_is_the_fingerprint_of_the_merged_rows():
         }
         found = posts._fingerprint_after(posts.fingerprint(base), removed, changed, rows)
         assert found == posts.fingerprint(rows)
+
+
+def test_the_fragment_store_drops_posts_that_are_gone(site):
+    """What a deleted, a moderated and a hidden-behind-the-sequence post rendered to leaves the
+    fragment store (read as a delta, then whole); the posts still shown keep theirs."""
+    from collector.moderation import Moderator
+
+    settings, items = site
+    build(settings)
+    store = settings.output_dir / ".build-cache" / "posts.sqlite"
+    db = open_archive(settings.archive_path)
+    ids = {i.uri: db.execute("SELECT id FROM items WHERE uri = ?", [i.uri]).fetchone()[0]
+           for i in items}  # fmt: skip
+
+    def stored(item) -> tuple[int, int]:
+        with closing(sqlite3.connect(store)) as conn:
+            return tuple(
+                conn.execute(f"SELECT count(*) FROM {t} WHERE id = ?", [ids[item.uri]]).fetchone()[
+                    0
+                ]
+                for t in ("html", "line")
+            )
+
+    assert {stored(items[n]) for n in (5, 6, 7, 8)} == {(1, 1)}
+    save_batch(db, EVENT, [Delete("social.example", uri=items[5].uri)], "test", None)
+    Moderator(db, None, var_dir=settings.var_dir).hide(EVENT, items[6].uri, who="t", why="t")
+    db.close()
+    _, lines = build(settings)
+    assert any("(delta)" in line for line in lines)
+    assert [stored(items[n]) for n in (5, 6, 7, 8)] == [(0, 0), (0, 0), (1, 1), (1, 1)]
+    db = open_archive(settings.archive_path)
+    db.execute("UPDATE items SET status = 'moderated' WHERE uri = ?", [items[7].uri])
+    db.close()
+    _, lines = build(settings)
+    assert any("(whole)" in line for line in lines)
+    assert [stored(items[n]) for n in (7, 8)] == [(0, 0), (1, 1)]
