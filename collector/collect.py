@@ -41,7 +41,7 @@ from .publish import publish_after_commit, reseed_from_archive
 from .runner import event_hashtags
 from .sources import live_source
 from .sources.base import Backoff, SourceContext, SourceRun, SourceState
-from .store import Malformed, fresh_malformed, save_batch
+from .store import Malformed, fresh_malformed, save_batch, tune_for_writing
 
 log = logging.getLogger("collector")
 USER_AGENT = "AFeedApart/0.1 (conference archive; +https://github.com/afeedapart)"
@@ -101,6 +101,7 @@ class Collector:
 
     async def run(self) -> dict[str, SourceState]:
         self.db = open_archive(self.settings.archive_path)
+        tune_for_writing(self.db)
         self.redis = redis_lib.Redis.from_url(
             self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3
         )

@@ -9,8 +9,12 @@ repaired on restart with the same IDs.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import signal
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +31,7 @@ from core.tail import status_key
 from .normalise import SkipItem
 from .publish import publish_after_commit, reseed_from_archive
 from .sources import replay as recording
-from .store import Malformed, save_batch, save_cursor
+from .store import Malformed, save_batch, save_cursor, tune_for_writing
 
 log = logging.getLogger("collector")
 BATCH_LINES = 2_000
@@ -102,8 +106,10 @@ class _Pending:
 
 class Replay:
     def __init__(self, settings: Settings, event: Event, path: Path, speed: float,
-                 max_gap_minutes: float, stopper: Stopper | None = None) -> None:  # fmt: skip
+                 max_gap_minutes: float, stopper: Stopper | None = None,
+                 workers: int = 1) -> None:  # fmt: skip
         self.settings, self.event, self.path = settings, event, Path(path)
+        self.workers = workers  # > 1: lines parsed ahead in that many processes
         self.slug, self.source_key = event.slug, f"replay:{self.path.name}"
         self.speed, self.max_gap = speed, timedelta(minutes=max_gap_minutes)
         self.stopper = stopper or Stopper()
@@ -114,6 +120,7 @@ class Replay:
 
     def run(self) -> Stats:
         self.db = open_archive(self.settings.archive_path)
+        tune_for_writing(self.db)
         self.redis = redis_lib.Redis.from_url(self.settings.redis_url)
         try:
             self._reseed()
@@ -135,42 +142,41 @@ class Replay:
             raise AfaError(f"cannot reach Redis at {self.settings.redis_url}: {exc}") from exc
 
     def _read(self, after: int) -> None:
-        for line in recording.read_lines(self.path, after):
+        for outcome in self._outcomes(after):
             if self.stopper.stopped:
                 return
-            data = self._load(line)
-            if data is not None and not recording.is_header(data):
-                if not self._wait_for(recording.line_time(data)):
+            kind, number = outcome[0], outcome[1]
+            if kind == "bad":
+                self._malformed(None, recording.Line(number, outcome[2]), outcome[3])
+            elif kind != "header":
+                if not self._wait_for(outcome[2]):
                     return
-                self._parse(data, line.number)
-            self.pending.last_line = line.number
+                self._apply(outcome)
+            self.pending.last_line = number
             self.pending.lines += 1
             if self.pending.lines >= BATCH_LINES:
                 self.flush()
             self._maybe_progress()
 
-    def _load(self, line: recording.Line) -> dict | None:
-        try:
-            data = recording.load_line(line)
-            if not recording.is_header(data):
-                recording.line_time(data)  # a bad time is this line's fault: say so now
-            return data
-        except ParseError as exc:
-            self._malformed(None, line, str(exc))
-            return None
+    def _outcomes(self, after: int) -> Iterator[tuple]:
+        """What each line after `after` parses to, in order (see parse_line)."""
+        lines = recording.read_lines(self.path, after)
+        if self.workers <= 1:
+            for line in lines:
+                yield parse_line(line.number, line.text, self.hashtags, self.handles)
+            return
+        yield from parse_in_workers(lines, self.workers, self.hashtags, self.handles)
 
-    def _parse(self, data: dict, number: int) -> None:
-        try:
-            delivery = recording.parse_delivery(data, number, self.hashtags, self.handles)
-        except SkipItem:
+    def _apply(self, outcome: tuple) -> None:
+        kind, number, at, detail = outcome
+        if kind == "skip":
             self.stats.skipped += 1
-            return
-        except (ParseError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            reason = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
+        elif kind == "error":
+            data, reason = detail
             self._malformed(data, recording.Line(number, ""), reason, raw=data)
-            return
-        self.pending.changes.extend(delivery.changes)
-        self.pending.clock = max(filter(None, [self.pending.clock, delivery.at]))
+        else:
+            self.pending.changes.extend(detail)
+            self.pending.clock = max(filter(None, [self.pending.clock, at]))
 
     def _malformed(self, data, line: recording.Line, reason: str, raw=None) -> None:
         source = (data or {}).get("source", "replay")
@@ -247,6 +253,85 @@ class Replay:
             self.slug, what, s.lines, s.posts, s.changes, s.rate(), s.malformed, s.skipped,
             format_time(self.pending.clock) or "-",
         )  # fmt: skip
+
+
+# -- parsing, in this process or in worker processes ------------------------------------------
+
+CHUNK_LINES = 250  # lines per task sent to a worker process
+
+
+def parse_line(number: int, text: str, hashtags: set[str], handles: dict[str, str]) -> tuple:
+    """One recording line → an outcome tuple (kind, line number, …), pure but for `handles`:
+    ("bad", n, text, reason): not a delivery (kept raw); ("header", n, None, None);
+    ("ok", n, at, changes); ("skip", n, at, None); ("error", n, at, (data, reason))."""
+    try:
+        data = recording.load_line(recording.Line(number, text))
+        if recording.is_header(data):
+            return ("header", number, None, None)
+        at = recording.line_time(data)  # a bad time is this line's fault: say so now
+    except ParseError as exc:
+        return ("bad", number, text, str(exc))
+    try:
+        delivery = recording.parse_delivery(data, number, hashtags, handles)
+    except SkipItem:
+        return ("skip", number, at, None)
+    except (ParseError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        reason = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
+        return ("error", number, at, (data, reason))
+    return ("ok", number, delivery.at, delivery.changes)
+
+
+def parse_in_workers(
+    lines: Iterable[recording.Line], workers: int, hashtags: set[str], handles: dict[str, str]
+) -> Iterator[tuple]:
+    """parse_line over `lines` in a pool of processes, yielded in line order. Bluesky identity
+    events teach `handles` what later posts are named: they are read here too, in order, so
+    each chunk starts from the handles the lines before it taught (as one process would)."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_signals)  # fmt: skip
+    ahead: deque[Future] = deque()
+    try:
+        for chunk in _chunks(lines, CHUNK_LINES):
+            ahead.append(pool.submit(_parse_chunk, chunk, hashtags, dict(handles)))
+            _learn_handles(chunk, hashtags, handles)
+            if len(ahead) > workers * 2:
+                yield from ahead.popleft().result()
+        while ahead:
+            yield from ahead.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _parse_chunk(chunk: list[tuple[int, str]], hashtags, handles) -> list[tuple]:
+    return [parse_line(number, text, hashtags, handles) for number, text in chunk]
+
+
+def _chunks(lines: Iterable[recording.Line], size: int) -> Iterator[list[tuple[int, str]]]:
+    chunk: list[tuple[int, str]] = []
+    for line in lines:
+        chunk.append((line.number, line.text))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _learn_handles(chunk: list[tuple[int, str]], hashtags, handles: dict[str, str]) -> None:
+    """Parse the chunk's identity events, for what they teach `handles`. A line that does not
+    say "identity" (or hide it behind a \\u escape) is not one."""
+    for number, text in chunk:
+        if "identity" in text or "\\u" in text:
+            try:
+                parse_line(number, text, hashtags, handles)
+            except Exception:  # noqa: BLE001, S110 - the worker reports this line's failure
+                pass
+
+
+def _ignore_signals() -> None:
+    """Workers leave SIGINT and SIGTERM to the replay, which stops them between chunks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _minute(value: datetime) -> datetime:

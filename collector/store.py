@@ -100,6 +100,12 @@ class _Batch:
             self.queued_items = []
 
 
+def tune_for_writing(db: sqlite_utils.Database) -> None:
+    """Settings of this connection (not of the file) for a collector that writes batches: a
+    page cache that holds the hot index pages of a large event (SQLite's default is 2 MiB)."""
+    db.execute("PRAGMA cache_size = -32768")  # KiB
+
+
 def save_batch(
     db: sqlite_utils.Database,
     event: str,

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from core.errors import ParseError
 from core.items import Item
@@ -28,8 +29,7 @@ from . import bluesky, flickr, mastodon
 FORMAT = "afa-recording/1"
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     number: int  # 1-based line number in the file: the replay cursor
     text: str
 
@@ -48,7 +48,7 @@ def read_lines(path: Path, after: int = 0) -> Iterator[Line]:
     """Every non-blank line after line number `after`."""
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, text in enumerate(f, start=1):
-            if number > after and text.strip():
+            if number > after and not text.isspace():  # as text.strip(), without a copy
                 yield Line(number, text)
 
 
