@@ -1,10 +1,11 @@
 """Collector throughput and single-post latency, against a real redis-server and SQLite file.
 
-    python tests/bench/bench_collector.py [--posts 100000] [--latency-posts 1000]
+    python tests/bench/bench_collector.py [--posts 100000] [--latency-posts 1000] [--workers 1,2]
 
 Throughput: replay a generated recording of --posts posts at speed 0 (no waiting) through the
 whole pipeline (parse → sanitise → archive → publish) and count posts archived and published
-per second. Latency: hand single posts to the pipeline one at a time and time each from the
+per second, once per --workers value (1: all in one process; more: lines parsed ahead in that
+many worker processes, one writer). Latency: hand single posts to the pipeline one at a time and time each from the
 payload's arrival to its entry being in the Redis stream.
 """
 
@@ -46,20 +47,27 @@ def make_recording(posts: int) -> Path:
     return path
 
 
-def throughput(path: Path, workdir: Path, redis_url: str) -> dict:
-    settings = Settings(archive_path=workdir / "throughput.db", redis_url=redis_url,
+def throughput(path: Path, workdir: Path, redis_url: str, workers: int = 1) -> dict:
+    settings = Settings(archive_path=workdir / f"throughput-{workers}.db", redis_url=redis_url,
                         content_dir=ROOT / "content", tail_length=10_000)  # fmt: skip
     event = load_events(settings.content_dir)[0]
-    started, cpu = time.perf_counter(), time.process_time()
-    stats = Replay(settings, event, path, speed=0, max_gap_minutes=20).run()
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     client = redis_lib.Redis.from_url(redis_url)
+    client.delete(stream_key(event.slug))
+    started, cpu = time.perf_counter(), _cpu()
+    stats = Replay(settings, event, path, speed=0, max_gap_minutes=20, workers=workers).run()
+    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
     stream = client.xlen(stream_key(event.slug))
     client.close()
-    return {"posts": stats.posts, "changes": stats.changes, "seconds": elapsed,
+    return {"workers": workers, "posts": stats.posts, "changes": stats.changes, "seconds": elapsed,
             "posts_per_second": stats.posts / elapsed, "stream_entries": stream,
             "cpu_seconds": cpu, "posts_per_cpu_second": stats.posts / cpu,
             "load_average": os.getloadavg()}  # fmt: skip
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the worker processes)."""
+    own, children = os.times(), os.times()
+    return own.user + own.system + children.children_user + children.children_system
 
 
 def latency(path: Path, workdir: Path, redis_url: str, count: int) -> dict:
@@ -93,31 +101,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--latency-posts", type=int, default=1_000)
+    parser.add_argument("--workers", default="1,2", help="comma-separated: a run for each")
     args = parser.parse_args()
     path = make_recording(args.posts)
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmbeddedRedis(Path(tmp) / "redis", persist=False) as redis,
     ):
-        thr = throughput(path, Path(tmp), redis.url)
+        runs = [throughput(path, Path(tmp), redis.url, int(n)) for n in args.workers.split(",")]
         lat = latency(path, Path(tmp), redis.url, args.latency_posts)
-    print(
-        f"collector throughput: {thr['posts']:,} posts archived and published in "
-        f"{thr['seconds']:.1f} s = {thr['posts_per_second']:,.0f} posts/s "
-        f"(target 20,000/s: {thr['posts_per_second'] / 20_000:.2f}x)"
-    )
-    print(
-        f"  on {os.cpu_count()} cores, load average {thr['load_average'][0]:.1f} at the end: "
-        f"{thr['cpu_seconds']:.1f} s of CPU = {thr['posts_per_cpu_second']:,.0f} posts per "
-        f"CPU-second (what one idle core would give, about; benchmarks on a shared machine "
-        f"are noisy)"
-    )
+    for thr in runs:
+        how = "one process" if thr["workers"] == 1 else f"{thr['workers']} parse workers + writer"
+        print(
+            f"collector throughput ({how}): {thr['posts']:,} posts archived and published in "
+            f"{thr['seconds']:.1f} s = {thr['posts_per_second']:,.0f} posts/s "
+            f"(target 20,000/s: {thr['posts_per_second'] / 20_000:.2f}x)"
+        )
+        print(
+            f"  on {os.cpu_count()} cores, load average {thr['load_average'][0]:.1f} at the end: "
+            f"{thr['cpu_seconds']:.1f} s of CPU (workers included) = "
+            f"{thr['posts_per_cpu_second']:,.0f} posts per CPU-second (benchmarks on a shared "
+            f"machine are noisy)"
+        )
     print(
         f"collector latency, source → Redis, one post at a time ({lat['samples']} posts): "
         f"p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms"
     )
     out = ROOT / "var" / "bench" / "collector.json"
-    out.write_text(json.dumps({"throughput": thr, "latency": lat}, indent=2))
+    out.write_text(json.dumps({"throughput": runs[0], "runs": runs, "latency": lat}, indent=2))
 
 
 if __name__ == "__main__":
