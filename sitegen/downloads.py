@@ -23,7 +23,7 @@ from core.items import format_time, item_to_dict
 from .fragments import Fragments
 from .listings import event_chunks
 from .pages import EventData, Page, seqs
-from .posts import Post
+from .posts import Post, preload
 from .render import trusted_html
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -67,6 +67,7 @@ def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
 def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence[Post]) -> bytes:
     """A valid Atom 1.0 feed of the newest FEED_POSTS indexable posts, newest first."""
     shown = newest_indexable(items)
+    preload(shown)
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     _text(feed, "id", feed_id)

@@ -59,6 +59,7 @@ class Fragments:
         self.pending: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}
         self.put: dict[str, set[int]] = {"html": set(), "line": set()}  # flushed by this build
         self.fetched: dict[str, dict[int, tuple]] = {"html": {}, "line": {}}  # by prefetch()
+        self.absent: dict[str, set[int]] = {"html": set(), "line": set()}  # prefetch() found none
 
     def html(self, post, tz: str, render: Callable[[], str]) -> Markup:
         """The post's HTML in time zone tz: from the store when it has this version, else render()."""
@@ -118,12 +119,15 @@ class Fragments:
         pending = self.pending[table]
         ids = [i for i in map(itemgetter(0), posts) if i not in pending]  # Post.id at C speed
         columns = "id, seq, tz, html" if table == "html" else "id, seq, line"
-        for i in range(0, len(ids), 20000):
+        for start in range(0, len(ids), 20000):
+            chunk = ids[start : start + 20000]
             rows = self.db.execute(
                 f"SELECT {columns} FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
-                [json.dumps(ids[i : i + 20000])],
+                [json.dumps(chunk)],
             )
-            self.fetched[table].update((row[0], row) for row in rows)
+            fetched = {row[0]: row for row in rows}
+            self.fetched[table].update(fetched)
+            self.absent[table].update(i for i in chunk if i not in fetched)
 
     def drop(self, ids: list[int]) -> None:
         """Forget what the posts of these row ids rendered to: they are gone from every page
@@ -150,10 +154,13 @@ class Fragments:
             return held[1:]
         if self.empty[table] and row_id not in self.put[table]:
             return None  # the store was empty when the build began: no need to look
+        if row_id in self.absent[table]:
+            return None  # prefetch() looked already
         return self.db.execute(f"SELECT {columns} FROM {table} WHERE id = ?", [row_id]).fetchone()
 
     def _put(self, table: str, row: tuple) -> None:
         self.pending[table][row[0]] = row
+        self.absent[table].discard(row[0])
         if len(self.pending[table]) >= FLUSH:
             self.flush()
 

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from core.events import Site
@@ -30,7 +31,9 @@ from .pages import (
     schedule_rows,
     seqs,
 )
-from .posts import TIME_ORDER, Post
+from .posts import Post
+
+T = itemgetter(3)  # a Post's time, in microseconds
 
 GALLERY_PAGE = 120  # photos per gallery page
 
@@ -70,7 +73,7 @@ def archive_chunks(arrival: Sequence[Post]) -> list[tuple[int, list[Post]]]:
     """(page number from 1, its posts in time order): fixed-size slices of the archive in the
     order it received them."""
     return [
-        (n + 1, sorted(arrival[i : i + ARCHIVE_PAGE], key=_time_order))
+        (n + 1, sorted(arrival[i : i + ARCHIVE_PAGE], key=T))  # stable: ties stay in id order
         for n, i in enumerate(range(0, len(arrival), ARCHIVE_PAGE))
     ]
 
@@ -83,12 +86,9 @@ def event_chunks(data: EventData) -> list[tuple[int, list[Post]]]:
     return found
 
 
-_time_order = TIME_ORDER  # a Post is its summary row: (time, id) at C speed
-
-
-def _post_time(row: tuple[Post, tuple]) -> tuple:
-    """A photo row's place in time: its post's (time, id)."""
-    return _time_order(row[0])
+def _post_time(row: tuple[Post, tuple]) -> int:
+    """A photo row's place in time: its post's (a stable sort keeps ties in arrival order)."""
+    return row[0][3]
 
 
 def archive_pages(site: Site, data: EventData) -> list[Page]:

@@ -56,6 +56,22 @@ class Store:
             item = self.items[row_id] = decode(row[0], row[1])
         return item
 
+    def load(self, row_ids: Iterable[int]) -> None:
+        """Decode many rows in one query (a feed's worth) before their posts are looked at."""
+        wanted = [i for i in row_ids if i not in self.items]
+        if wanted and self.db is not None:
+            rows = self.db.execute(
+                "SELECT id, data, seq FROM items WHERE id IN (SELECT value FROM json_each(?))",
+                [json.dumps(wanted)],
+            )
+            for row_id, data, seq in rows:
+                self.items[row_id] = decode(data, seq)
+
+
+def preload(posts: Iterable[Post]) -> None:
+    """Decode the whole Items of these posts now, in one query."""
+    _store.load(map(itemgetter(0), posts))
+
 
 def use_store(db: sqlite_utils.Database | None) -> Store:
     """The Store Posts decode from: one per build (row ids are unique across events)."""
