@@ -312,12 +312,22 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     return data.memo(
         digest(("day", day.date, day.title, span, data.event.timezone, chart_id, seqs(posts))),
         lambda: charts.svg(
-            activity(posts, span[0], span[1], timedelta(minutes=5)),
+            day_activity(data, span),
             data.event.tz,
             f"Activity on {day.title}",
             chart_id,
         ),
     )
+
+
+def day_activity(data: EventData, span: tuple[datetime, datetime]) -> charts.Activity:
+    """Posts per 5 minutes over a day's span, counted once per build (the event page and the
+    day's page both chart it)."""
+    key = ("activity", span)
+    found = data._cache.get(key)
+    if found is None:
+        found = data._cache[key] = activity(data.span(*span), *span, timedelta(minutes=5))
+    return found
 
 
 def span_chart(event: Event, posts: list[Post], start: datetime, end: datetime, title: str):
