@@ -31,7 +31,7 @@ from core.tail import status_key
 from .normalise import SkipItem
 from .publish import publish_after_commit, reseed_from_archive
 from .sources import replay as recording
-from .store import Malformed, save_batch, save_cursor, tune_for_writing
+from .store import Checkpointer, Malformed, save_batch, save_cursor, tune_for_writing
 
 log = logging.getLogger("collector")
 BATCH_LINES = 2_000
@@ -127,8 +127,9 @@ class Replay:
             cursor = load_cursor(self.db, self.slug, self.source_key) or {}
             self.pending.last_line = int(cursor.get("line", 0))
             self.pending.clock = parse_time(cursor.get("clock"))
-            self._read(self.pending.last_line)
-            self.flush()
+            with Checkpointer(self.db, self.settings.archive_path):
+                self._read(self.pending.last_line)
+                self.flush()
             self._progress("done" if not self.stopper.stopped else "stopped")
         finally:
             self.redis.close()

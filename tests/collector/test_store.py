@@ -2,12 +2,13 @@
 
 import dataclasses
 import json
+import time
 
 import pytest
 
 from collector.normalise import Delete
 from collector.sources.mastodon import parse_status
-from collector.store import Malformed, save_batch
+from collector.store import Checkpointer, Malformed, save_batch
 from core.archive import changes_after, last_seq, load_cursor
 from core.items import Author
 
@@ -150,3 +151,21 @@ def test_one_batch_mixing_new_resent_edited_and_deleted_posts(archive):
     assert data[item(2).uri] == _json(item_to_dict(edited))
     assert [r[1:3] for r in rows(archive)] == [("visible", 1), ("visible", 2), ("deleted", 1),
                                                 ("visible", 1)]  # fmt: skip
+
+
+def test_checkpointer_moves_wal_checkpoints_to_its_thread(archive, tmp_path):
+    """Inside, the writer never checkpoints (the WAL holds every commit) until the thread copies
+    the pages into the database file; outside, SQLite's automatic checkpoints are back."""
+    path = archive.execute("PRAGMA database_list").fetchall()[0][2]
+    db_file = __import__("pathlib").Path(path)
+    with Checkpointer(archive, path, every=0.05):
+        assert archive.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        before = db_file.stat().st_size
+        for k in range(20):
+            save_batch(archive, "ev", [item(1000 + k * 50 + i) for i in range(50)], "src", {"k": k})
+        deadline = time.monotonic() + 30
+        while db_file.stat().st_size <= before:  # only a checkpoint writes the database file
+            assert time.monotonic() < deadline, "the checkpointer never copied the WAL"
+            time.sleep(0.02)
+    assert archive.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert last_seq(archive, "ev") == 1000
