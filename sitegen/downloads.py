@@ -42,7 +42,7 @@ def jsonl(posts: Sequence[Post], cache: Fragments | None = None) -> bytes:
         lines = [jsonl_line(p) for p in posts]
     else:
         cache.prefetch(posts, "line")
-        lines = [cache.line(p, lambda p=p: jsonl_line(p)) for p in posts]
+        lines = cache.lines(posts, jsonl_line)
     return ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
 
 

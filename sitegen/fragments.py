@@ -94,6 +94,18 @@ class Fragments:
         self._put("line", (post.id, post.seq, text))
         return text
 
+    def lines(self, posts, make: Callable[[object], str]) -> list[str]:
+        """line() of many posts (a download's), the prefetched ones looked up inline."""
+        pending, fetched = self.pending["line"], self.fetched["line"]
+        found = []
+        for post in posts:
+            held = pending.get(post[0]) or fetched.pop(post[0], None)
+            if held is not None and held[1] == post[1]:
+                found.append(held[2])
+            else:
+                found.append(self.line(post, lambda post=post: make(post)))
+        return found
+
     def memo(self, key: str, make: Callable[[], str]) -> Markup:
         """A chart (or any HTML) whose inputs digest to `key`: made once, then kept."""
         row = self.db.execute("SELECT value FROM memo WHERE key = ?", [key]).fetchone()

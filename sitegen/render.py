@@ -11,6 +11,7 @@ that decides what a post may contain stays in the collector.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
@@ -27,6 +28,8 @@ from .listings import slugify
 from .stats import anchor
 
 _NOINDEX = attrgetter("noindex")
+_CONTROL = re.compile(r"[\x00-\x20]")  # spaces and control characters
+_PLAIN = re.compile(r"https?://[A-Za-z0-9.-]+(?:[/?#]|\Z)")  # http(s), host name only
 TEMPLATES = Path(__file__).parent / "templates"
 
 _TAGS = {
@@ -59,8 +62,10 @@ def trusted_html(value: str | None) -> Markup:
 @functools.lru_cache(maxsize=65536)
 def http_url(value: str | None) -> str:
     """The URL if it is absolute http(s), else '' (for href/src attributes sitegen writes itself)."""
-    if not value or any(ord(c) <= 0x20 for c in value):
+    if not value or _CONTROL.search(value):
         return ""
+    if _PLAIN.match(value):
+        return value  # a plain host name: what urlsplit finds, without splitting
     try:
         parts = urlsplit(value)
     except ValueError:
