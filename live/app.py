@@ -159,8 +159,7 @@ async def stream_for(request: Request, event: str) -> Response | LiveResponse:
     fanout.enter(address)  # before any await, so a burst cannot slip past the limit
     try:
         if per_address and not await request.state.census.admit(address, per_address):
-            fanout.leave(address)
-            fanout.stats.rejected_per_address += 1
+            fanout.stats.rejected_per_address += 1  # admit() has given the place back
             return too_many_from(address, per_address)
         return await open_stream(fanout, fanout.feed(event), after, settings, address)
     except BaseException:

@@ -77,6 +77,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,6 +335,7 @@ class Fanout:
         self.stats = Stats()
         self.feeds: dict[str, Feed] = {}
         self.addresses: dict[str, int] = {}
+        self.on_leave: Callable[[str], None] | None = None  # census.py: a count went down
         self.closing = False
 
     def feed(self, event: str) -> Feed:
@@ -359,6 +361,8 @@ class Fanout:
             self.addresses[address] = left
         else:
             self.addresses.pop(address, None)
+        if self.on_leave is not None:
+            self.on_leave(address)
 
     def close(self) -> None:
         """Shutting down: refuse newcomers and end every open response cleanly."""

@@ -3,6 +3,8 @@ whole sidecar, whichever worker answers, and a killed worker's share vanishes (c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -93,3 +95,24 @@ def test_two_workers_count_together_and_a_killed_one_drops_out(start_live):
             stream.close()
         if fresh is not None:
             fresh.client.close()
+
+
+def test_a_burst_from_one_address_over_two_workers_lets_exactly_the_limit_in(start_live):
+    live = start_live(AFA_LIVE_WORKERS="2", AFA_LIVE_MAX_PER_ADDRESS=str(LIMIT))
+    live.wait_stats(lambda s: s["workers"] == 2, timeout=30)
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=20, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=live.url, limits=limits, timeout=10) as client:
+            async with contextlib.AsyncExitStack() as stack:
+
+                async def one() -> int:
+                    stream = client.stream("GET", f"/live/{EVENT}/stream")
+                    return (await stack.enter_async_context(stream)).status_code
+
+                return await asyncio.gather(*(one() for _ in range(10)))
+
+    statuses = asyncio.run(burst())
+    assert sorted(statuses) == [200] * LIMIT + [429] * (10 - LIMIT), statuses
+    stats = live.wait_stats(lambda s: s["rejected_per_address"] == 10 - LIMIT)
+    assert stats["rejected_per_address"] == 10 - LIMIT
