@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import chain
+from operator import itemgetter, methodcaller
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from .posts import Post, anchor_of
 
 _LINKS, _HAS_MEDIA, _AUTHOR_ID = itemgetter(8), itemgetter(9), itemgetter(5)  # Post fields
 _WEB = ("http://", "https://")
+_IS_WEB = methodcaller("startswith", _WEB)
 _COUNTS = {"boosts": itemgetter(10), "likes": itemgetter(11)}
 
 
@@ -41,11 +43,9 @@ class Photo(NamedTuple):  # a tuple: made in bulk (every photo of an event, each
 
 def top_links(items: Iterable[Post], n: int = 10) -> list[Link]:
     """The n URLs most posts link to (each post counted once per URL), first seen wins ties."""
-    counts: Counter[str] = Counter()
-    for links in filter(None, map(_LINKS, items)):  # most posts have none: skipped at C speed
-        for url in dict.fromkeys(links) if len(links) > 1 else links:
-            if url.startswith(("http://", "https://")):
-                counts[url] += 1
+    linked = filter(None, map(_LINKS, items))  # most posts have none: skipped at C speed
+    urls = chain.from_iterable(map(dict.fromkeys, linked))  # each post's URLs once, in order
+    counts = Counter(filter(_IS_WEB, urls))  # counted at C speed, in first-seen order
     ranked = counts.most_common(n)  # stable: equal counts keep first-seen order
     return [Link(url, urlsplit(url).hostname or url, count) for url, count in ranked]
 
