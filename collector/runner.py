@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -289,7 +291,7 @@ def parse_in_workers(
     events teach `handles` what later posts are named: they are read here too, in order, so
     each chunk starts from the handles the lines before it taught (as one process would)."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_signals)  # fmt: skip
+                               initializer=_worker_start, initargs=(os.getpid(),))  # fmt: skip
     ahead: deque[Future] = deque()
     try:
         for chunk in _chunks(lines, CHUNK_LINES):
@@ -329,10 +331,18 @@ def _learn_handles(chunk: list[tuple[int, str]], hashtags, handles: dict[str, st
                 pass
 
 
-def _ignore_signals() -> None:
-    """Workers leave SIGINT and SIGTERM to the replay, which stops them between chunks."""
+def _worker_start(parent: int) -> None:
+    """Workers leave SIGINT and SIGTERM to the replay, which stops them between chunks, and
+    exit on their own when the replay is gone (SIGKILLed, it cannot stop them)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _minute(value: datetime) -> datetime:

@@ -3,7 +3,12 @@ the stream byte for byte what one process gives, identity events crossing chunk 
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import redis as redis_lib
 
@@ -15,6 +20,7 @@ from core.tail import counters_key, stream_key
 from .conftest import build_recording
 
 EVENT = "northwind-2026"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def identity(did: str, handle: str) -> dict:
@@ -62,3 +68,64 @@ def test_a_pool_of_workers_archives_what_one_process_does(
     assert any('"handle":"h' in data for _uri, data, *_ in alone["items"])
     for name in alone:
         assert pooled[name] == alone[name], name
+
+
+WORKER_REPLAY = """
+import sys
+from pathlib import Path
+from collector import runner
+from collector.runner import Replay
+from core.events import load_events
+from core.settings import Settings
+
+if __name__ == "__main__":
+    settings = Settings(archive_path=Path(sys.argv[2]), redis_url=sys.argv[3],
+                        content_dir=Path(sys.argv[4]))
+    event = next(e for e in load_events(settings.content_dir) if e.slug == "northwind-2026")
+    runner.CHUNK_LINES = 7  # chunks for both workers
+    Replay(settings, event, Path(sys.argv[1]), 1.0, 20.0, workers=2).run()  # 10 s between lines
+"""
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_exit_when_the_replay_is_killed(tmp_path, make_settings, redis_url):
+    path = build_recording(tmp_path / "recording.jsonl", 40).write()
+    script = tmp_path / "replay_with_workers.py"
+    script.write_text(WORKER_REPLAY)
+    settings = make_settings()
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(path), str(tmp_path / "a.db"), redis_url,
+         str(settings.content_dir)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := children(child.pid)) < 3:  # 2 workers, spawn's resource tracker
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "the replay started no workers"
+            time.sleep(0.1)
+    finally:
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers outlived the replay: {workers}"
+        time.sleep(0.1)
