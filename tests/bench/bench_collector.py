@@ -102,8 +102,10 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--latency-posts", type=int, default=1_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated: a run for each")
+    parser.add_argument("--recording", type=Path, help="replay this file instead (smoke test)")
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "collector.json")
     args = parser.parse_args()
-    path = make_recording(args.posts)
+    path = args.recording or make_recording(args.posts)
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmbeddedRedis(Path(tmp) / "redis", persist=False) as redis,
@@ -127,8 +129,7 @@ def main() -> None:
         f"collector latency, source → Redis, one post at a time ({lat['samples']} posts): "
         f"p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms"
     )
-    out = ROOT / "var" / "bench" / "collector.json"
-    out.write_text(json.dumps({"throughput": runs[0], "runs": runs, "latency": lat}, indent=2))
+    args.out.write_text(json.dumps({"throughput": runs[0], "runs": runs, "latency": lat}, indent=2))
 
 
 if __name__ == "__main__":
