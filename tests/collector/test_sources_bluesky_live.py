@@ -350,6 +350,7 @@ def test_gap_beyond_replay_window_backfills_with_search(trigger, fakes, archive,
         publish_post(js, 7)  # the oldest retained event, two hours after the cursor
         expected.add(uri(7))
     bsky.faults.rate_limit(1, reset_in=1.0, path="/xrpc/app.bsky.feed.searchPosts")
+    reset_at = bsky.faults._http[-1]["reset_at"]
     config = {"jetstream": js.ws_url + "/subscribe", "pds": bsky.url, **FAST,
               "watchdog_seconds": 30, "identifier_env": "HANDLE", "password_env": "PASSWORD"}  # fmt: skip
     cursor_us = int(cursor_at.timestamp() * 1_000_000)
@@ -389,7 +390,8 @@ def test_gap_beyond_replay_window_backfills_with_search(trigger, fakes, archive,
     assert len(bsky.requests_to("/xrpc/com.atproto.server.createSession")) == 1
     assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in searches)
     state = h.ctx.state
-    assert state.rate_limited_seconds >= 0.5
+    assert searches[1].at >= reset_at  # honoured; the wait counts from the 429 on
+    assert state.rate_limited_seconds >= reset_at - searches[0].at - 0.05
     assert state.gaps_detected == state.gaps_backfilled == 1
     if trigger == "cursor_older_than_window":
         assert js.requests[0].param("cursor") is None  # the live tail; search covers the gap
