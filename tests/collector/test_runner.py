@@ -39,9 +39,9 @@ def replay_cmd(path, speed):
     return [sys.executable, "-m", "collector", "replay", EVENT, str(path), "--speed", str(speed)]
 
 
-def run_replay(env, path, speed=0):
-    return subprocess.run(replay_cmd(path, speed), env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+def run_replay(env, path, speed=0, *more):
+    return subprocess.run([*replay_cmd(path, speed), *more], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
 def archive_state(env):
@@ -73,6 +73,16 @@ def test_replay_archives_everything_exactly_once(replay_env, make_recording, red
     assert again.returncode == 0, again.stderr
     assert "0 lines, 0 posts archived" in again.stderr
     assert_complete(replay_env, rec, redis_client)
+
+
+def test_replay_with_parse_workers_from_the_command_line(replay_env, make_recording, redis_client):
+    rec = make_recording()
+    result = run_replay(replay_env, rec.path, 0, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert_complete(replay_env, rec, redis_client)
+    assert "Could not process replay:line 6: invalid JSON" in result.stderr
+    refused = run_replay(replay_env, rec.path, 0, "--workers", "0")
+    assert refused.returncode == 2 and "--workers" in refused.stderr
 
 
 def test_sigkill_midway_then_restart_loses_and_duplicates_nothing(
