@@ -5,6 +5,10 @@ connect the stream's events are buffered while the tag timeline is walked forwar
 from the saved cursor minus a time overlap (SOURCES.md §1.5, the backdated-id trap of §1.3),
 each page committed with its cursor; then the buffer is applied and the stream followed live.
 Without a token, or when the streaming server refuses, the tag timeline is polled instead.
+A `delete` sent while we were disconnected is never replayed: after a reconnect's backfill (and
+a polling re-walk), the posts we archived from that tag in the window it re-read but that it did
+not return are checked one by one with GET /api/v1/statuses/:id (SOURCES.md §1.5); a 404 or 410
+is applied as the streamed `delete` would be, a 200 keeps the post, an error deletes nothing.
 Parsing is collector.sources.mastodon's; this module only fetches, paces and saves.
 
 Cursor (ctx.key's, small JSON): {"clock": newest created_at, "tags": {tag: {"min_id": the
@@ -30,7 +34,7 @@ import httpx
 from core.errors import ParseError, SourceError
 from core.items import format_time, parse_time
 
-from ..normalise import SkipItem
+from ..normalise import Delete, SkipItem
 from ..store import Malformed
 from .base import Backoff, SourceContext
 from .mastodon import SOURCE, origin_host, parse_status, parse_stream_event
@@ -60,6 +64,9 @@ class Options:
     backfill_from: str = "event"  # first run: "event" (its start), "newest" or an ISO time
     max_rate_limit_wait: float = 300.0
     request_timeout: float = 30.0
+    recheck_deletes: bool = True  # after a reconnect, ask REST about posts the backfill missed
+    recheck_max_posts: int = 100  # at most this many GET /statuses/:id per reconnect (newest)
+    recheck_minutes: float = 180.0  # and only for posts created in the last this many minutes
 
     @classmethod
     def from_context(cls, ctx: SourceContext) -> Options:
@@ -87,6 +94,10 @@ class Feed:
     clock: str | None = None
     not_before: float = 0.0  # monotonic: the rate limit is spent until then
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # per tag, the statuses this run archived (local id -> created_at), newest kept; the
+    # candidates for a re-check after a reconnect. Not in the cursor: it must stay small.
+    recent: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    walked: dict[str, set[str]] = field(default_factory=dict)  # ids a running backfill returned
 
     @property
     def host(self) -> str:
@@ -258,12 +269,13 @@ def _note_budget(feed: Feed, response: httpx.Response) -> None:
         feed.not_before = max(feed.not_before, time.monotonic() + wait)
 
 
-async def _wait_for_budget(feed: Feed) -> None:
+async def _wait_for_budget(feed: Feed, show: bool = True) -> None:
     wait = feed.not_before - time.monotonic()
     if wait <= 0:
         return
     state = feed.ctx.state
-    state.set("rate limited")
+    if show:
+        state.set("rate limited")
     started = time.monotonic()
     try:
         if not await feed.ctx.sleep(wait):
@@ -323,13 +335,21 @@ async def follow_stream(feed: Feed, tag: str) -> None:
             ctx.state.disconnected_seconds += connected - dropped_at
         queue: asyncio.Queue = asyncio.Queue()
         reader = asyncio.ensure_future(read_stream(response, queue))
+        checker = None
         try:
-            await backfill(feed, tag, rest, gap=dropped_at is not None or tag in feed.tags)
+            since = await backfill(feed, tag, rest, gap=dropped_at is not None or tag in feed.tags)
+            missing = missed_by_backfill(feed, tag, since)
+            if missing:  # beside the live tail, which must not wait for it
+                checker = asyncio.ensure_future(recheck_missing(feed, tag, missing))
+                checker.add_done_callback(_log_failure)
             ctx.state.set("streaming")  # live once the gap is filled, not before
             closed = await apply_live(feed, tag, queue)
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            reader.cancel()  # an unfinished re-check is redone after the next backfill
+            tasks = [reader] + ([checker] if checker else [])
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         dropped_at = closed.at  # when the reader saw it, maybe during the backfill
         ctx.state.error(f"stream #{tag} dropped: {closed.reason}")
         log.info("mastodon %s #%s: %s; reconnecting", feed.host, tag, closed.reason)
@@ -392,7 +412,8 @@ async def follow_polling(feed: Feed, tag: str) -> None:
     and then (a late-federated post gets an id below the cursor)."""
     ctx, backoff = feed.ctx, Backoff(**_like(feed.ctx.backoff))
     ctx.state.set("polling")
-    await backfill(feed, tag, backoff, gap=tag in feed.tags)
+    since = await backfill(feed, tag, backoff, gap=tag in feed.tags)
+    await recheck_missing(feed, tag, missed_by_backfill(feed, tag, since))
     reconciled = time.monotonic()
     while True:
         ctx.state.set("polling")
@@ -400,7 +421,8 @@ async def follow_polling(feed: Feed, tag: str) -> None:
             raise _Stopped
         cursor = feed.tags.get(tag)
         if cursor is None or time.monotonic() - reconciled >= feed.opts.reconcile_seconds:
-            await backfill(feed, tag, backoff, gap=False)
+            since = await backfill(feed, tag, backoff, gap=False)
+            await recheck_missing(feed, tag, missed_by_backfill(feed, tag, since))
             reconciled = time.monotonic()
         else:
             await walk_forward(feed, tag, cursor["min_id"], backoff)
@@ -409,11 +431,14 @@ async def follow_polling(feed: Feed, tag: str) -> None:
 # -- backfill -----------------------------------------------------------------------------
 
 
-async def backfill(feed: Feed, tag: str, backoff: Backoff, gap: bool) -> None:
+async def backfill(feed: Feed, tag: str, backoff: Backoff, gap: bool) -> datetime | None:
     """Walk the tag timeline from the saved cursor minus the overlap up to now. `gap`: after a
-    disconnect or a restart, counted as a gap detected, then backfilled."""
+    disconnect or a restart, counted as a gap detected, then backfilled. Returns the time from
+    which the walk re-read the timeline whole (None when there was no cursor)."""
     cursor = feed.tags.get(tag)
     state = feed.ctx.state
+    since = None
+    feed.walked[tag] = set()
     if gap:
         state.gaps_detected += 1
     if cursor:
@@ -429,6 +454,7 @@ async def backfill(feed: Feed, tag: str, backoff: Backoff, gap: bool) -> None:
         await walk_back(feed, tag, first_run_start(feed), backoff)
     if gap:
         state.gaps_backfilled += 1
+    return since
 
 
 def snowflake_floor(min_id: str, since: datetime) -> str | None:
@@ -486,7 +512,10 @@ async def walk_back(feed: Feed, tag: str, since: datetime | None, backoff: Backo
 async def fetch_page(feed: Feed, tag: str, params: dict, backoff: Backoff) -> list[dict]:
     params = {"limit": feed.opts.page_limit, **params}
     page, _ = await fetch_json(feed, f"/api/v1/timelines/tag/{tag}", params, backoff)
-    return [s for s in page or [] if isinstance(s, dict) and isinstance(s.get("id"), str | int)]
+    page = [s for s in page or [] if isinstance(s, dict) and isinstance(s.get("id"), str | int)]
+    if tag in feed.walked:
+        feed.walked[tag].update(str(s["id"]) for s in page)
+    return page
 
 
 def id_key(local_id) -> tuple:
@@ -504,6 +533,98 @@ def _created(status: dict) -> datetime | None:
 
 def _seen(statuses: list[dict]) -> Seen:
     return Seen([(str(s["id"]), _created(s)) for s in statuses])
+
+
+# -- deletes missed while disconnected ---------------------------------------------------
+
+RECENT_KEPT = 2000  # per tag: what this run remembers as re-check candidates
+
+
+def remember(feed: Feed, tag: str, changes: list) -> None:
+    """Note the committed statuses of this tag (the re-check candidates); forget deleted ones."""
+    recent = feed.recent.setdefault(tag, {})
+    for change in changes:
+        if isinstance(change, Delete) and change.local_id:
+            recent.pop(change.local_id, None)
+        elif getattr(change, "origin", None) == feed.host and change.local_id:
+            recent[change.local_id] = change.created_at
+    if len(recent) > RECENT_KEPT:
+        newest = sorted(recent.items(), key=lambda pair: pair[1])[-RECENT_KEPT:]
+        feed.recent[tag] = dict(newest)
+
+
+def missed_by_backfill(feed: Feed, tag: str, since: datetime | None) -> list[str]:
+    """Archived statuses of this tag created in the window the backfill re-read (bounded by
+    recheck_minutes and recheck_max_posts, newest first) that it did not return."""
+    walked = feed.walked.pop(tag, set())
+    if since is None or not feed.opts.recheck_deletes:
+        return []
+    floor = max(since, datetime.now(UTC) - timedelta(minutes=feed.opts.recheck_minutes))
+    recent = feed.recent.get(tag) or {}
+    missing = [(c, i) for i, c in recent.items() if c >= floor and i not in walked]
+    missing.sort(reverse=True)
+    return [local_id for _, local_id in missing[: max(feed.opts.recheck_max_posts, 0)]]
+
+
+async def recheck_missing(feed: Feed, tag: str, local_ids: list[str]) -> int:
+    """GET each status: gone (404/410) → the streamed delete's path; there (200) → kept and
+    not asked again; anything else → deleted nothing. Returns how many were gone."""
+    backoff, gone = Backoff(**_like(feed.ctx.backoff)), 0
+    for local_id in local_ids:
+        verdict = await fetch_status_gone(feed, local_id, backoff)
+        if verdict:
+            await save(feed, tag, [Delete(feed.host, local_id=local_id)], [], Seen(), False)
+            gone += 1
+        elif verdict is False:
+            (feed.recent.get(tag) or {}).pop(local_id, None)
+    if gone:
+        log.info("%s #%s: %d post%s deleted while disconnected",
+                 feed.host, tag, gone, "" if gone == 1 else "s")  # fmt: skip
+    return gone
+
+
+async def fetch_status_gone(feed: Feed, local_id: str, backoff: Backoff) -> bool | None:
+    """True when the instance says the status is gone (404 with Mastodon's JSON error, or 410),
+    False when it serves it, None for any other answer; 429, 5xx and network errors retry."""
+    ctx, url = feed.ctx, f"{feed.opts.instance}/api/v1/statuses/{local_id}"
+    while True:
+        await _wait_for_budget(feed, show=False)  # the stream is live meanwhile
+        try:
+            response = await ctx.http.get(url, headers=feed.headers(),
+                                          timeout=feed.opts.request_timeout)  # fmt: skip
+        except httpx.TransportError as exc:
+            await _retry_quietly(ctx, backoff, f"{url}: {type(exc).__name__}: {exc}")
+            continue
+        code = response.status_code
+        if code == 429:
+            await _rate_limited(feed, response)
+            continue
+        if code >= 500:
+            await _retry_quietly(ctx, backoff, f"{url}: HTTP {code}")
+            continue
+        _note_budget(feed, response)
+        backoff.reset()
+        if code == 200 or code == 410:
+            return code == 410
+        if code == 404 and isinstance(_json_or_none(response), dict):
+            return True  # {"error":"Record not found"}; a proxy's HTML 404 proves nothing
+        ctx.state.error(f"{url}: HTTP {code} {_error_text(response)}; not deleted")
+        log.warning("mastodon: %s", ctx.state.last_error)
+        return None
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() and not isinstance(task.exception(), _Stopped):
+        exc = task.exception()
+        log.error("mastodon: re-checking deletes failed: %s: %s", type(exc).__name__, exc)
+
+
+async def _retry_quietly(ctx: SourceContext, backoff: Backoff, reason: str) -> None:
+    """Back off without leaving the "streaming" state: only the re-check waits."""
+    ctx.state.error(reason)
+    log.warning("mastodon: %s; checking again later", reason)
+    if not await ctx.sleep(backoff.next_delay()):
+        raise _Stopped
 
 
 # -- saving -------------------------------------------------------------------------------
@@ -555,6 +676,7 @@ async def save(feed: Feed, tag: str, changes: list, bad: list[Malformed], seen: 
         await _commit(ctx.save(changes, snapshot, bad))
         if tag_cursor:
             feed.tags[tag], feed.clock = tag_cursor, clock
+        remember(feed, tag, changes)
     for bad_one in bad:  # counted by the saver, with the batch; logged here with the reason
         ctx.state.error(f"Could not process {bad_one.identity}: {bad_one.reason}")
         log.warning("Could not process %s: %s", bad_one.identity, bad_one.reason)

@@ -4,6 +4,7 @@
         status = m.publish(new_status("#northwind hello", tags=["northwind"]))
         m.edit(status["id"], content="<p>changed</p>")     # status.update on the stream
         m.delete(status["id"])                                # delete <bare id>; REST 404s it
+        m.delete(other["id"], stream=False)                   # deleted while nobody listened
 
 What it reproduces (SOURCES.md §1, fixtures/mastodon-*):
 
@@ -281,12 +282,17 @@ class MastodonFake(FakeServer):
         status["edited_at"] = iso_ms(datetime.now(UTC))
         return self.update(status)
 
-    def delete(self, status_id: int | str) -> None:
-        """Delete a status: `delete` with the bare id on the streams, 404 on REST, gone from timelines."""
+    def delete(self, status_id: int | str, *, stream: bool = True) -> None:
+        """Delete a status: `delete` with the bare id on the streams, 404 on REST, gone from timelines.
+
+        `stream=False` deletes it without telling the streams, as when the delete happened while
+        the collector was disconnected (the stream never replays it): only REST shows it.
+        """
         with self.lock:
             record = self._statuses[int(status_id)]
             record["deleted"] = True
-            self._emit("delete", record)
+            if stream:
+                self._emit("delete", record)
 
     def status(self, status_id: int | str) -> dict[str, Any]:
         with self.lock:
