@@ -54,7 +54,7 @@ def test_make_demo_serves_pages_and_a_live_stream(tmp_path):
     )
     try:
         wait_for_port(site_port, timeout=120)
-        wait_for_port(live_port, timeout=30)
+        wait_for_port(live_port, timeout=120)
         page = httpx.get(f"http://127.0.0.1:{site_port}/northwind-2026/", timeout=10)
         assert page.status_code == 200
         assert "Northwind Conf 2026" in page.text
