@@ -68,7 +68,7 @@ def pages_holding(output: Path, uri: str) -> list[str]:
 
 
 def wait_for_site(system: Supervised, path: str, timeout: float = 90) -> None:
-    wait_for_port(system.site_port, timeout=30)
+    wait_for_port(system.site_port, timeout=90)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if httpx.get(f"http://127.0.0.1:{system.site_port}{path}", timeout=10).status_code == 200:
@@ -81,7 +81,7 @@ def test_a_post_hidden_from_the_dashboard_leaves_the_live_page_and_the_site(syst
     system.wait_state(COLLECTOR, {"EXITED"}, timeout=90)
     build = [sys.executable, "-m", "sitegen", "build", "--quiet", "--no-search"]
     subprocess.run(build, env=system.env, cwd=ROOT, check=True, capture_output=True, timeout=120)
-    wait_for_port(system.live_port, timeout=30)
+    wait_for_port(system.live_port, timeout=90)
     wait_for_site(system, f"/{EVENT}/live/")
     logs = Path(system.env["AFA_VAR_DIR"]) / "run" / "logs"
     output = Path(system.env["AFA_OUTPUT_DIR"])

@@ -62,7 +62,7 @@ def dashboard(tmp_path_factory):
     client = redis_lib.Redis.from_url(redis_server.url, decode_responses=True)
     found = Dashboard(port, env, process, client, rec)
     try:
-        wait_for_port(port, timeout=30)
+        wait_for_port(port, timeout=90)
         yield found
     finally:
         if process.poll() is None:

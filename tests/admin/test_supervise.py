@@ -171,7 +171,7 @@ def test_the_dashboard_shows_and_restarts_processes(system, dashboard_client):
 
 def test_the_live_sidecar_and_site_are_served(system):
     system.wait_state("live", {"RUNNING"})
-    wait_for_port(system.live_port, timeout=30)  # RUNNING means up for a second, not listening
+    wait_for_port(system.live_port, timeout=90)  # RUNNING means up for a second, not listening
     stats = httpx.get(f"http://127.0.0.1:{system.live_port}/stats", timeout=10)
     assert stats.status_code == 200 and "viewers" in stats.json()
     deadline = time.monotonic() + 60
