@@ -16,6 +16,7 @@ sources running. Transient failures (network, 5xx, 429) are handled inside the s
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -114,6 +115,13 @@ class SourceContext:
     state: SourceState = field(default_factory=SourceState)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     backoff: Backoff = field(default_factory=Backoff)
+
+    def warn_unknown_options(self, known: set[str], logger: logging.Logger) -> None:
+        """A misspelt option in event.yaml would otherwise be ignored without a word."""
+        unknown = set(self.config) - known - {"type", "key"}
+        if unknown:
+            logger.warning("%s: unknown option(s) in event.yaml ignored: %s (known: %s)",
+                           self.key, ", ".join(sorted(unknown)), ", ".join(sorted(known)))  # fmt: skip
 
     async def sleep(self, seconds: float) -> bool:
         """Sleep, waking early on stop. Returns False when the collector is stopping."""

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def source_config(config: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(config) - set(DEFAULTS) - {"type", "hashtags"}
+    unknown = set(config) - set(DEFAULTS) - {"type", "key", "hashtags"}
     if unknown:
         log.warning("bluesky: unknown config keys ignored: %s", ", ".join(sorted(unknown)))
     return {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}

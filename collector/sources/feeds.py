@@ -230,6 +230,7 @@ def _moved(response: httpx.Response, url: str) -> str:
 
 
 async def run(ctx: SourceContext) -> None:
+    ctx.warn_unknown_options({"url", "interval", "request_timeout"}, log)
     url = str(ctx.config.get("url") or "")
     if not safe_url(url):
         raise SourceError(ctx.key, url or "event.yaml", "a feed source needs an http(s) url")

@@ -62,8 +62,13 @@ class Options:
     request_timeout: float = 30.0  # seconds before a silent (stalled) request is given up
 
 
+FLICKR_OPTIONS = {"key_env", "tags", "hashtags", "tag_mode", "base_url", "per_page", "interval",
+                  "overlap", "budget_per_hour", "rescan_seconds", "since", "request_timeout"}  # fmt: skip
+
+
 def options(ctx: SourceContext) -> Options:
     c = ctx.config
+    ctx.warn_unknown_options(FLICKR_OPTIONS, log)
     key_env = str(c.get("key_env") or "AFA_FLICKR_KEY")
     api_key = ctx.secrets(key_env)
     if not api_key:

@@ -79,6 +79,7 @@ class Options:
         tags = config.pop("hashtags", None) or sorted(ctx.hashtags)
         tags = tuple(dict.fromkeys(str(t).lstrip("#").casefold() for t in tags))
         known = set(cls.__dataclass_fields__)
+        ctx.warn_unknown_options(known | {"instance", "hashtags"}, log)
         return cls(instance, tags, **{k: v for k, v in config.items() if k in known})
 
 
