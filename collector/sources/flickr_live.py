@@ -62,8 +62,8 @@ class Options:
     request_timeout: float = 30.0  # seconds before a silent (stalled) request is given up
 
 
-FLICKR_OPTIONS = {"key_env", "tags", "hashtags", "tag_mode", "base_url", "per_page", "interval",
-                  "overlap", "budget_per_hour", "rescan_seconds", "since", "request_timeout"}  # fmt: skip
+# what an entry may set: every option but the key itself, which comes from key_env
+FLICKR_OPTIONS = (set(Options.__dataclass_fields__) - {"api_key"}) | {"key_env", "hashtags"}
 
 
 def options(ctx: SourceContext) -> Options:

@@ -210,31 +210,42 @@ async def fetch_json(feed: Feed, path: str, params: dict, backoff: Backoff, expe
 
     Returns (payload, headers); payload is None for a 404 (an unknown tag is an empty one).
     """
-    ctx, url = feed.ctx, feed.opts.instance + path
+    url = feed.opts.instance + path
     while True:
-        await _wait_for_budget(feed)
+        response = await _get(feed, url, params, backoff)
+        code = response.status_code
+        if code == 404:
+            return None, response.headers
+        if code >= 400:
+            raise SourceError(SOURCE, url, f"HTTP {code} {_error_text(response)}")
+        payload = _json_or_none(response)
+        if isinstance(payload, expect):
+            backoff.reset()
+            _note_budget(feed, response)
+            return payload, response.headers
+        await _back_off(feed.ctx, backoff, f"{url}: not a JSON {expect.__name__}")
+
+
+async def _get(
+    feed: Feed, url: str, params: dict | None, backoff: Backoff, show: bool = True
+) -> httpx.Response:
+    """One paced GET: waits out the rate limit, retries a 429, a 5xx or a network error, and
+    returns any other answer. `show`: the waits appear in the source's state."""
+    ctx = feed.ctx
+    while True:
+        await _wait_for_budget(feed, show)
         try:
             response = await ctx.http.get(url, params=params, headers=feed.headers(),
                                           timeout=feed.opts.request_timeout)  # fmt: skip
         except httpx.TransportError as exc:
-            await _back_off(ctx, backoff, f"{url}: {type(exc).__name__}: {exc}")
+            await _back_off(ctx, backoff, f"{url}: {type(exc).__name__}: {exc}", show)
             continue
-        code = response.status_code
-        if code == 429:
+        if response.status_code == 429:
             await _rate_limited(feed, response)
-        elif code >= 500:
-            await _back_off(ctx, backoff, f"{url}: HTTP {code}")
-        elif code == 404:
-            return None, response.headers
-        elif code >= 400:
-            raise SourceError(SOURCE, url, f"HTTP {code} {_error_text(response)}")
+        elif response.status_code >= 500:
+            await _back_off(ctx, backoff, f"{url}: HTTP {response.status_code}", show)
         else:
-            payload = _json_or_none(response)
-            if isinstance(payload, expect):
-                backoff.reset()
-                _note_budget(feed, response)
-                return payload, response.headers
-            await _back_off(ctx, backoff, f"{url}: not a JSON {expect.__name__}")
+            return response
 
 
 def _json_or_none(response: httpx.Response):
@@ -249,10 +260,12 @@ def _error_text(response: httpx.Response) -> str:
     return str(payload.get("error")) if isinstance(payload, dict) else response.reason_phrase
 
 
-async def _back_off(ctx: SourceContext, backoff: Backoff, reason: str) -> None:
+async def _back_off(ctx: SourceContext, backoff: Backoff, reason: str, show: bool = True) -> None:
+    """`show` False: back off without leaving the current state (only a side task waits)."""
     ctx.state.error(reason)
-    ctx.state.set("backing off")
-    log.warning("mastodon: %s; backing off", reason)
+    if show:
+        ctx.state.set("backing off")
+    log.warning("mastodon: %s; %s", reason, "backing off" if show else "checking again later")
     if not await ctx.sleep(backoff.next_delay()):
         raise _Stopped
 
@@ -346,7 +359,7 @@ async def follow_stream(feed: Feed, tag: str) -> None:
             ctx.state.set("streaming")  # live once the gap is filled, not before
             closed = await apply_live(feed, tag, queue)
         finally:
-            reader.cancel()  # an unfinished re-check is redone after the next backfill
+            # an unfinished re-check is redone after the next backfill
             tasks = [reader] + ([checker] if checker else [])
             for task in tasks:
                 task.cancel()
@@ -587,45 +600,24 @@ async def recheck_missing(feed: Feed, tag: str, local_ids: list[str]) -> int:
 async def fetch_status_gone(feed: Feed, local_id: str, backoff: Backoff) -> bool | None:
     """True when the instance says the status is gone (404 with Mastodon's JSON error, or 410),
     False when it serves it, None for any other answer; 429, 5xx and network errors retry."""
-    ctx, url = feed.ctx, f"{feed.opts.instance}/api/v1/statuses/{local_id}"
-    while True:
-        await _wait_for_budget(feed, show=False)  # the stream is live meanwhile
-        try:
-            response = await ctx.http.get(url, headers=feed.headers(),
-                                          timeout=feed.opts.request_timeout)  # fmt: skip
-        except httpx.TransportError as exc:
-            await _retry_quietly(ctx, backoff, f"{url}: {type(exc).__name__}: {exc}")
-            continue
-        code = response.status_code
-        if code == 429:
-            await _rate_limited(feed, response)
-            continue
-        if code >= 500:
-            await _retry_quietly(ctx, backoff, f"{url}: HTTP {code}")
-            continue
-        _note_budget(feed, response)
-        backoff.reset()
-        if code == 200 or code == 410:
-            return code == 410
-        if code == 404 and isinstance(_json_or_none(response), dict):
-            return True  # {"error":"Record not found"}; a proxy's HTML 404 proves nothing
-        ctx.state.error(f"{url}: HTTP {code} {_error_text(response)}; not deleted")
-        log.warning("mastodon: %s", ctx.state.last_error)
-        return None
+    url = f"{feed.opts.instance}/api/v1/statuses/{local_id}"
+    response = await _get(feed, url, None, backoff, show=False)  # the stream is live meanwhile
+    _note_budget(feed, response)
+    backoff.reset()
+    code = response.status_code
+    if code == 200 or code == 410:
+        return code == 410
+    if code == 404 and isinstance(_json_or_none(response), dict):
+        return True  # {"error":"Record not found"}; a proxy's HTML 404 proves nothing
+    feed.ctx.state.error(f"{url}: HTTP {code} {_error_text(response)}; not deleted")
+    log.warning("mastodon: %s", feed.ctx.state.last_error)
+    return None
 
 
 def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() and not isinstance(task.exception(), _Stopped):
-        exc = task.exception()
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None and not isinstance(exc, _Stopped):
         log.error("mastodon: re-checking deletes failed: %s: %s", type(exc).__name__, exc)
-
-
-async def _retry_quietly(ctx: SourceContext, backoff: Backoff, reason: str) -> None:
-    """Back off without leaving the "streaming" state: only the re-check waits."""
-    ctx.state.error(reason)
-    log.warning("mastodon: %s; checking again later", reason)
-    if not await ctx.sleep(backoff.next_delay()):
-        raise _Stopped
 
 
 # -- saving -------------------------------------------------------------------------------
