@@ -11,6 +11,7 @@ from core.archive import open_archive
 from core.cli import AfaGroup, configure_logging
 from core.errors import AfaError
 from core.events import load_events
+from core.redisconn import redact
 from core.redisd import port_or_free
 from core.settings import load_settings, secret
 
@@ -128,6 +129,6 @@ def banner(settings, run: sv.RunPlan, redis_url: str, static: bool, dashboard: b
     lines.append(f"  live         http://{settings.live_host}:{settings.live_port}/stats")
     if dashboard:
         lines.append(f"  dashboard    http://{settings.admin_host}:{settings.admin_port}/")
-    lines += [f"  redis        {redis_url}", f"  logs         {run.log_dir}/",
+    lines += [f"  redis        {redact(redis_url)}", f"  logs         {run.log_dir}/",
               f"  config       {run.config_path}", "Press Ctrl-C to stop everything.", ""]  # fmt: skip
     click.echo("\n".join(lines))

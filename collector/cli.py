@@ -25,6 +25,7 @@ from core.moderation import (
 )
 from core.moderation import queue as moderation_queue
 from core.moderation import rules as moderation_rules
+from core.redisconn import connect
 from core.settings import Settings, load_settings
 
 from .collect import collect
@@ -242,7 +243,7 @@ def note(event: str, text: str, author: str) -> None:
     except ValueError as exc:
         raise AfaError(str(exc)) from exc
     db = open_archive(settings.archive_path)
-    redis = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=5)
+    redis = connect(settings.redis_url, socket_timeout=5)
     try:
         committed = save_batch(db, found.slug, [item], "note", None)
         try:

@@ -33,6 +33,7 @@ from core.archive import load_cursor, open_archive, source_states
 from core.errors import AfaError, SourceError
 from core.events import Event
 from core.items import format_time
+from core.redisconn import connect, redact
 from core.settings import Settings, secret
 from core.tail import status_key
 
@@ -102,9 +103,7 @@ class Collector:
     async def run(self) -> dict[str, SourceState]:
         self.db = open_archive(self.settings.archive_path)
         tune_for_writing(self.db)
-        self.redis = redis_lib.Redis.from_url(
-            self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3
-        )
+        self.redis = connect(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": USER_AGENT}
         )
@@ -284,7 +283,7 @@ class Collector:
             except redis_lib.RedisError as exc:
                 if at_start:
                     raise AfaError(
-                        f"cannot reach Redis at {self.settings.redis_url}: {exc}"
+                        f"cannot reach Redis at {redact(self.settings.redis_url)}: {exc}"
                     ) from exc
                 self.needs_reseed.add(slug)
 

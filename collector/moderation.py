@@ -77,6 +77,7 @@ from core.moderation import (
     reasons,
     request_rebuild,
 )
+from core.redisconn import connect
 from core.settings import Settings
 from core.tail import events_key, live_payload
 
@@ -163,8 +164,7 @@ class Moderator:
     def open(cls, settings: Settings) -> Moderator:
         redis = None
         if settings.redis_url:
-            redis = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=5,
-                                             socket_connect_timeout=3)  # fmt: skip
+            redis = connect(settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
         mod = cls(open_archive(settings.archive_path), redis,
                   tail_length=settings.tail_length, var_dir=settings.var_dir)  # fmt: skip
         mod._owned = True

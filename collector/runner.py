@@ -27,6 +27,7 @@ from core.archive import load_cursor, open_archive
 from core.errors import AfaError, ParseError
 from core.events import Event
 from core.items import format_time, parse_time
+from core.redisconn import connect, redact
 from core.settings import Settings
 from core.tail import status_key
 
@@ -123,7 +124,7 @@ class Replay:
     def run(self) -> Stats:
         self.db = open_archive(self.settings.archive_path)
         tune_for_writing(self.db)
-        self.redis = redis_lib.Redis.from_url(self.settings.redis_url)
+        self.redis = connect(self.settings.redis_url)
         try:
             self._reseed()
             cursor = load_cursor(self.db, self.slug, self.source_key) or {}
@@ -142,7 +143,9 @@ class Replay:
         try:
             reseed_from_archive(self.redis, self.db, self.slug, self.settings.tail_length)
         except redis_lib.ConnectionError as exc:
-            raise AfaError(f"cannot reach Redis at {self.settings.redis_url}: {exc}") from exc
+            raise AfaError(
+                f"cannot reach Redis at {redact(self.settings.redis_url)}: {exc}"
+            ) from exc
 
     def _read(self, after: int) -> None:
         for outcome in self._outcomes(after):

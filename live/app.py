@@ -31,6 +31,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from core.events import load_events
+from core.redisconn import connect_async
 from core.settings import Settings, load_settings
 from core.tail import seq_of
 
@@ -52,7 +53,7 @@ class State(TypedDict):
 
 def redis_client(url: str) -> aredis.Redis:
     """One pool for the process; a failed command is retried once, the reader backs off itself."""
-    return aredis.Redis.from_url(
+    return connect_async(
         url,
         decode_responses=True,
         socket_connect_timeout=2,

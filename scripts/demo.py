@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.errors import AfaError, ContentErrors  # noqa: E402
 from core.events import load_events  # noqa: E402
+from core.redisconn import redact  # noqa: E402
 from core.redisd import EmbeddedRedis, port_or_free  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 
@@ -173,7 +174,7 @@ def print_banner(name, slug, site_port, live_port, redis_url, speed, var) -> Non
         f"  event page   {site}/{slug}/\n"
         f"  live page    {site}/{slug}/live/\n"
         f"  live stream  http://127.0.0.1:{live_port}/live/{slug}/stream\n"
-        f"  redis        {redis_url}\n"
+        f"  redis        {redact(redis_url)}\n"
         f"  archive      {var / 'archive.db'}\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
