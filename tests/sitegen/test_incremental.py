@@ -22,7 +22,7 @@ from core.archive import open_archive
 from core.moderation import request_rebuild
 from sitegen import listings, pages, posts
 from sitegen.build import build_site
-from sitegen.schedule import run_schedule
+from sitegen.rebuild_loop import run_rebuild_loop
 
 EVENT = "northwind-2026"
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +165,9 @@ def test_schedule_rebuilds_when_moderation_asks(site):
     settings, items = site
     lines: list[str] = []
     stop = threading.Event()
-    worker = threading.Thread(target=run_schedule, args=(settings, EVENT, 0.05, stop, lines.append))
+    worker = threading.Thread(
+        target=run_rebuild_loop, args=(settings, EVENT, 0.05, stop, lines.append)
+    )
     worker.start()
     try:
         deadline = time.monotonic() + 30
