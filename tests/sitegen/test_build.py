@@ -39,9 +39,7 @@ class Scan(HTMLParser):
             self.main = attrs
         if tag in ("iframe", "object", "embed") or (
             tag == "script"
-            and not (attrs.get("src") or "")
-            .split("?")[0]
-            .endswith(("/live.js", "/search.js", "/pagefind-ui.js"))
+            and not (attrs.get("src") or "").split("?")[0].endswith(("/live.js", "/search.js"))
         ):
             self.bad.append(f"<{tag}>")
         for name, value in attrs.items():
