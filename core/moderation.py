@@ -40,8 +40,8 @@ from typing import Any
 import sqlite_utils
 
 from .errors import ContentErrors
-from .events import _Reader
 from .items import Item, format_time
+from .yamlreader import YamlReader
 
 RULE_KINDS = ("keyword", "pattern")
 RULE_ACTIONS = ("hide", "hold")
@@ -357,7 +357,7 @@ def load_content_moderation(folder: Path) -> ContentModeration | None:
     path = Path(folder) / CONTENT_FILE
     if not path.exists():
         return None
-    reader = _Reader(path)
+    reader = YamlReader(path)
     data = reader.load()
     if data is None or not reader.mapping(data, data, None, CONTENT_FILE):
         if reader.errors:
@@ -375,7 +375,7 @@ def load_content_moderation(folder: Path) -> ContentModeration | None:
     return found
 
 
-def _content_rules(reader: _Reader, data: dict) -> list[tuple[str, str, str, str]]:
+def _content_rules(reader: YamlReader, data: dict) -> list[tuple[str, str, str, str]]:
     found = []
     for i, node in enumerate(reader.optional(data, "rules", list, []) or []):
         if not reader.mapping(node, data["rules"], i, "a rule"):
@@ -399,7 +399,7 @@ def _content_rules(reader: _Reader, data: dict) -> list[tuple[str, str, str, str
     return found
 
 
-def _content_list(reader: _Reader, data: dict, key: str, field: str) -> list[tuple[str, str]]:
+def _content_list(reader: YamlReader, data: dict, key: str, field: str) -> list[tuple[str, str]]:
     found = []
     for i, node in enumerate(reader.optional(data, key, list, []) or []):
         if isinstance(node, str):
