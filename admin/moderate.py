@@ -1,5 +1,5 @@
 """The dashboard's moderation: what an organizer sees (the queue, recent posts, decisions, the
-audit log) and the decisions a form asks for, made through collector.moderation's Moderator.
+audit log) and the decisions a form asks for, made through core.moderation.decisions.Moderator.
 
 Blocking (SQLite, Redis); the app runs these in a worker thread. Posts are shown as plain text
 (the template escapes it), never as HTML.
@@ -14,10 +14,10 @@ from typing import Any
 
 import sqlite_utils
 
-from collector.moderation import Moderator, Outcome
-from core import moderation as reading
 from core.archive import open_archive
 from core.errors import AfaError
+from core.moderation import queries as reading
+from core.moderation.decisions import Moderator, Outcome
 from core.settings import Settings
 
 RECENT = 40

@@ -124,7 +124,7 @@ def m002_source_state(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_moderation(db: sqlite_utils.Database) -> None:
-    """Organizer moderation (core/moderation.py): decisions, rules, the approval queue, an audit log.
+    """Organizer moderation (core/moderation/): decisions, rules, the approval queue, an audit log.
 
     Items gain two statuses: 'moderated' (hidden by a decision or rule) and 'held' (waiting for
     approval). 'hidden' stays the author's own choice (never shown, never moderated)."""

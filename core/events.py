@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ContentError, ContentErrors
+from .errors import AfaError, ContentError, ContentErrors
 from .schedule import (
     Break,
     Day,
@@ -34,6 +34,7 @@ __all__ = [
     "Room",
     "Session",
     "Site",
+    "find_event",
     "load_event",
     "load_events",
     "load_site",
@@ -127,6 +128,15 @@ def load_events(content_dir: Path) -> list[Event]:
     if errors:
         raise ContentErrors(errors)
     return events
+
+
+def find_event(content_dir: Path, slug: str) -> Event:
+    """The event `slug` under content_dir; AfaError names the events there when it is not one."""
+    events = {e.slug: e for e in load_events(content_dir)}
+    if slug not in events:
+        known = ", ".join(sorted(events)) or "none"
+        raise AfaError(f"no event {slug!r} in {content_dir}/ (known: {known})")
+    return events[slug]
 
 
 def load_event(folder: Path) -> Event:

@@ -12,7 +12,7 @@ import click
 
 from core.errors import AfaError, ContentError, ContentErrors
 from core.events import load_events
-from core.moderation import load_content_moderation
+from core.moderation.content import load_content_moderation
 from core.settings import Settings, load_settings
 
 from .build import build_site

@@ -1,6 +1,6 @@
 """Rebuild the site as an event runs: each time a session's end plus grace passes the collector's
 clock (core.archive.event_clock, a replay's simulated time in the demo), build again; and when a
-moderation decision asks for it (core.moderation.request_rebuild).
+moderation decision asks for it (core.rebuild.request_rebuild).
 
 A rebuild is the incremental build: it reads only the archive rows changed since the last build
 (sitegen.posts) and renders only the pages whose inputs changed, which after a session are that
@@ -19,7 +19,7 @@ from core.archive import event_clock, open_archive
 from core.errors import AfaError, ArchiveError
 from core.events import Event, Session, load_events
 from core.items import parse_time
-from core.moderation import take_rebuild_request
+from core.rebuild import take_rebuild_request
 from core.settings import Settings
 
 from .build import build_site

@@ -1,6 +1,6 @@
 """collector, sitegen and live never import each other; core imports none of them; admin (the
-organizers' side) imports core and collector's moderation API only; the live sidecar loads no
-archive code; no module imports itself through a circle of others."""
+organizers' side) imports core only; the live sidecar loads no archive code; no module imports
+itself through a circle of others."""
 
 import ast
 import subprocess
@@ -52,15 +52,15 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
     return found
 
 
-def test_admin_imports_core_and_collector_moderation_only():
-    allowed = {"collector.moderation"}
+def test_admin_imports_core_only():
+    """The dashboard's moderation calls core.moderation, as the collector's commands do."""
     bad = sorted(
         f"{path} imports {name}"
         for name, path in imported_modules("admin")
-        if name.split(".")[0] in PARTS and name not in allowed
+        if name.split(".")[0] in PARTS
     )
     assert bad == []
-    assert any(name == "collector.moderation" for name, _ in imported_modules("admin"))
+    assert any(name == "core.moderation.decisions" for name, _ in imported_modules("admin"))
     for part in PARTS:
         assert all(n != "admin" for n, _ in imported_packages(part)), part
 

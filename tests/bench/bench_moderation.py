@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import redis as redis_lib  # noqa: E402
 
-from collector.moderation import Moderator  # noqa: E402
 from collector.publish import publish_after_commit  # noqa: E402
 from collector.store import save_batch  # noqa: E402
 from core.archive import last_seq, open_archive  # noqa: E402
 from core.items import Author, Item  # noqa: E402
+from core.moderation.decisions import Moderator  # noqa: E402
 from core.redisd import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
 from core.tail import stream_key  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""collector/moderation.py against a real SQLite archive and a real redis-server: every decision
+"""core/moderation/decisions.py against a real SQLite archive and a real redis-server: every decision
 reaches the Redis stream as a change with the event's next sequence number."""
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from datetime import timedelta
 import pytest
 import redis as redis_lib
 
-from collector.moderation import Moderator, publish_pending
 from collector.normalise import Delete
 from collector.publish import publish_after_commit
 from collector.sources.mastodon import parse_status
 from collector.store import save_batch
-from core import moderation as queries
+from core import rebuild
 from core.archive import archive_state, changes_after, last_seq, open_archive, visible_items
 from core.errors import AfaError
+from core.moderation import queries
+from core.moderation.decisions import Moderator
 from core.redisd import free_port
+from core.stream import publish_pending
 from core.tail import decode_entry, seq_of, stream_key
 
 from .conftest import T0, iso, mastodon_status
@@ -74,7 +76,7 @@ def test_hide_retracts_live_and_unhide_posts_again(archive, redis_client, mod, t
     assert outcome.published == 1 and outcome.redis_error is None
     assert visible(archive) == [b.uri]
     assert archive_state(archive, EVENT) != before
-    request = queries.take_rebuild_request(tmp_path / "var", EVENT)
+    request = rebuild.take_rebuild_request(tmp_path / "var", EVENT)
     assert request["last_seq"] == 3 and request["reason"] == f"hide {a.uri}"
 
     outcome = mod.unhide(EVENT, a.uri, who="ana", why="mistake")

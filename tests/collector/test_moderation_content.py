@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from collector.cli import cli
-from collector.moderation import Moderator
 from collector.publish import publish_after_commit
 from collector.sources.mastodon import parse_status
 from collector.store import save_batch
-from core import moderation as queries
 from core.archive import last_seq, open_archive, visible_items
 from core.errors import AfaError
+from core.moderation import queries
+from core.moderation.decisions import Moderator
 from core.tail import decode_entry, seq_of, stream_key
 
 from .conftest import mastodon_status

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 
-from collector.moderation import Moderator
 from collector.publish import publish_after_commit
 from collector.sources.mastodon import parse_status
 from collector.store import save_batch
 from core.archive import last_seq
+from core.moderation.decisions import Moderator
 from core.redisd import free_port
 
 from .conftest import mastodon_status

@@ -1,4 +1,5 @@
-"""core/moderation.py: what rules match, the Gate, moderation.yaml, rebuild requests."""
+"""core/moderation (rules, content) and core/rebuild.py: what rules match, the Gate,
+moderation.yaml, rebuild requests."""
 
 from __future__ import annotations
 
@@ -9,19 +10,17 @@ import pytest
 
 from core.errors import ContentErrors
 from core.items import Author, Item, Media, item_to_dict
-from core.moderation import (
+from core.moderation.content import ContentModeration, load_content_moderation
+from core.moderation.rules import (
     MATCH_COLUMNS_SQL,
-    ContentModeration,
     Gate,
     compile_matcher,
     compile_rule,
     item_match_text,
-    load_content_moderation,
     load_gate,
     match_text,
-    request_rebuild,
-    take_rebuild_request,
 )
+from core.rebuild import request_rebuild, take_rebuild_request
 
 
 def post(uri="u1", text="hello", handle="@ana@example.social", source="mastodon", **kw) -> Item:

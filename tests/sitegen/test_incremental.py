@@ -19,7 +19,7 @@ import pytest
 from collector.normalise import Delete
 from collector.store import save_batch
 from core.archive import open_archive
-from core.moderation import request_rebuild
+from core.rebuild import request_rebuild
 from sitegen import listings, pages, posts
 from sitegen.build import build_site
 from sitegen.schedule import run_schedule
@@ -205,7 +205,7 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     talk and then to the parallel one, each read as a delta; every build is byte for byte a
     fresh one. The post that moves is edited last in one round and again in the next, so the
     row replaced holds the event's highest seq (the fingerprint is summed again)."""
-    from collector.moderation import Moderator
+    from core.moderation.decisions import Moderator
 
     settings, items = site
     monkeypatch.setattr(posts, "JOURNAL_LIMIT", journal_limit)
@@ -269,7 +269,7 @@ def test_the_fingerprint_after_a_delta_is_the_fingerprint_of_the_merged_rows():
 def test_the_fragment_store_drops_posts_that_are_gone(site):
     """What a deleted, a moderated and a hidden-behind-the-sequence post rendered to leaves the
     fragment store (read as a delta, then whole); the posts still shown keep theirs."""
-    from collector.moderation import Moderator
+    from core.moderation.decisions import Moderator
 
     settings, items = site
     build(settings)
