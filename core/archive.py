@@ -178,6 +178,21 @@ def m004_items_state_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_event_status ON items (event, status, seq, version)")
 
 
+@migrations()
+def m005_rebuild_requests(db: sqlite_utils.Database) -> None:
+    """Rebuild requests from moderation decisions to the site scheduler (core/rebuild.py)."""
+    db.executescript(
+        """
+        CREATE TABLE rebuild_requests (     -- one row per event: its latest request
+            event TEXT PRIMARY KEY,
+            number INTEGER NOT NULL,        -- grows by one with each request
+            at TEXT NOT NULL, reason TEXT NOT NULL,
+            last_seq INTEGER NOT NULL       -- the sequence number the decision reached
+        );
+        """
+    )
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open (and migrate) the archive in WAL mode."""
     path = Path(path)

@@ -1,49 +1,53 @@
-"""Rebuild requests: a moderation decision that changes what pages show asks the site scheduler
-to rebuild the event.
+"""Rebuild requests, carried by the archive: a moderation decision that changes what pages show
+asks the site scheduler to rebuild the event.
 
-A request is `<var_dir>/rebuild/<event>.json` ({"event", "at", "reason", "last_seq"}), written
-by `request_rebuild`; the site scheduler calls `take_rebuild_request` (an atomic rename, so a
-request written during a build is never lost) and rebuilds when it returns a request.
+One row per event in `rebuild_requests` (migration m005): `request_rebuild` bumps its number
+and records when, why and the sequence number the decision reached; a newer request replaces
+the older. The scheduler only reads: it remembers the number it last acted on
+(`rebuild_request(db, event).number` as it starts, before its first build) and rebuilds when the
+row's number has moved past it. So a request made during a build is never lost (its number is
+newer than the one read before the build began), two schedulers never take one another's
+requests, and the site side needs no write access to the archive.
 """
 
 from __future__ import annotations
 
-import json
-import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+
+import sqlite_utils
 
 from .items import format_time
 
 
-def rebuild_request_path(var_dir: Path, event: str) -> Path:
-    return Path(var_dir) / "rebuild" / f"{event}.json"
+@dataclass(frozen=True)
+class RebuildRequest:
+    event: str
+    number: int  # grows by one with each request for the event
+    at: str
+    reason: str
+    last_seq: int
 
 
-def request_rebuild(var_dir: Path, event: str, reason: str, last_seq: int = 0) -> Path:
-    """Ask the site scheduler to rebuild `event` (written atomically; a newer request replaces)."""
-    path = rebuild_request_path(var_dir, event)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"event": event, "at": format_time(datetime.now(UTC)), "reason": reason,
-            "last_seq": last_seq}  # fmt: skip
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(body) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def request_rebuild(db: sqlite_utils.Database, event: str, reason: str, last_seq: int = 0) -> int:
+    """Ask the site scheduler to rebuild `event`; the request's number."""
+    return db.execute(
+        "INSERT INTO rebuild_requests (event, number, at, reason, last_seq) VALUES (?, 1, ?, ?, ?) "
+        "ON CONFLICT (event) DO UPDATE SET number = number + 1, at = excluded.at, "
+        "reason = excluded.reason, last_seq = excluded.last_seq RETURNING number",
+        [event, format_time(datetime.now(UTC)), reason, last_seq],
+    ).fetchone()[0]
 
 
-def take_rebuild_request(var_dir: Path, event: str) -> dict[str, Any] | None:
-    """The pending rebuild request for `event`, removed as it is taken; None when there is none."""
-    path = rebuild_request_path(var_dir, event)
-    taken = path.with_suffix(f".taken.{os.getpid()}")
-    try:
-        os.replace(path, taken)
-    except FileNotFoundError:
-        return None
-    try:
-        return json.loads(taken.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"event": event, "reason": "unreadable request"}
-    finally:
-        taken.unlink(missing_ok=True)
+def rebuild_request(db: sqlite_utils.Database, event: str) -> RebuildRequest | None:
+    """The event's latest rebuild request, or None when none was ever made."""
+    row = db.execute(
+        "SELECT event, number, at, reason, last_seq FROM rebuild_requests WHERE event = ?", [event]
+    ).fetchone()
+    return RebuildRequest(*row) if row else None
+
+
+def newer_request(db: sqlite_utils.Database, event: str, seen: int) -> RebuildRequest | None:
+    """The event's rebuild request when its number is past `seen`, else None."""
+    request = rebuild_request(db, event)
+    return request if request is not None and request.number > seen else None

@@ -3,7 +3,7 @@ and the command line call.
 
 Every decision is one SQLite transaction, audited, then published, and returns an `Outcome`:
 
-    mod = Moderator(db, redis, tail_length=settings.tail_length, var_dir=settings.var_dir)
+    mod = Moderator(db, redis, tail_length=settings.tail_length)
     mod = Moderator.open(settings)            # opens the archive and Redis (None without REDIS_URL)
     mod.hide(event, uri, who=, why=)          # hide a post (also one not collected yet)
     mod.unhide(event, uri, who=, why=)
@@ -26,7 +26,8 @@ with a live change for each post that appears or disappears. After the commit ev
 stream lacks is published (core.stream.publish_pending: from the stream's last entry on, so a
 collector's batch committed just before is never skipped and entries stay in sequence order).
 With Redis away the decision still stands; the collector re-seeds the stream when it reconnects
-or starts. A decision that changed what pages show asks for a rebuild (core.rebuild).
+or starts. A decision that changed what pages show asks for a rebuild (core.rebuild: a row in the
+archive that the site scheduler reads).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Outcome:
     target: str
     changes: list[Change] = field(default_factory=list)  # live changes made, in sequence order
     published: int = 0  # stream entries added (0 when Redis was away: the collector re-seeds)
-    rebuild: Path | None = None  # the rebuild request written when pages must change
+    rebuild: int | None = None  # the rebuild request's number, when pages must change
     redis_error: str | None = None
 
     def summary(self) -> str:
@@ -81,7 +82,7 @@ class Outcome:
         if self.redis_error:
             text += f"; not live yet (Redis: {self.redis_error}), the collector will re-seed it"
         if self.rebuild:
-            text += f"; rebuild requested ({self.rebuild})"
+            text += "; rebuild requested"
         return text
 
 
@@ -93,10 +94,10 @@ class Moderator:
 
     def __init__(
         self, db: sqlite_utils.Database, redis: redis_lib.Redis | None = None, *,
-        tail_length: int = 10_000, var_dir: Path | str = Path("var"),
+        tail_length: int = 10_000,
     ) -> None:  # fmt: skip
         self.db, self.redis = db, redis
-        self.tail_length, self.var_dir = tail_length, Path(var_dir)
+        self.tail_length = tail_length
         self._owned = False
 
     @classmethod
@@ -105,7 +106,7 @@ class Moderator:
         if settings.redis_url:
             redis = connect(settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
         mod = cls(open_archive(settings.archive_path), redis,
-                  tail_length=settings.tail_length, var_dir=settings.var_dir)  # fmt: skip
+                  tail_length=settings.tail_length)  # fmt: skip
         mod._owned = True
         return mod
 
@@ -316,7 +317,7 @@ class Moderator:
             return outcome
         self._publish(outcome)
         outcome.rebuild = request_rebuild(
-            self.var_dir, outcome.event, f"{outcome.action} {outcome.target}",
+            self.db, outcome.event, f"{outcome.action} {outcome.target}",
             outcome.changes[-1].seq,
         )  # fmt: skip
         return outcome

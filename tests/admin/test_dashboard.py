@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ import redis as redis_lib
 
 from admin.app import COOKIE, ROUTES
 from core.archive import open_archive
+from core.rebuild import rebuild_request
 from core.redisd import EmbeddedRedis, free_port, wait_for_port
 from core.tail import decode_entry, stream_key
 from tests.collector.conftest import build_recording
@@ -200,8 +200,10 @@ def test_hide_and_unhide_from_the_dashboard(dashboard):
         assert held_or_visible(dashboard, uri) == "visible"
         nothing = client.post(f"/moderate/{EVENT}/unhide", data={"csrf": token, "uri": uri})
         assert "Not done:" in client.get(nothing.headers["location"]).text
-    rebuild = Path(dashboard.env["AFA_VAR_DIR"]) / "rebuild" / f"{EVENT}.json"
-    assert rebuild.exists()
+    db = open_archive(dashboard.env["AFA_ARCHIVE_PATH"])
+    request = rebuild_request(db, EVENT)
+    db.close()
+    assert request.reason == f"unhide {uri}"
 
 
 def test_approve_first_holds_posts_in_the_dashboard_queue(dashboard):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.archive import open_archive
 from core.errors import ContentErrors
 from core.items import Author, Item, Media, item_to_dict
 from core.moderation.content import ContentModeration, load_content_moderation
@@ -20,7 +21,7 @@ from core.moderation.rules import (
     load_gate,
     match_text,
 )
-from core.rebuild import request_rebuild, take_rebuild_request
+from core.rebuild import newer_request, rebuild_request, request_rebuild
 
 
 def post(uri="u1", text="hello", handle="@ana@example.social", source="mastodon", **kw) -> Item:
@@ -160,12 +161,16 @@ def test_content_mistakes_are_reported_with_file_and_line(tmp_path, monkeypatch)
     ]
 
 
-def test_rebuild_requests_are_taken_once(tmp_path):
-    assert take_rebuild_request(tmp_path, "ev") is None
-    request_rebuild(tmp_path, "ev", "hide x", 7)
-    path = request_rebuild(tmp_path, "ev", "block y", 9)  # a newer request replaces the older
-    assert path == tmp_path / "rebuild" / "ev.json"
-    taken = take_rebuild_request(tmp_path, "ev")
-    assert (taken["event"], taken["reason"], taken["last_seq"]) == ("ev", "block y", 9)
-    assert take_rebuild_request(tmp_path, "ev") is None
-    assert list((tmp_path / "rebuild").iterdir()) == []
+def test_rebuild_requests_are_numbered_rows_of_the_archive(tmp_path):
+    db = open_archive(tmp_path / "a.db")
+    assert rebuild_request(db, "ev") is None and newer_request(db, "ev", 0) is None
+    assert request_rebuild(db, "ev", "hide x", 7) == 1
+    assert request_rebuild(db, "ev", "block y", 9) == 2  # a newer request replaces the older
+    assert request_rebuild(db, "other", "hide z", 3) == 1
+    request = newer_request(db, "ev", 0)
+    assert (request.event, request.number, request.reason, request.last_seq) == (
+        "ev", 2, "block y", 9)  # fmt: skip
+    assert newer_request(db, "ev", 2) is None  # the scheduler has seen it
+    assert request_rebuild(db, "ev", "unhide x", 10) == 3  # one made during that rebuild
+    assert newer_request(db, "ev", 2).number == 3
+    db.close()

@@ -174,8 +174,8 @@ def test_schedule_rebuilds_when_moderation_asks(site):
             time.sleep(0.05)
         db = open_archive(settings.archive_path)
         db.execute("UPDATE items SET status = 'moderated' WHERE uri = ?", [items[0].uri])
+        request_rebuild(db, EVENT, "hid a post")
         db.close()
-        request_rebuild(settings.var_dir, EVENT, "hid a post")
         while not any("moderation asked" in line for line in lines):
             assert time.monotonic() < deadline, lines
             time.sleep(0.05)
@@ -212,7 +212,7 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     build(settings)
     mover = items[15]  # 10:30 local: two talks running and no tag, so in neither
     db = open_archive(settings.archive_path)
-    mod = Moderator(db, None, var_dir=settings.var_dir)
+    mod = Moderator(db, None)
     mod.hide(EVENT, items[40].uri, who="test", why="spam")
     mod.block(EVENT, items[3].author.id, who="test", why="abuse")
     tagged = dataclasses.replace(mover, tags=("nwsqlite",), edited_at=at(24, 9, 0))
@@ -226,7 +226,7 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     assert f'data-uri="{mover.uri}"' not in event_page  # no longer outside every talk
 
     db = open_archive(settings.archive_path)
-    mod = Moderator(db, None, var_dir=settings.var_dir)
+    mod = Moderator(db, None)
     moved = dataclasses.replace(mover, tags=("nwgarden",), edited_at=at(24, 9, 5))
     save_batch(db, EVENT, [moved], "test", None)
     mod.unblock(EVENT, items[3].author.id, who="test", why="appeal")
@@ -289,7 +289,7 @@ def test_the_fragment_store_drops_posts_that_are_gone(site):
 
     assert {stored(items[n]) for n in (5, 6, 7, 8)} == {(1, 1)}
     save_batch(db, EVENT, [Delete("social.example", uri=items[5].uri)], "test", None)
-    Moderator(db, None, var_dir=settings.var_dir).hide(EVENT, items[6].uri, who="t", why="t")
+    Moderator(db, None).hide(EVENT, items[6].uri, who="t", why="t")
     db.close()
     _, lines = build(settings)
     assert any("(delta)" in line for line in lines)
