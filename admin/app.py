@@ -172,11 +172,10 @@ async def signin(request: Request) -> Response:
     session = sessions.load(request.cookies.get(COOKIE))
     if session is None or not session.csrf_matches(form.get("csrf")):
         return PlainTextResponse("missing or wrong CSRF token: reload the page", status_code=403)
-    left = limit.seconds_left(address)
-    if left > 0:
-        log.warning("sign-in refused: %s is locked out for %.0f s", address, left)
-        error = f"Too many failed sign-ins from your address. Try again in {left / 60:.0f} min."
-        return signin_form(request, session, error, 429)
+    wait = limit.delay(address)
+    if wait > 0:
+        log.warning("sign-in from %s held back %.1f s after repeated failures", address, wait)
+        await anyio.sleep(wait)
     if not secret_matches(request.state.secret, form.get("secret", "")):
         limit.failed(address)
         log.warning("failed sign-in from %s", address)
@@ -361,7 +360,11 @@ def create_app(settings: Settings, secret: str) -> Starlette:
                 "events": events,
                 "secret": secret,
                 "sessions": Sessions(secret, settings.admin_session_hours),
-                "limit": SignInLimit(settings.admin_signin_limit, settings.admin_lockout_seconds),
+                "limit": SignInLimit(
+                    settings.admin_signin_limit,
+                    settings.admin_signin_max_delay,
+                    settings.admin_signin_forget_seconds,
+                ),
                 "supervisor": Supervisor(supervisor_url(settings)),
                 "http": http,
             }

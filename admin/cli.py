@@ -52,8 +52,8 @@ def serve(host: str | None, port: int | None) -> None:
         app,
         host=host or settings.admin_host,
         port=port or settings.admin_port,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=bool(settings.admin_trusted_proxies),  # else a client names itself
+        forwarded_allow_ips=settings.admin_trusted_proxies or None,
         log_level="info",
         server_header=False,
     )

@@ -72,10 +72,20 @@ class Settings:
         8002, "Port of the organizers' dashboard (its secret: AFA_ADMIN_SECRET)."
     )
     admin_signin_limit: int = setting(
-        5, "Failed dashboard sign-ins from one address before it is locked out."
+        5, "Failed dashboard sign-ins from one address before its next attempts are slowed down."
     )
-    admin_lockout_seconds: float = setting(
-        900.0, "How long an address that failed too many sign-ins is refused."
+    admin_signin_max_delay: float = setting(
+        30.0,
+        "Longest wait before a sign-in from an address past the limit is checked (1 s, doubling "
+        "with each further failure); the right secret is never refused.",
+    )
+    admin_signin_forget_seconds: float = setting(
+        900.0, "Failed sign-ins from one address are forgotten after this long without another."
+    )
+    admin_trusted_proxies: str = setting(
+        "",
+        "Comma-separated addresses of the proxies in front of the dashboard whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty believes no one.",
     )
     admin_session_hours: float = setting(12.0, "How long a dashboard sign-in lasts.")
     admin_live_stats: str = setting(

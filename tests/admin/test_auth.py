@@ -1,4 +1,4 @@
-"""The dashboard's gate without a server: session cookies, CSRF tokens, the sign-in lockout."""
+"""The dashboard's gate without a server: session cookies, CSRF tokens, the sign-in slow-down."""
 
 from __future__ import annotations
 
@@ -62,29 +62,42 @@ def test_the_secret_must_be_set_and_long_and_is_compared_whole():
     assert not secret_matches(SECRET, SECRET[:-1]) and not secret_matches(SECRET, "")
 
 
-def test_failed_sign_ins_lock_one_address_out_for_a_while():
+def test_failed_sign_ins_slow_one_address_down_and_are_forgotten():
     clock = Clock()
-    limit = SignInLimit(3, lockout=60, clock=clock)
-    limit.failed("10.0.0.1")
-    limit.failed("10.0.0.1")
-    assert limit.seconds_left("10.0.0.1") == 0
-    limit.failed("10.0.0.1")
-    assert limit.seconds_left("10.0.0.1") == 60
-    assert limit.seconds_left("10.0.0.2") == 0
-    clock.now += 59
-    assert limit.seconds_left("10.0.0.1") == 1
-    clock.now += 1
-    assert limit.seconds_left("10.0.0.1") == 0
-    limit.failed("10.0.0.1")  # a fresh count after the lockout
-    assert limit.seconds_left("10.0.0.1") == 0
+    limit = SignInLimit(3, max_delay=5, forget=60, clock=clock)
+    delays = []
+    for _ in range(7):
+        limit.failed("10.0.0.1")
+        delays.append(limit.delay("10.0.0.1"))
+    assert delays == [0, 0, 1, 2, 4, 5, 5]  # doubling from the limit on, up to max_delay
+    assert limit.delay("10.0.0.2") == 0
+    clock.now += 60
+    assert limit.delay("10.0.0.1") == 5
+    clock.now += 1  # a minute and a second without a failure
+    assert limit.delay("10.0.0.1") == 0
+    limit.failed("10.0.0.1")  # a fresh count
+    assert limit.delay("10.0.0.1") == 0
 
 
 def test_a_success_clears_the_count():
-    limit = SignInLimit(2, lockout=60, clock=Clock())
+    limit = SignInLimit(2, max_delay=30, forget=60, clock=Clock())
     limit.failed("a")
+    limit.failed("a")
+    assert limit.delay("a") == 1
     limit.succeeded("a")
     limit.failed("a")
-    assert limit.seconds_left("a") == 0
+    assert limit.delay("a") == 0
+
+
+def test_the_table_of_addresses_stays_bounded(monkeypatch):
+    monkeypatch.setattr("admin.auth.MAX_TRACKED_ADDRESSES", 10)
+    clock = Clock()
+    limit = SignInLimit(1, max_delay=30, forget=600, clock=clock)
+    for k in range(25):
+        clock.now += 1
+        limit.failed(f"10.0.0.{k}")
+    assert len(limit.failures) <= 10
+    assert limit.delay("10.0.0.24") == 1  # the newest are kept
 
 
 def test_dashboard_formatting():
