@@ -191,6 +191,7 @@ async def signin(request: Request) -> Response:
 
 @signed_in
 async def signout(request: Request) -> Response:
+    await anyio.to_thread.run_sync(request.state.sessions.revoke, session_of(request))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -359,7 +360,11 @@ def create_app(settings: Settings, secret: str) -> Starlette:
                 "settings": settings,
                 "events": events,
                 "secret": secret,
-                "sessions": Sessions(secret, settings.admin_session_hours),
+                "sessions": Sessions(
+                    secret,
+                    settings.admin_session_hours,
+                    revoked=settings.var_dir / "run" / "signed-out.json",
+                ),
                 "limit": SignInLimit(
                     settings.admin_signin_limit,
                     settings.admin_signin_max_delay,

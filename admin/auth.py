@@ -3,18 +3,23 @@
 The secret (AFA_ADMIN_SECRET) is only ever compared with hmac.compare_digest and used to derive
 the key that signs session cookies, so changing it signs every organizer out. A session cookie is
 `expires.csrf.signed_in.who.mac`; the CSRF token inside it must come back with every POST (double
-submit, checked in constant time). Repeated failed sign-ins are slowed down per client address.
+submit, checked in constant time), and signing out revokes the session (`Revoked`). Repeated
+failed sign-ins are slowed down per client address.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import json
+import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 MIN_SECRET_LENGTH = 16
 ANONYMOUS_SECONDS = 3600  # a sign-in form's session, before anyone has signed in
@@ -54,10 +59,18 @@ class Session:
 class Sessions:
     """Signs and reads session cookies with a key derived from the secret."""
 
-    def __init__(self, secret: str, hours: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret: str, hours: float, clock: Callable[[], float] = time.time,
+        revoked: Path | None = None,
+    ) -> None:  # fmt: skip
         self.key = hmac.new(secret.encode(), b"afa-admin-session/1", hashlib.sha256).digest()
         self.seconds = int(hours * 3600)
         self.clock = clock
+        self.revoked = Revoked(revoked, clock)
+
+    def revoke(self, session: Session) -> None:
+        """Sign a session out for good: its cookie, wherever a copy is, is refused from now on."""
+        self.revoked.add(session.csrf, session.expires)
 
     def new(self, signed_in: bool, who: str = "") -> Session:
         seconds = self.seconds if signed_in else ANONYMOUS_SECONDS
@@ -77,6 +90,8 @@ class Sessions:
         expires, csrf, signed_in, who = body.split(".")
         if not expires.isdigit() or int(expires) < self.clock():
             return None
+        if csrf in self.revoked:
+            return None
         name = base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)).decode("utf-8", "replace")
         return Session(int(expires), csrf, signed_in == "1", name)
 
@@ -95,6 +110,38 @@ class Sessions:
 
     def _mac(self, body: str) -> str:
         return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
+
+
+class Revoked:
+    """Signed-out sessions, by a hash of their CSRF token (a session's unique part), each kept
+    until the session would have expired anyway. Saved to `path` (mode 0600) when given, so a
+    restart of the dashboard does not bring a signed-out session back."""
+
+    def __init__(self, path: Path | None, clock: Callable[[], float]) -> None:
+        self.path, self.clock = path, clock
+        self.until: dict[str, int] = {}
+        if path is not None and path.exists():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                self.until = {str(k): int(v) for k, v in json.loads(path.read_text()).items()}
+
+    def add(self, token: str, expires: int) -> None:
+        now = self.clock()
+        self.until = {k: v for k, v in self.until.items() if v >= now}
+        self.until[_digest(token)] = expires
+        if self.path is not None:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(self.until, out)
+            os.replace(tmp, self.path)
+
+    def __contains__(self, token: str) -> bool:
+        return _digest(token) in self.until
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SignInLimit:

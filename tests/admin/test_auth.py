@@ -46,6 +46,23 @@ def test_an_anonymous_session_is_not_signed_in_and_csrf_is_compared_exactly():
     assert sessions.new(False).csrf != sessions.new(False).csrf
 
 
+def test_a_revoked_session_stays_revoked_after_a_restart(tmp_path):
+    clock = Clock()
+    path = tmp_path / "run" / "signed-out.json"
+    sessions = Sessions(SECRET, hours=1, clock=clock, revoked=path)
+    kept, gone = sessions.new(signed_in=True), sessions.new(signed_in=True)
+    sessions.revoke(gone)
+    assert sessions.load(sessions.dump(gone)) is None
+    assert sessions.load(sessions.dump(kept)) == kept
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and gone.csrf not in path.read_text()
+    restarted = Sessions(SECRET, hours=1, clock=clock, revoked=path)
+    assert restarted.load(sessions.dump(gone)) is None
+    assert restarted.load(sessions.dump(kept)) == kept
+    clock.now += 3601  # both expired: the next revocation drops the old entry
+    restarted.revoke(restarted.new(signed_in=True))
+    assert len(restarted.revoked.until) == 1
+
+
 def test_flash_messages_are_signed():
     sessions = Sessions(SECRET, hours=1)
     signed = sessions.sign("hide https://x/1: 1 retract")

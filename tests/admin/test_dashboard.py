@@ -199,6 +199,18 @@ def test_x_forwarded_for_is_believed_from_the_configured_proxy(tmp_path):
     assert "failed sign-in from 203.0.113.9" in output
 
 
+def test_signing_out_revokes_the_session(dashboard):
+    """A copy of the cookie (another tab, a stolen one) is worth nothing after sign-out."""
+    with dashboard.client() as client:
+        assert sign_in(client).status_code == 303
+        cookie = client.cookies[COOKIE]
+        token = csrf_of(client.get("/").text)
+        assert client.post("/signout", data={"csrf": token}).status_code == 303
+    with dashboard.client(cookies={COOKIE: cookie}) as copy:
+        assert copy.get("/api/status").status_code == 401
+        assert copy.post("/signout", data={"csrf": token}).status_code == 403
+
+
 def test_the_secret_is_in_no_url_and_no_log_line(dashboard):
     with dashboard.client() as client:
         sign_in(client, SECRET + "x")
