@@ -326,6 +326,8 @@ async def moderation_action(request: Request) -> Response:
         summary = await anyio.to_thread.run_sync(
             moderate.decide, settings, event, action, form, who
         )
+    except moderate.BadForm as exc:
+        return PlainTextResponse(str(exc), status_code=400)
     except AfaError as exc:
         return done(request, back, f"Not done: {exc}")
     log.info("organizer %r: %s", who, summary)

@@ -8,6 +8,7 @@ Blocking (SQLite, Redis); the app runs these in a worker thread. Posts are shown
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,10 +97,18 @@ def _need(form: dict[str, str], name: str) -> str:
     return value
 
 
+class BadForm(AfaError):
+    """A form field no page of ours sends (a rule number that is not one): the app answers 400."""
+
+
+RULE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only, and within SQLite's INTEGER
+
+
 def _rule_id(form: dict[str, str]) -> int:
     value = _need(form, "rule")
-    if not value.isdigit():
-        raise AfaError(f"rule must be a number, not {value!r}")
+    if not RULE_NUMBER.fullmatch(value):
+        shown = value if len(value) <= 24 else value[:24] + "…"
+        raise BadForm(f"rule must be a rule's number (digits 0-9), not {shown!r}")
     return int(value)
 
 

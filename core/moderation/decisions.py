@@ -188,10 +188,12 @@ class Moderator:
                             scope, keep=lambda text: search(text) is not None)  # fmt: skip
 
     def remove_rule(self, event: str, rule_id: int, *, who: str, why: str) -> Outcome:
-        row = self.db.execute(
-            "SELECT kind, pattern, action FROM moderation_rules WHERE event = ? AND id = ?",
-            [event, rule_id],
-        ).fetchone()
+        row = None
+        if 0 <= rule_id < 2**63:  # a number past SQLite's INTEGER would raise, not match
+            row = self.db.execute(
+                "SELECT kind, pattern, action FROM moderation_rules WHERE event = ? AND id = ?",
+                [event, rule_id],
+            ).fetchone()
         if row is None:
             raise AfaError(f"{event} has no rule {rule_id}")
 

@@ -256,6 +256,18 @@ def test_hide_and_unhide_from_the_dashboard(dashboard):
     assert request.reason == f"unhide {uri}"
 
 
+@pytest.mark.parametrize("number", ["²", "٣", "9" * 5000, "9" * 20, "-1", "0x1"])
+def test_a_bad_number_in_a_form_is_a_clear_400(dashboard, number):
+    with dashboard.client() as client:
+        sign_in(client)
+        token = csrf_of(client.get(f"/moderate/{EVENT}").text)
+        response = client.post(f"/moderate/{EVENT}/rule-remove",
+                               data={"csrf": token, "rule": number, "why": "x"})  # fmt: skip
+    assert response.status_code == 400
+    assert response.text.startswith("rule must be a rule's number (digits 0-9), not ")
+    assert len(response.text) < 200
+
+
 def test_approve_first_holds_posts_in_the_dashboard_queue(dashboard):
     with dashboard.client() as client:
         sign_in(client, SECRET)

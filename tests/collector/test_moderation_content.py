@@ -143,6 +143,8 @@ def test_commands_hide_block_rule_queue_approve_audit(tmp_path, redis_url, redis
     assert run(["rule", "add", EVENT, "--pattern", "Post 2", "--why", "x"], env).exit_code == 0
     listing = run(["rule", "list", EVENT], env).output
     assert "approve-first: off" in listing and "Post 2" in listing and "personal data" in listing
+    huge = run(["rule", "remove", EVENT, "9" * 20, "--why", "x"], env)  # past SQLite's INTEGER
+    assert huge.exit_code == 1 and huge.output == f"Error: {EVENT} has no rule {'9' * 20}\n"
     assert run(["approve-first", EVENT, "on", "--by", "ana"], env).exit_code == 0
     save_batch(db, EVENT, [post(3)], "s", None)
     assert "1 waiting" in run(["queue", EVENT], env).output
