@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ContentErrors
 from ..yamlreader import YamlReader
 from .queries import approve_first
-from .rules import RULE_ACTIONS, RULE_KINDS, account_key, compile_rule
+from .rules import RULE_ACTIONS, RULE_KINDS, account_key, check_rule
 
 CONTENT_FILE = "moderation.yaml"
 
@@ -74,7 +74,7 @@ def _content_rules(reader: YamlReader, data: dict) -> list[tuple[str, str, str, 
             reader.error(node, "action", f"'action' must be hide or hold, not {action!r}")
         elif pattern is not None:
             try:
-                compile_rule(kinds[0], pattern)
+                check_rule(kinds[0], pattern)
             except ValueError as exc:
                 reader.error(node, kinds[0], str(exc))
             else:

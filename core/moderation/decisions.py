@@ -52,7 +52,7 @@ from ..settings import Settings
 from ..stream import publish_pending
 from .content import ContentModeration, load_content_moderation, sync_entries
 from .queries import reasons
-from .rules import account_key, compile_rule
+from .rules import account_key, check_rule, compile_matcher
 from .statuses import refresh
 
 log = logging.getLogger("core.moderation")
@@ -164,7 +164,7 @@ class Moderator:
         self, event: str, kind: str, pattern: str, *, action: str = "hide", who: str, why: str
     ) -> Outcome:
         try:
-            compile_rule(kind, pattern)
+            check_rule(kind, pattern)
         except ValueError as exc:
             raise AfaError(str(exc)) from None
         if action not in ("hide", "hold"):
@@ -183,9 +183,9 @@ class Moderator:
         # A hide rule can only take visible posts down, and only those it matches; a hold rule
         # applies to new posts only.
         scope = _rule_scope(kind, pattern) if action == "hide" else None
-        search = compile_rule(kind, pattern).search
+        matches = compile_matcher([(kind, pattern)])
         return self._decide(event, "rule add", f"{kind} {pattern!r} {action}", who, why, apply,
-                            scope, keep=lambda text: search(text) is not None)  # fmt: skip
+                            scope, keep=matches)  # fmt: skip
 
     def remove_rule(self, event: str, rule_id: int, *, who: str, why: str) -> Outcome:
         row = None

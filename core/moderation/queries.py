@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .rules import MATCH_COLUMNS_SQL, account_key, compile_rule, match_text
+from .rules import MATCH_COLUMNS_SQL, account_key, compile_rule, match_text, rule_hits
 
 
 @dataclass(frozen=True)
@@ -134,11 +134,11 @@ def reasons(db: sqlite_utils.Database, event: str, uri: str) -> list[str]:
         f"blocked account {d.target}" for d in blocked_accounts(db, event) if d.target in accounts
     ]
     text = match_text(*row[3:])
-    found += [
-        f"rule #{r.id} ({r.kind} {r.pattern!r})"
-        for r in rules(db, event)
-        if r.action == "hide" and compile_rule(r.kind, r.pattern).search(text)
-    ]
+    for r in rules(db, event):
+        hit = rule_hits(compile_rule(r.kind, r.pattern), text) if r.action == "hide" else False
+        if hit is not False:
+            slow = "" if hit else "; it took too long on this post, so it counts as a match"
+            found.append(f"rule #{r.id} ({r.kind} {r.pattern!r}{slow})")
     held = db.execute(
         "SELECT reason FROM moderation_queue WHERE event = ? AND uri = ?", [event, uri]
     )
