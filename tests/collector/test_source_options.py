@@ -12,9 +12,11 @@ import httpx
 import pytest
 
 from collector.collect import source_key
-from collector.sources import feeds, flickr_live, mastodon_live
 from collector.sources.base import SourceContext
-from collector.sources.bluesky_live import source_config
+from collector.sources.bluesky.live import source_config
+from collector.sources.feeds import live as feeds
+from collector.sources.flickr import live as flickr_live
+from collector.sources.mastodon import live as mastodon_live
 from core.errors import SourceError
 from core.events import Event, load_events
 from core.settings import Settings

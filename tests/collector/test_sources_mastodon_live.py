@@ -1,4 +1,4 @@
-"""collector/sources/mastodon_live.py against the fake Mastodon over real HTTP (tests/fakes).
+"""collector/sources/mastodon/ (live.py and the modules it runs) against the fake Mastodon over real HTTP (tests/fakes).
 
 Each test runs `mastodon_live.run(ctx)` on its own event loop with a SourceContext built by hand,
 whose `save` commits into a real archive with collector.store.save_batch.
@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from collector.sources import mastodon_live
 from collector.sources.base import Backoff, SourceContext, SourceState
+from collector.sources.mastodon import live as mastodon_live
 from collector.sources.mastodon import parse_stream_event
-from collector.sources.mastodon_stream import SSEParser
+from collector.sources.mastodon.sse import SSEParser
 from collector.store import save_batch
 from core.archive import load_cursor
 from core.errors import SourceError

@@ -1,7 +1,7 @@
 """Bluesky searchPosts backfill: an app-password session on the PDS, hashtag search walked back
 from `until` to `since` (sortAt), rate limits honoured. It fills gaps Jetstream cannot replay.
 
-`fetch_*` talk to the network; parsing is `bluesky.parse_post_view`. Deletes never show up in
+`fetch_*` talk to the network; parsing is `parse.parse_post_view`. Deletes never show up in
 search, so a backfill only adds posts (Jetstream carries the retractions).
 """
 
@@ -19,10 +19,10 @@ import httpx
 from core.errors import ParseError, SourceError
 from core.items import format_time
 
-from ..normalise import Change, SkipItem, parse_source_time
-from ..store import Malformed
-from .base import SourceContext
-from .bluesky import parse_post_view
+from ...normalise import Change, SkipItem, parse_source_time
+from ...store import Malformed
+from ..base import SourceContext
+from .parse import parse_post_view
 
 log = logging.getLogger("collector.bluesky")
 SEARCH = "app.bsky.feed.searchPosts"

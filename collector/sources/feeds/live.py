@@ -28,10 +28,10 @@ import httpx
 from core.errors import SourceError
 from core.items import Author, Item, Media, format_time
 
-from ..normalise import html_to_text, links_in_html, normalise_tags
-from ..sanitise import safe_url, sanitise_html
-from ..store import Malformed
-from .base import SourceContext
+from ...normalise import html_to_text, links_in_html, normalise_tags
+from ...sanitise import safe_url, sanitise_html
+from ...store import Malformed
+from ..base import SourceContext
 
 log = logging.getLogger("collector.feeds")
 SOURCE = "feed"

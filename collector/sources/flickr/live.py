@@ -4,7 +4,7 @@ Gap-free as SOURCES.md §4 says: `sort=date-posted-asc&min_upload_date=<watermar
 paged until `page >= pages`, deduplicated by photo id (the archive's UNIQUE uri does the rest).
 A query stops at Flickr's 4,000-result cap and starts again from the newest upload it reached.
 Tags are added after upload and the index lags, so the whole event window is re-scanned on a
-slow cycle. `fetch_page` talks to the network; parsing is `flickr.parse_photo`.
+slow cycle. `fetch_page` talks to the network; parsing is `parse.parse_photo`.
 
 Config (event.yaml): tags, tag_mode (any|all), key_env (default AFA_FLICKR_KEY), base_url,
 per_page, interval (s), overlap (s), budget_per_hour, rescan_seconds.
@@ -27,9 +27,9 @@ import httpx
 from core.errors import ParseError, SourceError
 from core.items import Item, format_time
 
-from ..store import Malformed
-from .base import SourceContext
-from .flickr import EXTRAS, parse_photo
+from ...store import Malformed
+from ..base import SourceContext
+from .parse import EXTRAS, parse_photo
 
 log = logging.getLogger("collector.flickr")
 API = "https://api.flickr.com/services/rest/"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from core.errors import ParseError
 from core.items import Author, Item, Media
 
-from ..normalise import links_in_html, normalise_tags, parse_source_time
-from ..sanitise import safe_url, sanitise_html, text_to_html
+from ...normalise import links_in_html, normalise_tags, parse_source_time
+from ...sanitise import safe_url, sanitise_html, text_to_html
 
 SOURCE = "flickr"
 EXTRAS = "description,license,date_upload,date_taken,owner_name,tags,url_l,url_m"

@@ -9,7 +9,7 @@ A `delete` sent while we were disconnected is never replayed: after a reconnect'
 a polling re-walk), the posts we archived from that tag in the window it re-read but that it did
 not return are checked one by one with GET /api/v1/statuses/:id (SOURCES.md §1.5); a 404 or 410
 is applied as the streamed `delete` would be, a 200 keeps the post, an error deletes nothing.
-Parsing is collector.sources.mastodon's; this module only fetches, paces and saves.
+Parsing is parse.py's; this module only fetches, paces and saves.
 
 Cursor (ctx.key's, small JSON): {"clock": newest created_at, "tags": {tag: {"min_id": the
 highest status id seen, "last_created_at": that status's created_at}}}.
@@ -34,11 +34,11 @@ import httpx
 from core.errors import ParseError, SourceError
 from core.items import format_time, parse_time
 
-from ..normalise import Delete, SkipItem
-from ..store import Malformed
-from .base import Backoff, SourceContext
-from .mastodon import SOURCE, origin_host, parse_status, parse_stream_event
-from .mastodon_stream import SSEEvent, StreamClosed, read_stream
+from ...normalise import Delete, SkipItem
+from ...store import Malformed
+from ..base import Backoff, SourceContext
+from .parse import SOURCE, origin_host, parse_status, parse_stream_event
+from .sse import SSEEvent, StreamClosed, read_stream
 
 log = logging.getLogger("collector.mastodon")
 REFUSED = {400, 401, 403, 404}  # the streaming server will not serve us: poll instead

@@ -22,10 +22,10 @@ from websockets.asyncio.client import connect
 
 from core.errors import ParseError, SourceError
 
-from ..normalise import Change
-from ..store import Malformed
-from .base import SourceContext
-from .bluesky import POST, at_uri, parse_jetstream
+from ...normalise import Change
+from ...store import Malformed
+from ..base import SourceContext
+from .parse import POST, at_uri, parse_jetstream
 
 log = logging.getLogger("collector.bluesky")
 MAX_HANDLES = 100_000
