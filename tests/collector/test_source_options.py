@@ -16,7 +16,7 @@ from collector.sources.base import SourceContext
 from collector.sources.bluesky.live import source_config
 from collector.sources.feeds import live as feeds
 from collector.sources.flickr import live as flickr_live
-from collector.sources.mastodon import live as mastodon_live
+from collector.sources.mastodon.instance import Options as MastodonOptions
 from core.errors import SourceError
 from core.events import Event, load_events
 from core.settings import Settings
@@ -38,7 +38,7 @@ def read_options(config: dict, event: Event | None = None) -> None:
     ctx = context(config, event)
     kind = config["type"]
     if kind == "mastodon":
-        mastodon_live.Options.from_context(ctx)
+        MastodonOptions.from_context(ctx)
     elif kind == "flickr":
         flickr_live.options(ctx)
     elif kind == "bluesky":

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from collector.sources.base import Backoff, SourceContext, SourceState
+from collector.sources.mastodon import backfill, instance, parse_stream_event, rest
 from collector.sources.mastodon import live as mastodon_live
-from collector.sources.mastodon import parse_stream_event
 from collector.sources.mastodon.sse import SSEParser
 from collector.store import save_batch
 from core.archive import load_cursor
@@ -346,7 +346,7 @@ def test_429_with_iso_reset_is_honoured(archive, settings, fake):
 
 
 def test_rate_limit_reset_forms():
-    wait = mastodon_live.rate_limit_wait
+    wait = rest.rate_limit_wait
     headers = httpx.Headers({"x-ratelimit-reset": "2026-08-01T14:00:00.070144Z",
                              "date": "Sat, 01 Aug 2026 13:59:30 GMT"})  # fmt: skip
     assert wait(headers, 300) == pytest.approx(30.12, abs=0.01)
@@ -518,7 +518,7 @@ def test_overlap_floor_is_snowflake_arithmetic_only_for_snowflake_ids():
     since = datetime(2026, 10, 24, 9, 0, tzinfo=UTC)
     ms = int(since.timestamp() * 1000)
     later = str((ms + 60_000) << 16 | 5)
-    assert mastodon_live.snowflake_floor(later, since) == str(ms << 16)
-    assert mastodon_live.snowflake_floor("12345", since) is None  # sequential ids: re-walk by time
-    assert mastodon_live.snowflake_floor("AbCdEf9", since) is None  # opaque (flake, ULID)
-    assert sorted(["10", "9", "100"], key=mastodon_live.id_key) == ["9", "10", "100"]
+    assert backfill.snowflake_floor(later, since) == str(ms << 16)
+    assert backfill.snowflake_floor("12345", since) is None  # sequential ids: re-walk by time
+    assert backfill.snowflake_floor("AbCdEf9", since) is None  # opaque (flake, ULID)
+    assert sorted(["10", "9", "100"], key=instance.id_key) == ["9", "10", "100"]
