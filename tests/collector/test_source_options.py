@@ -15,7 +15,7 @@ from collector.collect import source_key
 from collector.sources.base import SourceContext
 from collector.sources.bluesky.live import source_config
 from collector.sources.feeds import live as feeds
-from collector.sources.flickr import live as flickr_live
+from collector.sources.flickr.options import options as flickr_options
 from collector.sources.mastodon.instance import Options as MastodonOptions
 from core.errors import SourceError
 from core.events import Event, load_events
@@ -40,7 +40,7 @@ def read_options(config: dict, event: Event | None = None) -> None:
     if kind == "mastodon":
         MastodonOptions.from_context(ctx)
     elif kind == "flickr":
-        flickr_live.options(ctx)
+        flickr_options(ctx)
     elif kind == "bluesky":
         source_config(config)
     elif kind == "feed":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from collector.sources.flickr.live import Budget
+from collector.sources.flickr.fetch import Budget
 from core.archive import open_archive, visible_items
 from tests.collector.live_helpers import count, run_until, sample_event
 from tests.fakes.flickr import DEFAULT_KEY, FlickrFake
