@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from collector.sources.base import Backoff, SourceContext, SourceState
-from collector.sources.mastodon import backfill, instance, parse_stream_event, rest
+from collector.sources.mastodon import backfill, instance, parse_stream_event
 from collector.sources.mastodon import live as mastodon_live
 from collector.sources.mastodon.sse import SSEParser
 from collector.store import save_batch
@@ -343,17 +343,6 @@ def test_429_with_iso_reset_is_honoured(archive, settings, fake):
     # the wait counts from the 429 on (a loaded machine may reach it well after the fault was set)
     assert c.ctx.state.rate_limited_seconds >= reset_at - limited.at - 0.05
     assert "rate limited" in c.ctx.state.history
-
-
-def test_rate_limit_reset_forms():
-    wait = rest.rate_limit_wait
-    headers = httpx.Headers({"x-ratelimit-reset": "2026-08-01T14:00:00.070144Z",
-                             "date": "Sat, 01 Aug 2026 13:59:30 GMT"})  # fmt: skip
-    assert wait(headers, 300) == pytest.approx(30.12, abs=0.01)
-    assert wait(httpx.Headers({"x-ratelimit-reset": "1785592800",
-                               "date": "Sat, 01 Aug 2026 13:58:00 GMT"}), 300) == pytest.approx(120.05)  # fmt: skip
-    assert wait(headers, 10) == 10  # capped
-    assert wait(httpx.Headers({}), 300) == 60
 
 
 def test_5xx_burst_backs_off_then_recovers(archive, settings, fake):

@@ -22,9 +22,9 @@ from typing import Any
 from core.errors import SourceError
 from core.items import format_time, parse_time
 
-from ..base import SourceContext
+from ..base import SourceContext, Stopping
 from .jetstream import Options, fetch_jetstream
-from .search import CredentialsError, Session, Stopping, fetch_backfill
+from .search import CredentialsError, Session, fetch_backfill
 
 log = logging.getLogger("collector.bluesky")
 
@@ -187,9 +187,10 @@ class BlueskyLive:
                 ctx.state.set("failing")
                 return
             except SourceError as exc:
-                ctx.state.error(exc)
                 self.wanted.set()
-                if not await ctx.sleep(ctx.backoff.next_delay()):
+                try:
+                    await ctx.back_off(str(exc), show=False)
+                except Stopping:
                     return
                 continue
             await self.finish_backfill(window, gaps)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from datetime import UTC, datetime
 
 from core.errors import SourceError
@@ -21,7 +20,7 @@ from core.items import Item, format_time
 
 from ...sanitise import safe_url
 from ...store import Malformed
-from ..base import SourceContext
+from ..base import SourceContext, Stopping
 from .fetch import NotWellFormed, Transient, fetch_feed
 from .parse import read_feed
 
@@ -37,21 +36,21 @@ async def run(ctx: SourceContext) -> None:
         raise SourceError(ctx.key, url or "event.yaml", "a feed source needs an http(s) url")
     interval = float(ctx.config.get("interval", 300))
     strikes = 0
-    while not ctx.stopping.is_set():
-        ctx.state.set("polling")
-        try:
-            await poll(ctx, url, accept_bozo=strikes >= BOZO_RETRIES)
-            ctx.backoff.reset()
-            strikes = 0
-        except NotWellFormed as exc:
-            strikes += 1
-            await _back_off(ctx, str(exc))
-            continue
-        except Transient as exc:
-            await _back_off(ctx, str(exc))
-            continue
-        if not await ctx.sleep(interval):
-            return
+    try:
+        while not ctx.stopping.is_set():
+            ctx.state.set("polling")
+            try:
+                await poll(ctx, url, accept_bozo=strikes >= BOZO_RETRIES)
+                ctx.backoff.reset()
+                strikes = 0
+            except Transient as exc:  # NotWellFormed too: maybe a cut response
+                strikes += isinstance(exc, NotWellFormed)
+                await ctx.back_off(str(exc), down=True)
+                continue
+            if not await ctx.sleep(interval):
+                return
+    except Stopping:
+        return
 
 
 async def poll(ctx: SourceContext, config_url: str, accept_bozo: bool = False) -> int:
@@ -91,12 +90,3 @@ async def poll(ctx: SourceContext, config_url: str, accept_bozo: bool = False) -
 def _digest(item: Item) -> str:
     content = [item.html, item.text, item.tags, [m.url for m in item.media], item.url]
     return hashlib.sha1(json.dumps(content).encode()).hexdigest()[:16]
-
-
-async def _back_off(ctx: SourceContext, why: str) -> None:
-    log.warning("%s: %s; backing off", ctx.key, why)
-    ctx.state.error(why)
-    ctx.state.set("backing off")
-    down = time.monotonic()
-    await ctx.sleep(ctx.backoff.next_delay())
-    ctx.state.disconnected_seconds += time.monotonic() - down

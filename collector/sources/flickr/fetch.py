@@ -23,9 +23,7 @@ class Transient(Exception):
 
 
 class RateLimited(Exception):
-    def __init__(self, wait: float | None) -> None:
-        super().__init__(f"rate limited for {wait if wait is not None else '?'} s")
-        self.wait = wait
+    """A 429: the source context holds the source until the time it gives."""
 
 
 class Budget:
@@ -52,9 +50,7 @@ async def fetch_page(
     if (wait := budget.wait_seconds()) > 0:
         log.info("%s: hourly budget of %d calls spent, waiting %.0f s",
                  ctx.key, opts.budget_per_hour, wait)  # fmt: skip
-        await rate_limited(ctx, wait, error=False)
-        if ctx.stopping.is_set():
-            return [], 0
+        await ctx.wait_rate_limit(wait)
     budget.spend()
     params = {
         "method": "flickr.photos.search", "api_key": opts.api_key, "tags": ",".join(opts.tags),
@@ -72,7 +68,8 @@ async def fetch_page(
 
 def _read(ctx: SourceContext, opts: Options, response: httpx.Response) -> tuple[list, int]:
     if response.status_code == 429:
-        raise RateLimited(_retry_after(response))
+        ctx.hold_for(response)
+        raise RateLimited()
     if response.status_code != 200:
         raise Transient(f"HTTP {response.status_code} from {opts.base_url}")
     try:
@@ -94,30 +91,3 @@ def _read(ctx: SourceContext, opts: Options, response: httpx.Response) -> tuple[
     except (TypeError, ValueError):
         raise Transient(f"bad pages {photos.get('pages')!r}") from None
     return photos["photo"], pages
-
-
-async def back_off(ctx: SourceContext, why: str) -> None:
-    log.warning("%s: %s; backing off", ctx.key, why)
-    ctx.state.error(why)
-    ctx.state.set("backing off")
-    down = time.monotonic()
-    await ctx.sleep(ctx.backoff.next_delay())
-    ctx.state.disconnected_seconds += time.monotonic() - down
-
-
-async def rate_limited(ctx: SourceContext, wait: float | None, error: bool = True) -> None:
-    wait = ctx.backoff.next_delay() if wait is None else wait
-    if error:
-        ctx.state.error(f"rate limited: waiting {wait:.0f} s")
-    ctx.state.set("rate limited")
-    started = time.monotonic()
-    await ctx.sleep(wait)
-    ctx.state.rate_limited_seconds += time.monotonic() - started
-    ctx.state.set("polling")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(float(response.headers.get("retry-after", "")), 0.0)
-    except ValueError:
-        return None

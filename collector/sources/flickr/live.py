@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from core.items import format_time
 
-from ..base import SourceContext
-from .fetch import Budget, RateLimited, Transient, back_off, fetch_page, rate_limited
+from ..base import SourceContext, Stopping
+from .fetch import Budget, RateLimited, Transient, fetch_page
 from .options import Options, options
 from .parse import parse_page
 
@@ -31,19 +31,22 @@ RESULT_CAP = 4000
 async def run(ctx: SourceContext) -> None:
     opts = options(ctx)
     budget = Budget(opts.budget_per_hour)
-    while not ctx.stopping.is_set():
-        ctx.state.set("polling")
-        try:
-            await poll(ctx, opts, budget)
-            ctx.backoff.reset()
-        except RateLimited as exc:
-            await rate_limited(ctx, exc.wait)
-            continue
-        except Transient as exc:
-            await back_off(ctx, str(exc))
-            continue
-        if not await ctx.sleep(opts.interval):
-            return
+    try:
+        while not ctx.stopping.is_set():
+            ctx.state.set("polling")
+            try:
+                await poll(ctx, opts, budget)
+                ctx.backoff.reset()
+            except RateLimited:
+                await ctx.wait_for_budget()
+                continue
+            except Transient as exc:
+                await ctx.back_off(str(exc), down=True)
+                continue
+            if not await ctx.sleep(opts.interval):
+                return
+    except Stopping:
+        return
 
 
 async def poll(ctx: SourceContext, opts: Options, budget: Budget) -> None:

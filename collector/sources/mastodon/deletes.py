@@ -12,8 +12,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from ...normalise import Delete
-from ..base import Backoff
-from .instance import Feed, Seen, Stopped, backoff_like
+from ..base import Backoff, Stopping
+from .instance import Feed, Seen
 from .rest import error_text, json_or_none, note_budget, paced_get
 from .save import save
 
@@ -36,7 +36,7 @@ def missed_by_backfill(feed: Feed, tag: str, since: datetime | None) -> list[str
 async def recheck_missing(feed: Feed, tag: str, local_ids: list[str]) -> int:
     """GET each status: gone (404/410) → the streamed delete's path; there (200) → kept and
     not asked again; anything else → deleted nothing. Returns how many were gone."""
-    backoff, gone = Backoff(**backoff_like(feed.ctx.backoff)), 0
+    backoff, gone = feed.ctx.backoff.fresh(), 0
     for local_id in local_ids:
         verdict = await fetch_status_gone(feed, local_id, backoff)
         if verdict:
@@ -69,5 +69,5 @@ async def fetch_status_gone(feed: Feed, local_id: str, backoff: Backoff) -> bool
 
 def log_failure(task: asyncio.Task) -> None:
     exc = None if task.cancelled() else task.exception()
-    if exc is not None and not isinstance(exc, Stopped):
+    if exc is not None and not isinstance(exc, Stopping):
         log.error("mastodon: re-checking deletes failed: %s: %s", type(exc).__name__, exc)

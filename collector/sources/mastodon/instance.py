@@ -17,7 +17,7 @@ from core.errors import SourceError
 from core.items import parse_time
 
 from ...normalise import Delete
-from ..base import Backoff, SourceContext
+from ..base import SourceContext
 from .parse import SOURCE, origin_host
 
 log = logging.getLogger("collector.mastodon")
@@ -70,7 +70,6 @@ class Feed:
     stream_base: str = ""
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     clock: str | None = None
-    not_before: float = 0.0  # monotonic: the rate limit is spent until then
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # per tag, the statuses this run archived (local id -> created_at), newest kept; the
     # candidates for a re-check after a reconnect. Not in the cursor: it must stay small.
@@ -104,14 +103,6 @@ class Seen:
     """What one batch saw, for the cursor: status ids and their created_at."""
 
     ids: list[tuple[str, datetime | None]] = field(default_factory=list)
-
-
-class Stopped(Exception):
-    """ctx.stopping was set while we waited."""
-
-
-def backoff_like(backoff: Backoff) -> dict:
-    return {"base": backoff.base, "cap": backoff.cap, "rng": backoff.rng}
 
 
 def id_key(local_id) -> tuple:

@@ -22,8 +22,8 @@ import asyncio
 
 from core.errors import SourceError
 
-from ..base import SourceContext
-from .instance import Feed, Options, Stopped
+from ..base import SourceContext, Stopping
+from .instance import Feed, Options
 from .poll import follow_polling
 from .rest import fetch_instance
 from .stream import follow_stream
@@ -42,7 +42,7 @@ async def run(ctx: SourceContext) -> None:
         ctx.state.set("failing")
         ctx.state.error(str(exc))
         raise
-    except Stopped:
+    except Stopping:
         pass
     ctx.state.set("stopped")
 
@@ -60,7 +60,7 @@ async def _supervise(ctx: SourceContext, coros) -> None:
             pending.discard(stopper)
             for task in done - {stopper}:
                 if not task.cancelled() and isinstance(task.exception(), Exception):
-                    if not isinstance(task.exception(), Stopped):
+                    if not isinstance(task.exception(), Stopping):
                         raise task.exception()
     finally:
         for task in [*tasks, stopper]:

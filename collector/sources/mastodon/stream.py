@@ -13,9 +13,9 @@ import httpx
 from ..base import Backoff
 from .backfill import backfill
 from .deletes import log_failure, missed_by_backfill, recheck_missing
-from .instance import Feed, backoff_like
+from .instance import Feed
 from .poll import follow_polling
-from .rest import back_off, error_text, rate_limited, wait_for_budget
+from .rest import error_text, hold_for_reset
 from .save import save_events
 from .sse import SSEEvent, StreamClosed, read_stream
 
@@ -28,7 +28,7 @@ REFUSED = {400, 401, 403, 404}  # the streaming server will not serve us: poll i
 async def follow_stream(feed: Feed, tag: str) -> None:
     """§1.5: connect, buffer, backfill, apply the buffer, go live; again after every drop."""
     ctx = feed.ctx
-    rest, retry = Backoff(**backoff_like(ctx.backoff)), Backoff(**backoff_like(ctx.backoff))
+    rest, retry = ctx.backoff.fresh(), ctx.backoff.fresh()
     dropped_at: float | None = None
     while True:
         response = await open_stream(feed, tag, retry)
@@ -58,7 +58,7 @@ async def follow_stream(feed: Feed, tag: str) -> None:
         ctx.state.error(f"stream #{tag} dropped: {closed.reason}")
         log.info("mastodon %s #%s: %s; reconnecting", feed.host, tag, closed.reason)
         if dropped_at - connected < feed.opts.min_connected_seconds:
-            await back_off(ctx, retry, f"stream #{tag} dropped after {dropped_at - connected:.1f}s")
+            await ctx.back_off(f"stream #{tag} dropped after {dropped_at - connected:.1f}s", retry)
         else:
             retry.reset()
 
@@ -68,7 +68,7 @@ async def open_stream(feed: Feed, tag: str, backoff: Backoff) -> httpx.Response 
     ctx, url = feed.ctx, feed.stream_base + "/api/v1/streaming/hashtag"
     timeout = httpx.Timeout(feed.opts.request_timeout, read=feed.opts.watchdog_seconds)
     while True:
-        await wait_for_budget(feed)
+        await ctx.wait_for_budget()
         request = ctx.http.build_request(
             "GET", url, params={"tag": tag}, timeout=timeout,
             headers={**feed.headers(), "Accept": "text/event-stream"},
@@ -76,7 +76,7 @@ async def open_stream(feed: Feed, tag: str, backoff: Backoff) -> httpx.Response 
         try:
             response = await ctx.http.send(request, stream=True)
         except httpx.TransportError as exc:
-            await back_off(ctx, backoff, f"{url}: {type(exc).__name__}: {exc}")
+            await ctx.back_off(f"{url}: {type(exc).__name__}: {exc}", backoff)
             continue
         code = response.status_code
         if code == 200:
@@ -88,9 +88,9 @@ async def open_stream(feed: Feed, tag: str, backoff: Backoff) -> httpx.Response 
             log.warning("mastodon %s: %s; polling instead", feed.host, ctx.state.last_error)
             return None
         if code == 429:
-            await rate_limited(feed, response)
+            hold_for_reset(feed, response)
         else:
-            await back_off(ctx, backoff, f"{url}: HTTP {code}")
+            await ctx.back_off(f"{url}: HTTP {code}", backoff)
 
 
 async def apply_live(feed: Feed, tag: str, queue: asyncio.Queue) -> StreamClosed:
