@@ -1,7 +1,7 @@
 """`make run`: every process under supervisord, with a configuration generated under var/run/.
 
     programs(...)      what runs: the embedded Redis (when REDIS_URL is unset), one collector and
-                       one site scheduler per event, the live sidecar, the static server, the
+                       one site rebuild loop per event, the live sidecar, the static server, the
                        dashboard; each with its restart policy
     render_config(...) those programs as a supervisord.conf: a log per process, rotated; an
                        XML-RPC socket only the owner can open (the dashboard's way in)
@@ -100,7 +100,7 @@ def programs(
         else:
             command = python("-m", "collector", "run", event.slug)
             found.append(Program(f"collector-{event.slug}", command, priority=20))
-        command = python("-m", "sitegen", "schedule", event.slug)
+        command = python("-m", "sitegen", "schedule", event.slug)  # sitegen/rebuild_loop.py
         found.append(Program(f"scheduler-{event.slug}", command, priority=30, once=True))
     found.append(Program("live", python("-m", "live", "serve", "--port", str(settings.live_port))))
     if static:

@@ -16,7 +16,7 @@ from core.moderation.content import load_content_moderation
 from core.settings import Settings, load_settings
 
 from .build import build_site
-from .schedule import run_schedule
+from .rebuild_loop import run_rebuild_loop
 from .serve import serve_output
 
 
@@ -115,7 +115,7 @@ def schedule(event: str, interval: float) -> None:
     """
     stop = threading.Event()
     with stop_on_signals(stop):
-        run_schedule(load_settings(), event, interval, stop, log=click.echo)
+        run_rebuild_loop(load_settings(), event, interval, stop, log=click.echo)
 
 
 @cli.command()

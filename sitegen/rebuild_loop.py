@@ -1,6 +1,7 @@
-"""Rebuild the site as an event runs: each time a session's end plus grace passes the collector's
-clock (core.archive.event_clock, a replay's simulated time in the demo), build again; and when a
-moderation decision asks for it (core.rebuild: a row in the archive, read here).
+"""The rebuild loop (`python -m sitegen schedule`): rebuild the site as an event runs. Each time a
+session's end plus grace passes the collector's clock (core.archive.event_clock, a replay's
+simulated time in the demo), build again; and when a moderation decision asks for it
+(core.rebuild: a row in the archive, read here).
 
 A rebuild is the incremental build: it reads only the archive rows changed since the last build
 (sitegen.posts) and renders only the pages whose inputs changed, which after a session are that
@@ -60,7 +61,7 @@ class Clock:
             self.db.close()
 
 
-def run_schedule(
+def run_rebuild_loop(
     settings: Settings,
     slug: str,
     interval: float,
