@@ -80,7 +80,7 @@ def programs(
     settings: Settings,
     events: Sequence[Event],
     *,
-    redis_port: int | None = None,
+    embedded_redis: bool = False,
     replay: Path | None = None,
     speed: float | None = None,
     static: bool = True,
@@ -88,8 +88,9 @@ def programs(
 ) -> list[Program]:
     """What `make run` supervises. Redis starts first and stops last (lowest priority)."""
     found: list[Program] = []
-    if redis_port is not None:
-        redis = EmbeddedRedis(run_dir(settings) / "redis", port=redis_port, persist=True)
+    if embedded_redis:
+        redis = embedded(settings)
+        redis.prepare()  # its folder, 0700, and a socket path that fits
         found.append(Program("redis", redis.command(), priority=10, stopwaitsecs=30))
     for event in events:
         if replay is not None:
@@ -109,6 +110,11 @@ def programs(
     if dashboard:
         found.append(Program("dashboard", python("-m", "admin", "serve"), priority=200))
     return found
+
+
+def embedded(settings: Settings) -> EmbeddedRedis:
+    """The embedded Redis of `make run`: on a Unix socket in var/run/redis/ (0700)."""
+    return EmbeddedRedis(run_dir(settings) / "redis", persist=True)
 
 
 def plan(settings: Settings, found: list[Program], redis_url: str) -> RunPlan:
@@ -177,6 +183,7 @@ def write_config(run: RunPlan, directory: Path) -> Path:
     run.log_dir.mkdir(parents=True, exist_ok=True)
     (run.run_dir / "redis").mkdir(exist_ok=True)
     os.chmod(run.run_dir, 0o700)
+    os.chmod(run.run_dir / "redis", 0o700)
     run.config_path.write_text(render_config(run, directory))
     return run.config_path
 

@@ -17,8 +17,9 @@ from starlette.config import Config
 from .errors import AfaError
 
 
-def setting(default, help: str, env: str | None = None):  # noqa: A002
-    return field(default=default, metadata={"help": help, "env": env})
+def setting(default, help: str, env: str | None = None, shown: bool = True):  # noqa: A002
+    """`shown` False keeps the value out of repr(settings): a URL that may hold a password."""
+    return field(default=default, repr=shown, metadata={"help": help, "env": env})
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class Settings:
     output_dir: Path = setting(Path("output"), "Where sitegen writes the static site.")
     var_dir: Path = setting(Path("var"), "Runtime files: the embedded Redis, logs, recordings.")
     redis_url: str = setting(
-        "", "Redis to use; empty starts the embedded redis-server under var/redis."
+        "",
+        "Redis to use (redis://, unix://, or redis+sentinel://HOST:PORT,…/SERVICE/DB for a "
+        "primary found by its Sentinels); empty starts the embedded redis-server under var/redis.",
+        shown=False,
     )
     live_host: str = setting("127.0.0.1", "Address the live sidecar listens on.")
     live_port: int = setting(8001, "Port of the live sidecar.")
