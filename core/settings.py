@@ -71,6 +71,27 @@ class Settings:
     replay_speed: float = setting(60.0, "Replay clock speed-up for the demo; 0 means no waiting.")
     grace_minutes: int = setting(10, "Minutes after a talk's end whose posts still belong to it.")
     base_url: str = setting("", "Absolute URL the site is published at (for feeds and cards).")
+    publish_target: str = setting(
+        "",
+        "Where `make publish` and the rebuild loop send output/: s3://BUCKET/PREFIX (object "
+        "storage), or an rsync destination (/path, host:path, rsync://host/module/path); empty "
+        "publishes nothing.",
+    )
+    s3_endpoint: str = setting(
+        "",
+        "Endpoint URL of the S3-compatible storage (R2, B2, MinIO, SeaweedFS) for publishing and "
+        "the archive replica; empty means AWS S3. Keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.",
+    )
+    s3_region: str = setting("us-east-1", "Region of the bucket(s) (auto for Cloudflare R2).")
+    publish_gzip: bool = setting(
+        True, "Store HTML, CSS, JS, JSON and feeds gzip-compressed (Content-Encoding: gzip)."
+    )
+    publish_concurrency: int = setting(16, "Uploads to object storage at once.")
+    replica_url: str = setting(
+        "",
+        "Litestream replica of the archive (s3://BUCKET/PATH, or a folder); when set, `make run` "
+        "replicates the archive continuously and `make restore` brings it back.",
+    )
     admin_host: str = setting("127.0.0.1", "Address the organizers' dashboard listens on.")
     admin_port: int = setting(
         8002, "Port of the organizers' dashboard (its secret: AFA_ADMIN_SECRET)."

@@ -24,6 +24,7 @@ from core.rebuild import newer_request, rebuild_request
 from core.settings import Settings
 
 from .build import build_site
+from .publish import after_build
 
 
 def session_deadlines(event: Event) -> list[tuple[datetime, Session]]:
@@ -79,6 +80,7 @@ def run_rebuild_loop(
         pending = [d for d in pending if now is None or d[0] > now]
         seen = clock.rebuild_number()  # the initial build covers every request made before it
         log(f"initial build: {build_site(settings).summary()}")
+        after_build(settings, log)
         log(f"waiting for {len(pending)} session end(s) of {slug}, checking every {interval:g} s")
         while pending and not stop.wait(interval):
             now = clock.now()
@@ -107,3 +109,4 @@ def rebuild(settings: Settings, why: str, log: Callable[[str], None]) -> None:
         f"{why}; rebuilt {report.pages} pages ({report.rendered} rendered, "
         f"{len(report.written)} files changed) in {time.perf_counter() - started:.2f} s"
     )
+    after_build(settings, log)
