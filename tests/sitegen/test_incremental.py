@@ -19,7 +19,7 @@ import pytest
 from collector.normalise import Delete
 from collector.store import save_batch
 from core.archive import open_archive
-from core.moderation import request_rebuild
+from core.rebuild import request_rebuild
 from sitegen import listings, pages, posts
 from sitegen.build import build_site
 from sitegen.cache import cache_dir
@@ -177,8 +177,8 @@ def test_schedule_rebuilds_when_moderation_asks(site):
             time.sleep(0.05)
         db = open_archive(settings.archive_path)
         db.execute("UPDATE items SET status = 'moderated' WHERE uri = ?", [items[0].uri])
+        request_rebuild(db, EVENT, "hid a post")
         db.close()
-        request_rebuild(settings.var_dir, EVENT, "hid a post")
         while not any("moderation asked" in line for line in lines):
             assert time.monotonic() < deadline, lines
             time.sleep(0.05)
@@ -208,14 +208,14 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     talk and then to the parallel one, each read as a delta; every build is byte for byte a
     fresh one. The post that moves is edited last in one round and again in the next, so the
     row replaced holds the event's highest seq (the fingerprint is summed again)."""
-    from collector.moderation import Moderator
+    from core.moderation.decisions import Moderator
 
     settings, items = site
     monkeypatch.setattr(posts, "JOURNAL_LIMIT", journal_limit)
     build(settings)
     mover = items[15]  # 10:30 local: two talks running and no tag, so in neither
     db = open_archive(settings.archive_path)
-    mod = Moderator(db, None, var_dir=settings.var_dir)
+    mod = Moderator(db, None)
     mod.hide(EVENT, items[40].uri, who="test", why="spam")
     mod.block(EVENT, items[3].author.id, who="test", why="abuse")
     tagged = dataclasses.replace(mover, tags=("nwsqlite",), edited_at=at(24, 9, 0))
@@ -229,7 +229,7 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     assert f'data-uri="{mover.uri}"' not in event_page  # no longer outside every talk
 
     db = open_archive(settings.archive_path)
-    mod = Moderator(db, None, var_dir=settings.var_dir)
+    mod = Moderator(db, None)
     moved = dataclasses.replace(mover, tags=("nwgarden",), edited_at=at(24, 9, 5))
     save_batch(db, EVENT, [moved], "test", None)
     mod.unblock(EVENT, items[3].author.id, who="test", why="appeal")
@@ -272,7 +272,7 @@ def test_the_fingerprint_after_a_delta_is_the_fingerprint_of_the_merged_rows():
 def test_the_fragment_store_drops_posts_that_are_gone(site):
     """What a deleted, a moderated and a hidden-behind-the-sequence post rendered to leaves the
     fragment store (read as a delta, then whole); the posts still shown keep theirs."""
-    from collector.moderation import Moderator
+    from core.moderation.decisions import Moderator
 
     settings, items = site
     build(settings)
@@ -292,7 +292,7 @@ def test_the_fragment_store_drops_posts_that_are_gone(site):
 
     assert {stored(items[n]) for n in (5, 6, 7, 8)} == {(1, 1)}
     save_batch(db, EVENT, [Delete("social.example", uri=items[5].uri)], "test", None)
-    Moderator(db, None, var_dir=settings.var_dir).hide(EVENT, items[6].uri, who="t", why="t")
+    Moderator(db, None).hide(EVENT, items[6].uri, who="t", why="t")
     db.close()
     _, lines = build(settings)
     assert any("(delta)" in line for line in lines)
