@@ -38,8 +38,8 @@ from .fragments import FLUSH, Fragments
 from .pages import EventData, Page
 from .posts import EventPosts, Store, anchor_of, assignment_of
 from .render import make_env, post_list, post_macro
+from .search import entry as search_entry
 from .search import index_block
-from .search import record as search_record
 from .stats import photo_rows
 from .writer import Writer, file_stamp
 
@@ -354,15 +354,15 @@ class _Builder:
             folder = f"{event.slug}/pagefind/block-{block}/"
             if self._keep_folder(folder, key):
                 continue
-            records = [
-                search_record(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])))
+            entries = [
+                search_entry(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])))
                 for post, item in zip(posts, data.whole(posts), strict=True)
             ]
 
             def write(rel: str, body: bytes, folder=folder, key=key) -> None:
                 self._record(folder + rel, body, key)
 
-            self.report.search += index_block(records, write)
+            self.report.search += index_block(entries, write)
             data.store.forget()
             indexed += len(posts)
         if indexed:

@@ -317,6 +317,7 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
     import random
 
     from collector.moderation import Moderator
+
     from sitegen import search
 
     settings, items = site
@@ -349,7 +350,7 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
         save_batch(db, EVENT, fresh_posts + edits, "test", None)
         save_batch(db, EVENT, [Delete("social.example", uri=p.uri) for p in gone], "test", None)
         live = [p for p in live + fresh_posts if p not in gone]
-        mod = Moderator(db, None, var_dir=settings.var_dir)
+        mod = Moderator(db, None)
         hidden = rng.choice(live)
         mod.hide(EVENT, hidden.uri, who="test", why="round")
         if round_ % 2:
