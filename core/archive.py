@@ -20,6 +20,7 @@ from sqlite_utils import Migrations
 
 from .errors import ArchiveError
 from .items import Item, item_from_dict
+from .paths import PRIVATE_FILE, private_dir, private_file, tighten
 
 migrations = Migrations("afa")
 
@@ -194,11 +195,17 @@ def m005_rebuild_requests(db: sqlite_utils.Database) -> None:
 
 
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
-    """Open (and migrate) the archive in WAL mode."""
+    """Open (and migrate) the archive in WAL mode; the file is 0600, and a folder made for it
+    0700 (core.paths)."""
     path = Path(path)
     if not create and not path.exists():
         raise ArchiveError(f"archive not found: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)  # SQLite gives the WAL and shared-memory files the archive's mode
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if companion.exists():
+            tighten(companion, PRIVATE_FILE)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         db = sqlite_utils.Database(conn)

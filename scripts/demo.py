@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.errors import AfaError, ContentErrors  # noqa: E402
 from core.events import load_events  # noqa: E402
+from core.paths import private_dir  # noqa: E402
 from core.redisconn import redact  # noqa: E402
 from core.redisd import EmbeddedRedis, port_or_free  # noqa: E402
 from core.settings import load_settings  # noqa: E402
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     var = settings.var_dir / "demo"
     if not args.keep and var.exists():
         shutil.rmtree(var)
-    (var / "logs").mkdir(parents=True, exist_ok=True)
+    private_dir(settings.var_dir)
+    private_dir(var / "logs")
     speed = args.speed if args.speed is not None else settings.replay_speed
     site_port = port_or_free(settings.site_port)
     live_port = port_or_free(settings.live_port)
