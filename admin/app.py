@@ -30,6 +30,7 @@ from core.archive import open_archive
 from core.errors import AfaError
 from core.events import load_events
 from core.settings import Settings
+from core.urls import http_url
 
 from . import health, moderate
 from .auth import Session, Sessions, SignInLimit, secret_matches
@@ -76,7 +77,7 @@ def spark(values: list[int]) -> str:
     return "".join(SPARKS[round(v * (len(SPARKS) - 1) / top)] for v in values)
 
 
-templates.env.filters.update(duration=duration, mib=mib, spark=spark)
+templates.env.filters.update(duration=duration, mib=mib, spark=spark, http_url=http_url)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
