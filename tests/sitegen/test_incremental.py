@@ -22,7 +22,8 @@ from core.archive import open_archive
 from core.rebuild import request_rebuild
 from sitegen import listings, pages, posts
 from sitegen.build import build_site
-from sitegen.schedule import run_schedule
+from sitegen.cache import cache_dir
+from sitegen.rebuild_loop import run_rebuild_loop
 
 EVENT = "northwind-2026"
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def files(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and ".build-cache" not in p.parts and p.name != "manifest.json"
+        if p.is_file() and p.name != "manifest.json"
     }
 
 
@@ -165,7 +166,9 @@ def test_schedule_rebuilds_when_moderation_asks(site):
     settings, items = site
     lines: list[str] = []
     stop = threading.Event()
-    worker = threading.Thread(target=run_schedule, args=(settings, EVENT, 0.05, stop, lines.append))
+    worker = threading.Thread(
+        target=run_rebuild_loop, args=(settings, EVENT, 0.05, stop, lines.append)
+    )
     worker.start()
     try:
         deadline = time.monotonic() + 30
@@ -273,7 +276,7 @@ def test_the_fragment_store_drops_posts_that_are_gone(site):
 
     settings, items = site
     build(settings)
-    store = settings.output_dir / ".build-cache" / "posts.sqlite"
+    store = cache_dir(settings) / "posts.sqlite"
     db = open_archive(settings.archive_path)
     ids = {i.uri: db.execute("SELECT id FROM items WHERE uri = ?", [i.uri]).fetchone()[0]
            for i in items}  # fmt: skip

@@ -1,6 +1,7 @@
-"""Rebuild the site as an event runs: each time a session's end plus grace passes the collector's
-clock (core.archive.event_clock, a replay's simulated time in the demo), build again; and when a
-moderation decision asks for it (core.rebuild: a row in the archive, read here).
+"""The rebuild loop (`python -m sitegen schedule`): rebuild the site as an event runs. Each time a
+session's end plus grace passes the collector's clock (core.archive.event_clock, a replay's
+simulated time in the demo), build again; and when a moderation decision asks for it
+(core.rebuild: a row in the archive, read here).
 
 A rebuild is the incremental build: it reads only the archive rows changed since the last build
 (sitegen.posts) and renders only the pages whose inputs changed, which after a session are that
@@ -23,6 +24,7 @@ from core.rebuild import newer_request, rebuild_request
 from core.settings import Settings
 
 from .build import build_site
+from .publish import after_build
 
 
 def session_deadlines(event: Event) -> list[tuple[datetime, Session]]:
@@ -60,7 +62,7 @@ class Clock:
             self.db.close()
 
 
-def run_schedule(
+def run_rebuild_loop(
     settings: Settings,
     slug: str,
     interval: float,
@@ -78,6 +80,7 @@ def run_schedule(
         pending = [d for d in pending if now is None or d[0] > now]
         seen = clock.rebuild_number()  # the initial build covers every request made before it
         log(f"initial build: {build_site(settings).summary()}")
+        after_build(settings, log)
         log(f"waiting for {len(pending)} session end(s) of {slug}, checking every {interval:g} s")
         while pending and not stop.wait(interval):
             now = clock.now()
@@ -106,3 +109,4 @@ def rebuild(settings: Settings, why: str, log: Callable[[str], None]) -> None:
         f"{why}; rebuilt {report.pages} pages ({report.rendered} rendered, "
         f"{len(report.written)} files changed) in {time.perf_counter() - started:.2f} s"
     )
+    after_build(settings, log)
