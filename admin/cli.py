@@ -17,6 +17,7 @@ from core.settings import load_settings, secret
 from . import supervise as sv
 from .app import create_app
 from .auth import secret_problem
+from .replica import restore_archive, write_replica_config
 
 SECRET_NAME = "AFA_ADMIN_SECRET"
 
@@ -51,8 +52,8 @@ def serve(host: str | None, port: int | None) -> None:
         app,
         host=host or settings.admin_host,
         port=port or settings.admin_port,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=bool(settings.admin_trusted_proxies),  # else a client names itself
+        forwarded_allow_ips=settings.admin_trusted_proxies or None,
         log_level="info",
         server_header=False,
     )
@@ -106,6 +107,8 @@ def supervise(
     redis_url = sv.embedded(settings).url if embedded else settings.redis_url
     run = sv.plan(settings, found, redis_url if embedded else "")
     config = sv.write_config(run, Path.cwd())
+    if settings.replica_url:
+        write_replica_config(settings, run.run_dir)
     open_archive(settings.archive_path).close()  # migrate once, not in six processes at once
     if config_only:
         click.echo(str(config))
@@ -124,3 +127,20 @@ def banner(settings, run: sv.RunPlan, redis_url: str, static: bool, dashboard: b
     lines += [f"  redis        {redact(redis_url)}", f"  logs         {run.log_dir}/",
               f"  config       {run.config_path}", "Press Ctrl-C to stop everything.", ""]  # fmt: skip
     click.echo("\n".join(lines))
+
+
+@cli.command()
+def restore() -> None:
+    """Bring the archive back from its Litestream replica as of its last replicated transaction.
+
+    The replica is AFA_REPLICA_URL. Stop `make run` first. An archive still in place is kept
+    beside it as archive.db.before-restore-TIME. Start again afterwards: each collector resumes
+    from the restored cursors, and its source's backfill fetches what came after them.
+
+    \b
+    Example:
+        AFA_REPLICA_URL=s3://my-bucket/archive python -m admin restore
+    """
+    settings = load_settings()
+    config = write_replica_config(settings, sv.run_dir(settings))
+    click.echo(restore_archive(settings, config))

@@ -1,8 +1,9 @@
 """`make run`: every process under supervisord, with a configuration generated under var/run/.
 
-    programs(...)      what runs: the embedded Redis (when REDIS_URL is unset), one collector and
-                       one site scheduler per event, the live sidecar, the static server, the
-                       dashboard; each with its restart policy
+    programs(...)      what runs: the embedded Redis (when REDIS_URL is unset), Litestream (when
+                       AFA_REPLICA_URL is set), one collector and one site rebuild loop per event,
+                       the live sidecar, the static server, the dashboard; each with its restart
+                       policy
     render_config(...) those programs as a supervisord.conf: a log per process, rotated; an
                        XML-RPC socket only the owner can open (the dashboard's way in)
     exec_supervisord() replaces this process with supervisord in the foreground, so Ctrl-C
@@ -25,6 +26,8 @@ from core.errors import AfaError
 from core.events import Event
 from core.redisd import EmbeddedRedis
 from core.settings import Settings
+
+from .replica import replicate_command
 
 LOG_MAXBYTES = "10MB"
 LOG_BACKUPS = 5
@@ -92,6 +95,9 @@ def programs(
         redis = embedded(settings)
         redis.prepare()  # its folder, 0700, and a socket path that fits
         found.append(Program("redis", redis.command(), priority=10, stopwaitsecs=30))
+    if settings.replica_url:  # starts before the collectors and stops after them
+        command = replicate_command(run_dir(settings) / "litestream.yml")
+        found.append(Program("litestream", command, priority=15, stopwaitsecs=30))
     for event in events:
         if replay is not None:
             speed_arg = str(settings.replay_speed if speed is None else speed)
@@ -101,7 +107,7 @@ def programs(
         else:
             command = python("-m", "collector", "run", event.slug)
             found.append(Program(f"collector-{event.slug}", command, priority=20))
-        command = python("-m", "sitegen", "schedule", event.slug)
+        command = python("-m", "sitegen", "schedule", event.slug)  # sitegen/rebuild_loop.py
         found.append(Program(f"scheduler-{event.slug}", command, priority=30, once=True))
     found.append(Program("live", python("-m", "live", "serve", "--port", str(settings.live_port))))
     if static:
