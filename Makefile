@@ -79,7 +79,7 @@ bench-collector: $(STAMP) ## Collector throughput and source-to-Redis latency
 bench-site: $(STAMP) ## Site build on a 100,000-post event: full, one session, no change, floor
 	$(PY) tests/bench/bench_site.py
 
-bench-live: $(STAMP) ## SSE fan-out to 1,000 / 5,000 / 10,000 clients, against nginx + Nchan
+bench-live: $(STAMP) servers ## SSE fan-out to 1,000 / 5,000 / 10,000 clients: a sidecar, two behind HAProxy, nginx + Nchan
 	$(PY) tests/bench/bench_live.py
 
 lint: $(STAMP) ## ruff check and format check
