@@ -31,6 +31,7 @@ from core.settings import Settings, load_settings
 from .collect import collect
 from .moderation import Moderator
 from .notes import make_note
+from .pins import Pinner
 from .publish import publish_after_commit
 from .report import build_report, save_report, write_report
 from .runner import Replay, Stopper
@@ -553,3 +554,52 @@ def _reading():
         yield db
     finally:
         db.close()
+
+
+# -- pinned posts (collector/pins.py): on top of every wall and live page until unpinned
+
+
+def _pin(event: str, act) -> None:
+    settings = load_settings()
+    find_event(settings, event)
+    pinner = Pinner.open(settings)
+    try:
+        outcome = act(pinner)
+    finally:
+        pinner.close()
+    click.echo(outcome.summary())
+    if pinner.redis is None:
+        click.echo("REDIS_URL is not set: the collector publishes it when it (re)starts", err=True)
+
+
+@cli.command()
+@click.argument("event")
+@click.argument("uri")
+@click.option("--why", default="", help="Why, for the audit log.")
+@by_option
+def pin(event: str, uri: str, why: str, by: str | None) -> None:
+    """Pin a post: open walls and live pages show it on top until it is unpinned.
+
+    URI is the post's identity (its canonical URI). Only a post the pages show can be pinned;
+    hiding a pinned post still takes it off every page.
+
+    \b
+    Example:
+        python -m collector pin northwind-2026 urn:afa:note:northwind-2026:lunch
+    """
+    _pin(event, lambda p: p.pin(event, uri, who=_who(by), why=why))
+
+
+@cli.command()
+@click.argument("event")
+@click.argument("uri")
+@click.option("--why", default="", help="Why, for the audit log.")
+@by_option
+def unpin(event: str, uri: str, why: str, by: str | None) -> None:
+    """Unpin a post: open walls and live pages drop it from the pinned posts.
+
+    \b
+    Example:
+        python -m collector unpin northwind-2026 urn:afa:note:northwind-2026:lunch
+    """
+    _pin(event, lambda p: p.unpin(event, uri, who=_who(by), why=why))

@@ -18,7 +18,8 @@ from core.tail import counters_key, encode_entry, entry_id, events_key, seq_of, 
 
 log = logging.getLogger("collector.publish")
 RESEED_CHUNK = 1_000
-COUNTED = {"post": "posts", "edit": "edits", "retract": "retracts"}
+COUNTED = {"post": "posts", "edit": "edits", "retract": "retracts", "pin": "pins", "unpin": "unpins",
+           "boost": "boosts"}  # fmt: skip
 
 
 def stream_last_seq(redis: redis_lib.Redis, event: str) -> int:

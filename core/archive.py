@@ -178,6 +178,29 @@ def m004_items_state_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_event_status ON items (event, status, seq, version)")
 
 
+@migrations()
+def m005_pins_and_boosts(db: sqlite_utils.Database) -> None:
+    """Organizers' pinned posts (collector/pins.py; read by core/pins.py), and who boosted a post
+    as the collector saw it (the meet-ups board counts them as going, core/meetups.py)."""
+    db.executescript(
+        """
+        CREATE TABLE pins (                 -- our data: a post pinned on the walls and live pages
+            event TEXT NOT NULL, uri TEXT NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL, why TEXT NOT NULL,
+            PRIMARY KEY (event, uri)
+        );
+        CREATE TABLE boosts (               -- source data: one row per account that boosted a post
+            event TEXT NOT NULL,
+            uri TEXT NOT NULL,              -- the boosted post's identity
+            author_id TEXT NOT NULL,        -- who boosted it
+            author TEXT NOT NULL,           -- their Author as JSON (name, handle, avatar)
+            at TEXT NOT NULL,               -- the boost's own time, UTC
+            PRIMARY KEY (event, uri, author_id)
+        );
+        """
+    )
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open (and migrate) the archive in WAL mode."""
     path = Path(path)
