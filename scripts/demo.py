@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "AFA_LIVE_PORT": str(live_port),
         "AFA_SITE_PORT": str(site_port),
         "AFA_SITE_ORIGIN": f"http://127.0.0.1:{site_port}",
+        "AFA_BASE_URL": settings.base_url or f"http://127.0.0.1:{site_port}",  # the wall's QR code
         "PYTHONUNBUFFERED": "1",
     }
     procs = Processes(env, var / "logs")
