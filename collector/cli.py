@@ -10,7 +10,6 @@ import signal
 from pathlib import Path
 
 import click
-import redis as redis_lib
 
 from core.archive import open_archive, source_states
 from core.cli import AfaGroup, configure_logging
@@ -25,17 +24,14 @@ from core.moderation import (
 )
 from core.moderation import queue as moderation_queue
 from core.moderation import rules as moderation_rules
-from core.redisconn import connect
 from core.settings import Settings, load_settings
 
 from .collect import collect
 from .moderation import Moderator
-from .notes import make_note
+from .notes import make_note, post_note
 from .pins import Pinner
-from .publish import publish_after_commit
 from .report import build_report, save_report, write_report
 from .runner import Replay, Stopper
-from .store import save_batch
 
 
 @click.group(cls=AfaGroup)
@@ -228,34 +224,31 @@ def report(event: str, json_path: Path | None) -> None:
 @click.argument("event")
 @click.argument("text")
 @click.option("--author", default="Organizers", show_default=True, help="Who signs the note.")
-def note(event: str, text: str, author: str) -> None:
+@click.option("--markdown", is_flag=True, help="TEXT is Markdown (sanitised like any post).")
+@click.option("--pin", is_flag=True, help="Pin it on the walls and live pages too.")
+@click.option("--by", help="Who pins it, for the audit log (default: your user name).")
+def note(event: str, text: str, author: str, markdown: bool, pin: bool, by: str | None) -> None:
     """Post an organizer's announcement into EVENT's archive and live stream.
 
     \b
     Example:
         python -m collector note northwind-2026 "Lunch is served in the Garden Room" \\
-            --author "Northwind team"
+            --author "Northwind team" --pin
     """
     settings = load_settings()
     need_redis(settings)
     found = find_event(settings, event)
     try:
-        item = make_note(found.slug, text, author)
+        item = make_note(found.slug, text, author, markdown=markdown)
     except ValueError as exc:
         raise AfaError(str(exc)) from exc
-    db = open_archive(settings.archive_path)
-    redis = connect(settings.redis_url, socket_timeout=5)
-    try:
-        committed = save_batch(db, found.slug, [item], "note", None)
-        try:
-            publish_after_commit(redis, db, found.slug, committed, settings.tail_length)
-        except redis_lib.RedisError as exc:
-            click.echo(f"archived, not yet live (Redis: {exc}); the collector will re-seed it",
-                       err=True)  # fmt: skip
-    finally:
-        redis.close()
-        db.close()
-    click.echo(f"{item.uri} (seq {committed[0].seq if committed else '-'})")
+    posted = post_note(settings, found.slug, item, pin=pin, who=_who(by))
+    if posted.redis_error:
+        click.echo(f"archived, not yet live (Redis: {posted.redis_error}); the collector will "
+                   "re-seed it", err=True)  # fmt: skip
+    click.echo(f"{item.uri} (seq {posted.seq or '-'})")
+    if posted.pinned:
+        click.echo(posted.pinned)
 
 
 def _seconds(value) -> str:
