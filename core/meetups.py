@@ -49,6 +49,7 @@ PROPOSAL_HOURS = 2
 TIME_24 = re.compile(r"(?<![\d:.])([01]?\d|2[0-3])[:.h]([0-5]\d)(?![\d:])\s*(am|pm)?", re.I)
 TIME_12 = re.compile(r"(?<![\d:.])(1[0-2]|0?[1-9])\s*(am|pm)\b", re.I)
 TOMORROW = re.compile(r"\btomorrow\b", re.I)
+TRAILING_TAGS = re.compile(r"(?:\s*#\w+)+\s*$")
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,11 @@ def board_day(value: datetime, tz: ZoneInfo) -> date:
 
 
 def proposal_title(item: Item, tag: str) -> str:
-    """The proposal's text without the meet-up hashtag, for the board's title."""
+    """The proposal's text for the board's title: without the meet-up hashtag, nor the hashtags
+    that trail it."""
     text = re.sub(rf"(?<!\w)#{re.escape(tag)}\b", "", item.text or "", flags=re.I)
-    return " ".join(text.split())[:160] or "Meet-up"
+    text = TRAILING_TAGS.sub("", " ".join(text.split()))
+    return text[:160] or "Meet-up"
 
 
 # -- from the archive -------------------------------------------------------------------------------

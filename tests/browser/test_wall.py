@@ -17,10 +17,12 @@ from playwright.sync_api import Page, expect
 from collector.moderation import Moderator
 from collector.pins import Pinner
 from core.items import Author, Item
+from core.meetups import proposal_time
 from core.settings import Settings
 from sitegen.build import build_site
 from tests.browser import test_live_page as live_tests
 from tests.browser.test_live_page import CONTENT, EVENT, Collector, Sidecar
+from tests.core.test_meetups import AMS, PROPOSALS
 
 browser, static_site = live_tests.browser, live_tests.static_site  # the same fixtures
 
@@ -173,6 +175,16 @@ def test_the_board_follows_proposals_replies_and_boosts_live(browser, wall_site)
     assert (
         page.locator(f'#board-list li[data-uri="{reply.uri}"]').count() == 0
     )  # going, no proposal
+
+    # board.js reads a proposal's time as core/meetups.py does
+    for text, posted, _meets in PROPOSALS:
+        utc = posted.astimezone(UTC)
+        start, end = proposal_time(text, utc, AMS)
+        got = page.evaluate(
+            "([text, posted]) => AfaBoard.proposalTime('Europe/Amsterdam', text, posted)",
+            [text, utc.timestamp() * 1000],
+        )
+        assert got == [start.timestamp() * 1000, end.timestamp() * 1000], text
 
 
 def test_the_talk_on_now_and_next_follow_the_clock(browser, wall_site):
