@@ -1,23 +1,26 @@
 """The dashboard's part in the room: organizer notes (Markdown, previewed before posting) and
-pinned posts (pin, unpin), made through collector.notes and collector.pins, the same code as
-`python -m collector note` and `pin`/`unpin`.
+pinned posts (pin, unpin).
 
-Blocking (SQLite, Redis); the app runs these in a worker thread. Posts are shown as plain text,
-never as HTML; only a note's preview is HTML, and it is what the collector's sanitiser returned.
+Pins are made by core.moderation.pins, as the command line's `pin`/`unpin` make them. A note is
+the collector's to make (its sanitiser, its save path), and the dashboard imports only core: so
+it runs the organizer's own command, `python -m collector note --markdown` (with `--preview` for
+the preview), with the dashboard's environment. Blocking; the app runs these in a worker thread.
+Posts are shown as plain text, never as HTML; only a note's preview is HTML, and it is what the
+collector's sanitiser returned.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 from markupsafe import Markup
 
-from collector.notes import make_note, post_note, render_note
-from collector.pins import Pinner
 from core.archive import open_archive
 from core.errors import AfaError
-from core.pins import pins
+from core.moderation.pins import Pinner, pins
 from core.settings import Settings
 
 from .moderate import post_from, recent_posts
@@ -27,7 +30,7 @@ NOTE_CHARS = 5_000
 
 def view(settings: Settings, event: str) -> dict[str, Any]:
     """The pinned posts (with their status: a hidden one stays pinned but off the pages) and the
-    latest posts, each with its pin state."""
+    latest visible posts."""
     db = open_archive(settings.archive_path)
     try:
         pinned = []
@@ -37,9 +40,9 @@ def view(settings: Settings, event: str) -> dict[str, Any]:
             ).fetchone()
             if row is not None:
                 pinned.append(post_from(json.loads(row[0]), row[1], f"pinned by {pin.who}"))
-        uris = {p.uri for p in pinned}
         recent = [p for p in recent_posts(db, event) if p.status == "visible"]
-        return {"event": event, "pinned": pinned, "recent": recent, "pinned_uris": uris}
+        return {"event": event, "pinned": pinned, "recent": recent,
+                "pinned_uris": {p.uri for p in pinned}}  # fmt: skip
     finally:
         db.close()
 
@@ -53,15 +56,25 @@ def note_text(form: dict[str, str]) -> str:
     return text
 
 
-def preview(form: dict[str, str]) -> Markup:
+def preview(event: str, form: dict[str, str]) -> Markup:
     """The note's HTML exactly as it will be posted (rendered, then sanitised by the collector)."""
-    return Markup(render_note(note_text(form)))
+    return Markup(_note(event, form, "--preview"))
 
 
-def post(settings: Settings, event: str, form: dict[str, str], who: str) -> str:
+def post(event: str, form: dict[str, str], who: str) -> str:
+    pin = ["--pin"] if form.get("pin") == "1" else []
+    return " ".join(_note(event, form, "--by", who, *pin).split())
+
+
+def _note(event: str, form: dict[str, str], *extra: str) -> str:
     author = " ".join(form.get("author", "").split())[:60] or "Organizers"
-    item = make_note(event, note_text(form), author, markdown=True)
-    return post_note(settings, event, item, pin=form.get("pin") == "1", who=who).summary()
+    args = [sys.executable, "-m", "collector", "note", event, note_text(form), "--markdown",
+            "--author", author, *extra]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+        raise AfaError(lines[-1].removeprefix("Error: ") if lines else "the note command failed")
+    return done.stdout.strip()
 
 
 def pin(settings: Settings, event: str, action: str, form: dict[str, str], who: str) -> str:

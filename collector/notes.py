@@ -19,11 +19,11 @@ import redis as redis_lib
 
 from core.archive import open_archive
 from core.items import Author, Item
+from core.moderation.pins import Pinner
 from core.redisconn import connect
 from core.settings import Settings
 
 from .normalise import normalise_tags, tags_from_text, text_of_clean_html
-from .pins import Pinner
 from .publish import publish_after_commit
 from .sanitise import sanitise_html, text_to_html
 from .store import save_batch
@@ -88,7 +88,7 @@ def post_note(settings: Settings, event: str, item: Item, *, pin: bool = False,
             except redis_lib.RedisError as exc:
                 posted.redis_error = str(exc) or type(exc).__name__
         if pin and committed:
-            pinner = Pinner(db, redis, tail_length=settings.tail_length, var_dir=settings.var_dir)
+            pinner = Pinner(db, redis, tail_length=settings.tail_length)
             posted.pinned = pinner.pin(
                 event, item.uri, who=who, why="pinned as it was posted"
             ).summary()

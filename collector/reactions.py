@@ -22,7 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from core.items import Item, format_time, parse_time
-from core.moderation import account_key
+from core.moderation.rules import account_key
 
 from .normalise import Delete
 

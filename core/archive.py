@@ -124,7 +124,7 @@ def m002_source_state(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_moderation(db: sqlite_utils.Database) -> None:
-    """Organizer moderation (core/moderation.py): decisions, rules, the approval queue, an audit log.
+    """Organizer moderation (core/moderation/): decisions, rules, the approval queue, an audit log.
 
     Items gain two statuses: 'moderated' (hidden by a decision or rule) and 'held' (waiting for
     approval). 'hidden' stays the author's own choice (never shown, never moderated)."""
@@ -179,8 +179,23 @@ def m004_items_state_index(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m005_pins_and_boosts(db: sqlite_utils.Database) -> None:
-    """Organizers' pinned posts (collector/pins.py; read by core/pins.py), and who boosted a post
+def m005_rebuild_requests(db: sqlite_utils.Database) -> None:
+    """Rebuild requests from moderation decisions to the site scheduler (core/rebuild.py)."""
+    db.executescript(
+        """
+        CREATE TABLE rebuild_requests (     -- one row per event: its latest request
+            event TEXT PRIMARY KEY,
+            number INTEGER NOT NULL,        -- grows by one with each request
+            at TEXT NOT NULL, reason TEXT NOT NULL,
+            last_seq INTEGER NOT NULL       -- the sequence number the decision reached
+        );
+        """
+    )
+
+
+@migrations()
+def m006_pins_and_boosts(db: sqlite_utils.Database) -> None:
+    """Organizers' pinned posts (core/moderation/pins.py), and who boosted a post
     as the collector saw it (the meet-ups board counts them as going, core/meetups.py)."""
     db.executescript(
         """

@@ -33,14 +33,16 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
-
 from .errors import ContentError
-from .events import _at, _Reader
 from .items import Author, Item, item_from_dict
+from .schedule import local_to_utc
+from .yamlreader import YamlReader
+
+if TYPE_CHECKING:  # core.events reads meetups.yaml, and the live sidecar never loads SQLite
+    import sqlite_utils
 
 CONTENT_FILE = "meetups.yaml"
 KNOWN_KEYS = {"title", "date", "start", "end", "place", "link", "description"}
@@ -75,7 +77,7 @@ def read_meetups(
     """The organizers' meet-ups of one event (none when the file is absent) and every mistake."""
     if not path.exists():
         return (), []
-    reader = _Reader(path)
+    reader = YamlReader(path)
     data = reader.load()
     if data is None or not reader.mapping(data, data, None, CONTENT_FILE):
         return (), reader.errors
@@ -113,8 +115,8 @@ def _meetup(reader, node, parent, index, tz, first: date, last: date) -> Meetup 
         reader.error(node, "end", f"end {end:%H:%M} is the same as start {start:%H:%M}")
     if len(reader.errors) > mistakes:
         return None
-    begins = _at(day, start, tz)
-    ends = _at(day + timedelta(days=1) if end < start else day, end, tz)  # after midnight
+    begins = local_to_utc(day, start, tz)
+    ends = local_to_utc(day + timedelta(days=1) if end < start else day, end, tz)  # after midnight
     return Meetup(title.strip(), begins, ends, place.strip(), link, description.strip(),
                   line=node.lc.line + 1)  # fmt: skip
 

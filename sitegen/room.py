@@ -19,7 +19,7 @@ from markupsafe import Markup
 from core.events import Event
 from core.items import Author, Item, format_time
 from core.meetups import Meetup, board, board_day, read_proposals
-from core.pins import pinned_items
+from core.moderation.pins import pinned_items
 
 from .posts import anchor_of
 from .render import http_url, trusted_html

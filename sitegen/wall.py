@@ -20,7 +20,7 @@ from markupsafe import Markup
 from core.events import Event, Room, Site
 
 from . import pages
-from .pages import EventData, Page, newest, seqs
+from .pages import EventData, Page, newest
 from .room import board_entry, card, meetups_key, meetups_of
 
 COLUMNS = 3
@@ -50,7 +50,7 @@ def _wall(site: Site, data: EventData, room: Room | None, live: str, qr: Markup 
 
     def context() -> dict[str, Any]:
         tz = event.timezone
-        cards = [card(p.item, tz) for p in shown]
+        cards = [card(item, tz) for item in data.whole(shown)]
         return {
             "site": site,
             "event": event,
@@ -59,7 +59,7 @@ def _wall(site: Site, data: EventData, room: Room | None, live: str, qr: Markup 
             "talks": _talks(event),
             "columns": [cards[i::COLUMNS] for i in range(COLUMNS)],
             "pinned": [card(item, tz) for item in pins],
-            "best": [card(p.item, tz) for p in best],
+            "best": [card(item, tz) for item in data.whole(best)],
             "board": [board_entry(m) for m in meetups],
             "qr": qr,
             "live_url": live,
@@ -71,7 +71,7 @@ def _wall(site: Site, data: EventData, room: Room | None, live: str, qr: Markup 
             "idle": IDLE_MS,
         }
 
-    key = ("wall", room.slug if room else None, seqs(shown), seqs(best), after, live,
+    key = ("wall", room.slug if room else None, data.seqs(shown), data.seqs(best), after, live,
            [(i.uri, i.extra.get("seq")) for i in pins], meetups_key(meetups), data.stream_url)  # fmt: skip
     path = f"{event.slug}/wall/{room.slug + '/' if room else ''}index.html"
     return Page(path, "wall.html", context, key)
@@ -86,7 +86,9 @@ def live_page(site: Site, data: EventData) -> Page:
     def context() -> dict[str, Any]:
         found = page.context()
         uris = {item.uri for item in pins}  # a pinned post is shown once, on top
-        return {**found, "posts": [p for p in found["posts"] if p.item.uri not in uris],
+        items = data.whole(found["posts"])
+        shown = [p for p, item in zip(found["posts"], items, strict=True) if item.uri not in uris]
+        return {**found, "posts": shown,
                 "pinned": pins, "board": [board_entry(m) for m in meetups],
                 "meetup_tag": data.event.meetup_hashtag or ""}  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 As tests/browser/test_live_page.py: the site built by sitegen into a temporary output/ and served
 by a plain static server, `python -m live serve` against a real redis-server, posts saved and
-published the collector's way, pins and hides made by collector.pins and collector.moderation.
+published the collector's way, pins and hides made by core.moderation (Pinner, Moderator).
 Time on the page is a test clock (Playwright's `page.clock`): the wall's pacing and its talk
 on now are driven by moving it, never by waiting.
 """
@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from collector.moderation import Moderator
-from collector.pins import Pinner
 from core.items import Author, Item
 from core.meetups import proposal_time
+from core.moderation.decisions import Moderator
+from core.moderation.pins import Pinner
 from core.settings import Settings
 from sitegen.build import build_site
 from tests.browser import test_live_page as live_tests
@@ -107,7 +107,7 @@ def test_the_wall_paces_posts_keeps_pins_on_top_and_drops_hidden_ones(browser, w
     expect(page.locator(f'{CARDS}[data-uri="{post(6).uri}"]')).to_be_visible()
 
     # a pin reaches the wall and the live page, on top, and stays there as posts go by
-    pinner = Pinner(archive, redis, var_dir=tmp_path / "var")
+    pinner = Pinner(archive, redis)
     assert pinner.pin(EVENT, post(2).uri, who="ana").change.seq == 7
     pinned = page.locator(f'#wall-pinned article[data-uri="{post(2).uri}"]')
     expect(pinned).to_be_visible()
@@ -122,7 +122,7 @@ def test_the_wall_paces_posts_keeps_pins_on_top_and_drops_hidden_ones(browser, w
     assert top < page.locator("#wall-columns").bounding_box()["y"]
 
     # moderation wins: a hidden post leaves at once, pinned or not; shown again, it is pinned again
-    moderator = Moderator(archive, redis, var_dir=tmp_path / "var")
+    moderator = Moderator(archive, redis)
     moderator.hide(EVENT, post(5).uri, who="ana", why="test")
     expect(page.locator(f'{CARDS}[data-uri="{post(5).uri}"]')).to_have_count(0)
     moderator.hide(EVENT, post(2).uri, who="ana", why="test")

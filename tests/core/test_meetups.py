@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.moderation import Moderator
 from collector.store import save_batch
 from core.errors import ContentErrors
 from core.events import load_event, load_events
 from core.items import Author, Item
 from core.meetups import board, proposal_time, read_proposals
+from core.moderation.decisions import Moderator
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "content" / "northwind-2026"

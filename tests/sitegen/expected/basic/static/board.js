@@ -128,7 +128,7 @@
     if (isNaN(posted)) return;
     var when = proposalTime(this.clock, item.text || "", posted);
     var title = (item.text || "").replace(new RegExp("(^|[^\\w])#" + this.tag + "\\b", "ig"), "$1")
-      .replace(/\s+/g, " ").trim().slice(0, 160) || "Meet-up";
+      .replace(/\s+/g, " ").trim().replace(/(?:\s*#[\w]+)+\s*$/, "").slice(0, 160) || "Meet-up";
     var old = this.find(item.uri), entry = this.render(item, title, when);
     if (old) {
       var going = old.querySelector("ul.going");

@@ -17,7 +17,8 @@
  * per-post state beyond them (changes are deduplicated by the stream's increasing seq), and
  * reloads itself every few hours. Nothing is inserted as HTML: post HTML (sanitised by the
  * collector) is parsed into an inert document and rebuilt through an allowlist, links unwrapped.
- * Query overrides: ?theme=light, ?pace=MS, ?idle=MS.
+ * Query overrides: ?theme=light, ?pace=MS, ?idle=MS. For screens and tests to read, <main>
+ * carries data-seen (the last change handled) and data-queued (posts waiting).
  */
 (function () {
   "use strict";
@@ -105,11 +106,13 @@
     var seq = parseInt(change && change.seq, 10);
     if (!seq || seq <= after || !change.uri) return;  // changes come in order: dedupe by seq
     after = seq;
+    main.setAttribute("data-seen", String(seq));
     if (kind === "post" || kind === "edit") arrived(change, seq, kind);
     else if (kind === "retract") remove(change.uri, true);
     else if (kind === "pin" && change.item) pin(change.item, seq);
     else if (kind === "unpin") unpin(change.uri);
     if (board) board.change(kind, change);
+    main.setAttribute("data-queued", String(queue.length));
   }
 
   // ---- posts: shown at a steady rhythm --------------------------------------------------------
@@ -135,6 +138,7 @@
     if (now - lastShown < pace) { later(); return; }
     if (queue.length) {
       var first = queue.shift();
+      main.setAttribute("data-queued", String(queue.length));
       show(card(first.item, first.seq));
       keepInPool(first.item, first.seq);
     } else if (now - lastArrival >= idle && pool.length) {

@@ -1,44 +1,79 @@
-"""Organizers pin and unpin posts: the wall and the live pages keep pinned posts on top.
+"""Pinned posts: organizers pin a post and the walls and live pages keep it on top until it is
+unpinned. Beside moderation because it is an organizer's decision like the others: audited,
+one transaction, then published; the dashboard (admin/room.py) and the command line
+(`python -m collector pin`/`unpin`, in `commands`) both call it.
 
     pinner = Pinner.open(settings)              # the archive and Redis (None without REDIS_URL)
     pinner.pin(event, uri, who=, why=)          # -> PinOutcome; AfaError names what is wrong
     pinner.unpin(event, uri, who=, why=)
-    pinner.close()
+    pins(db, event), pinned_items(db, event)    # reading: every pin; the posts pages may show
 
-Each decision is one SQLite transaction (the `pins` row, a numbered change, an audit line in
-the moderation audit log), then published like any change: a `pin` carries the post as it is
-now (a wall that never saw an older post can show it), an `unpin` only its uri. So open walls
-and live pages get it within a second, and one that reconnects resumes it by Last-Event-ID.
-
-Moderation still applies, and wins: only a visible post can be pinned; a pinned post that is
-hidden (or blocked, or deleted at its source) leaves every page through its `retract`, while its
-pin stays recorded, so showing it again brings it back pinned. Pages read pins through
-core/pins.py. A pin changes the wall's static page, so it asks for a rebuild as moderation does.
+A pin is a row in `pins` (core/archive.py m006) and a numbered `pin` change carrying the post as
+it is now (a wall that never saw an older post can show it); an unpin is an `unpin` change. So
+open walls and live pages get it within a second, and one that reconnects resumes it exactly by
+Last-Event-ID. Moderation still applies, and wins: only a visible post can be pinned; a pinned
+post that is hidden (or blocked, or deleted at its source) leaves every page through its
+`retract`, while its pin stays, so showing it again brings it back pinned. A pin changes the
+wall's static page, so it asks for a rebuild (core.rebuild) as a moderation decision does.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import redis as redis_lib
 import sqlite_utils
 
-from core.archive import Change, last_seq, open_archive, write_transaction
-from core.errors import AfaError
-from core.items import format_time
-from core.moderation import request_rebuild
-from core.redisconn import connect
-from core.settings import Settings
-from core.tail import live_payload
+from ..archive import Change, last_seq, open_archive, write_transaction
+from ..errors import AfaError
+from ..items import Item, format_time, item_from_dict
+from ..rebuild import request_rebuild
+from ..redisconn import connect
+from ..settings import Settings
+from ..stream import publish_pending
+from ..tail import live_payload
 
-from . import jsontext
-from .publish import publish_after_commit
+log = logging.getLogger("core.moderation.pins")
 
-log = logging.getLogger("collector.pins")
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pin:
+    uri: str
+    who: str
+    at: str
+    why: str
+
+
+def pins(db: sqlite_utils.Database, event: str) -> list[Pin]:
+    """Every pin of an event, whatever its post's status, newest first."""
+    rows = db.execute(
+        "SELECT uri, who, at, why FROM pins WHERE event = ? ORDER BY at DESC, rowid DESC", [event]
+    )
+    return [Pin(*row) for row in rows]
+
+
+def pinned_items(db: sqlite_utils.Database, event: str) -> list[Item]:
+    """The pinned posts pages may show (visible ones), newest pin first, each with its seq."""
+    rows = db.execute(
+        "SELECT i.data, i.seq FROM pins p JOIN items i ON i.event = p.event AND i.uri = p.uri "
+        "WHERE p.event = ? AND i.status = 'visible' ORDER BY p.at DESC, p.rowid DESC",
+        [event],
+    )
+    found = []
+    for data, seq in rows:
+        item = item_from_dict(json.loads(data))
+        item.extra["seq"] = seq
+        found.append(item)
+    return found
+
+
+# -- deciding --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -46,21 +81,19 @@ class PinOutcome:
     action: str  # pin, unpin
     event: str
     uri: str
-    change: Change | None = None
+    change: Change
     published: int = 0
-    rebuild: Path | None = None
+    rebuild: int | None = None  # the rebuild request's number
     redis_error: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"{self.action} {self.uri}: "
-        text += f"seq {self.change.seq}" if self.change else "no live change"
+        text = f"{self.action} {self.uri}: seq {self.change.seq}"
         if self.published:
             text += ", published"
         if self.redis_error:
             text += f"; not live yet (Redis: {self.redis_error}), the collector will re-seed it"
         if self.rebuild:
-            text += f"; rebuild requested ({self.rebuild})"
+            text += "; rebuild requested"
         return text
 
 
@@ -69,10 +102,9 @@ class Pinner:
 
     def __init__(
         self, db: sqlite_utils.Database, redis: redis_lib.Redis | None = None, *,
-        tail_length: int = 10_000, var_dir: Path | str = Path("var"),
+        tail_length: int = 10_000,
     ) -> None:  # fmt: skip
-        self.db, self.redis = db, redis
-        self.tail_length, self.var_dir = tail_length, Path(var_dir)
+        self.db, self.redis, self.tail_length = db, redis, tail_length
         self._owned = False
 
     @classmethod
@@ -80,8 +112,7 @@ class Pinner:
         redis = None
         if settings.redis_url:
             redis = connect(settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
-        pinner = cls(open_archive(settings.archive_path), redis,
-                     tail_length=settings.tail_length, var_dir=settings.var_dir)  # fmt: skip
+        pinner = cls(open_archive(settings.archive_path), redis, tail_length=settings.tail_length)
         pinner._owned = True
         return pinner
 
@@ -107,7 +138,8 @@ class Pinner:
             )
             change = _record(self.db, event, "pin", uri, json.loads(data), now)
             _audit(self.db, event, now, who, "pin", uri, why)
-        return self._after(PinOutcome("pin", event, uri, change))
+            rebuild = request_rebuild(self.db, event, f"pin {uri}", change.seq)
+        return self._publish(PinOutcome("pin", event, uri, change, rebuild=rebuild))
 
     def unpin(self, event: str, uri: str, *, who: str, why: str = "") -> PinOutcome:
         """Unpin a post (whatever its status now): open pages drop it from the pinned posts."""
@@ -119,20 +151,19 @@ class Pinner:
             self.db.execute("DELETE FROM pins WHERE event = ? AND uri = ?", [event, uri])
             change = _record(self.db, event, "unpin", uri, None, now)
             _audit(self.db, event, now, who, "unpin", uri, why)
-        return self._after(PinOutcome("unpin", event, uri, change))
+            rebuild = request_rebuild(self.db, event, f"unpin {uri}", change.seq)
+        return self._publish(PinOutcome("unpin", event, uri, change, rebuild=rebuild))
 
-    def _after(self, outcome: PinOutcome) -> PinOutcome:
+    def _publish(self, outcome: PinOutcome) -> PinOutcome:
+        """Everything the stream lacks, from its last entry on (as a moderation decision)."""
         if self.redis is not None:
             try:
-                outcome.published = publish_after_commit(
-                    self.redis, self.db, outcome.event, [outcome.change], self.tail_length
+                outcome.published = publish_pending(
+                    self.redis, self.db, outcome.event, self.tail_length
                 )
             except redis_lib.RedisError as exc:
                 log.warning("%s: not published: %s", outcome.action, exc)
                 outcome.redis_error = str(exc) or type(exc).__name__
-        outcome.rebuild = request_rebuild(
-            self.var_dir, outcome.event, f"{outcome.action} {outcome.uri}", outcome.change.seq
-        )
         return outcome
 
 
@@ -163,7 +194,14 @@ def _record(db, event: str, kind: str, uri: str, item: dict | None, now: str) ->
     payload = live_payload(kind, seq, uri, item)
     db.execute(
         "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
-        [event, seq, kind, uri, now, jsontext.dumps(payload)],
+        [
+            event,
+            seq,
+            kind,
+            uri,
+            now,
+            json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        ],
     )
     db.execute(
         "INSERT INTO sequences (event, last_seq) VALUES (?, ?) "
