@@ -10,6 +10,7 @@ on now are driven by moving it, never by waiting.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -239,3 +240,33 @@ def test_after_5000_posts_the_wall_holds_a_bounded_dom_and_a_flat_heap(browser, 
     assert page.locator(f'{CARDS}[data-uri="{post(5_999).uri}"]').count() == 1
     assert cards <= WALL_BOUND and nodes <= nodes_before + 50
     assert after - before < 10 * 2**20
+
+
+AXE = Path(__file__).resolve().parents[2] / "var/tools/axe/node_modules/axe-core/axe.min.js"
+ROOM_PAGES = ["wall/", "wall/main/?theme=light", "meetups/", "meetups/2026-10-24/", "live/"]
+
+
+def test_the_room_pages_pass_axe_with_no_serious_or_critical_violation(browser, wall_site):
+    """axe-core (from npm, `make axe`) injected into the wall at both sizes and themes, the
+    meet-ups pages and the live page with a pinned post and the board."""
+    assert AXE.is_file(), f"{AXE} is missing: run `make axe` (npm install of axe-core)"
+    collector, archive, redis, *_rest, site_url, _tmp = wall_site
+    Pinner(archive, redis).pin(EVENT, post(1).uri, who="ana")
+    problems = []
+    for size in ({"width": 1920, "height": 1080}, {"width": 1280, "height": 720}):
+        page = browser.new_page(viewport=size)
+        page.clock.set_fixed_time(T0)
+        for path in ROOM_PAGES:
+            page.goto(f"{site_url}/{EVENT}/{path}")
+            status = page.locator("#wall-status, #live-status")  # live, for the live pages
+            if status.count():
+                expect(status).not_to_have_attribute("data-state", "static")
+            page.add_script_tag(path=str(AXE))
+            found = page.evaluate(
+                """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+                     .filter(v => v.impact === "serious" || v.impact === "critical")
+                     .map(v => `${v.id} (${v.impact}): ${v.nodes.length} × ${v.nodes[0].target}`)"""
+            )
+            problems += [f"{size['width']} {path}: {line}" for line in found]
+        page.close()
+    assert problems == [], "\n".join(problems)
