@@ -45,6 +45,7 @@
   var status = document.getElementById("wall-status");
   var timeFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit",
                                                        hourCycle: "h23", timeZone: tz });
+  var dayFormat = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", timeZone: tz });
   var ALLOWED = { P: 1, BR: 1, SPAN: 1, STRONG: 1, EM: 1, B: 1, I: 1, U: 1, S: 1, DEL: 1,
                   CODE: 1, PRE: 1, BLOCKQUOTE: 1, UL: 1, OL: 1, LI: 1 };
   var DROPPED = { SCRIPT: 1, STYLE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, NOSCRIPT: 1, TEMPLATE: 1,
@@ -336,8 +337,10 @@
       setText(nowLine.querySelector(".title"), on ? on.title + (on.speakers ? " · " + on.speakers : "") : "Nothing on right now");
       setText(nowLine.querySelector(".left"), on ? minutes(on.end - now) + " left" : "");
       nowLine.setAttribute("data-on", on ? "1" : "0");
+      var day = coming && dayFormat.format(new Date(coming.start));
       setText(nextLine.querySelector(".title"), coming
-        ? timeFormat.format(new Date(coming.start)) + " " + coming.title +
+        ? (day !== dayFormat.format(new Date(now)) ? day + " " : "") +
+          timeFormat.format(new Date(coming.start)) + " " + coming.title +
           (coming.start - now <= 3600000 ? " (in " + minutes(coming.start - now) + ")" : "")
         : "Nothing more today");
     });
