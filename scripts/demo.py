@@ -174,6 +174,8 @@ def print_banner(name, slug, site_port, live_port, redis_url, speed, var) -> Non
         f"\nA Feed Apart demo: {name}, replayed at {speed:g}x\n"
         f"  event page   {site}/{slug}/\n"
         f"  live page    {site}/{slug}/live/\n"
+        f"  venue wall   {site}/{slug}/wall/ (one room's: {site}/{slug}/wall/ROOM/)\n"
+        f"  meet-ups     {site}/{slug}/meetups/\n"
         f"  live stream  http://127.0.0.1:{live_port}/live/{slug}/stream\n"
         f"  redis        {redact(redis_url)}\n"
         f"  archive      {var / 'archive.db'}\n"

@@ -53,7 +53,7 @@ def wall_site(tmp_path, archive, redis_client, redis_url, static_site, start_chi
     """(collector, archive, redis client, sidecar, site URL): posts 1..3 built into the pages."""
     out, site_url = static_site
     collector = Collector(archive, redis_client)
-    assert collector.save([post(n) for n in (1, 2, 3)]) == [1, 2, 3]
+    assert collector.save([post(1), post(2, likes=3), post(3)]) == [1, 2, 3]  # 2: a best post
     sidecar = Sidecar(start_child, redis_url, site_url)
     settings = Settings(
         content_dir=CONTENT, archive_path=tmp_path / "archive.db", output_dir=out,
@@ -205,6 +205,8 @@ def test_the_talk_on_now_and_next_follow_the_clock(browser, wall_site):
     expect(now.locator(".title")).to_have_text("Streams, Not Queues · Lena Fischer")
     expect(now.locator(".left")).to_have_text("44 min left")
     expect(page.locator("#wall-clock")).to_have_text("11:31")
+    # nothing arrived for longer than `idle`: the best recent posts come round again
+    expect(page.locator(f'{CARDS}.again[data-uri="{post(2).uri}"]')).to_be_visible()
     assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight")
 
 
@@ -243,7 +245,13 @@ def test_after_5000_posts_the_wall_holds_a_bounded_dom_and_a_flat_heap(browser, 
 
 
 AXE = Path(__file__).resolve().parents[2] / "var/tools/axe/node_modules/axe-core/axe.min.js"
-ROOM_PAGES = ["wall/", "wall/main/?theme=light", "meetups/", "meetups/2026-10-24/", "live/"]
+ROOM_PAGES = [
+    (1920, 1080, "wall/"),
+    (1280, 720, "wall/main/?theme=light"),
+    (1280, 720, "meetups/"),
+    (1280, 720, "meetups/2026-10-24/"),
+    (1280, 720, "live/"),
+]
 
 
 def test_the_room_pages_pass_axe_with_no_serious_or_critical_violation(browser, wall_site):
@@ -253,20 +261,20 @@ def test_the_room_pages_pass_axe_with_no_serious_or_critical_violation(browser, 
     collector, archive, redis, *_rest, site_url, _tmp = wall_site
     Pinner(archive, redis).pin(EVENT, post(1).uri, who="ana")
     problems = []
-    for size in ({"width": 1920, "height": 1080}, {"width": 1280, "height": 720}):
-        page = browser.new_page(viewport=size)
-        page.clock.set_fixed_time(T0)
-        for path in ROOM_PAGES:
-            page.goto(f"{site_url}/{EVENT}/{path}")
-            status = page.locator("#wall-status, #live-status")  # live, for the live pages
-            if status.count():
-                expect(status).not_to_have_attribute("data-state", "static")
-            page.add_script_tag(path=str(AXE))
-            found = page.evaluate(
-                """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+    page = browser.new_page()
+    page.clock.set_fixed_time(T0)
+    for width, height, path in ROOM_PAGES:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{site_url}/{EVENT}/{path}")
+        status = page.locator("#wall-status, #live-status")  # live, for the live pages
+        if status.count():
+            expect(status).not_to_have_attribute("data-state", "static")
+        page.add_script_tag(path=str(AXE))
+        found = page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
                      .filter(v => v.impact === "serious" || v.impact === "critical")
                      .map(v => `${v.id} (${v.impact}): ${v.nodes.length} × ${v.nodes[0].target}`)"""
-            )
-            problems += [f"{size['width']} {path}: {line}" for line in found]
-        page.close()
+        )
+        problems += [f"{width} {path}: {line}" for line in found]
+    page.close()
     assert problems == [], "\n".join(problems)
