@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "AFA_LIVE_PORT": str(live_port),
         "AFA_SITE_PORT": str(site_port),
         "AFA_SITE_ORIGIN": f"http://127.0.0.1:{site_port}",
+        "AFA_BASE_URL": settings.base_url or f"http://127.0.0.1:{site_port}",  # the wall's QR code
         "PYTHONUNBUFFERED": "1",
     }
     procs = Processes(env, var / "logs")
@@ -175,6 +176,8 @@ def print_banner(name, slug, site_port, live_port, redis_url, speed, var) -> Non
         f"\nA Feed Apart demo: {name}, replayed at {speed:g}x\n"
         f"  event page   {site}/{slug}/\n"
         f"  live page    {site}/{slug}/live/\n"
+        f"  venue wall   {site}/{slug}/wall/ (one room's: {site}/{slug}/wall/ROOM/)\n"
+        f"  meet-ups     {site}/{slug}/meetups/\n"
         f"  live stream  http://127.0.0.1:{live_port}/live/{slug}/stream\n"
         f"  redis        {redact(redis_url)}\n"
         f"  archive      {var / 'archive.db'}\n"
