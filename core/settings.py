@@ -17,8 +17,9 @@ from starlette.config import Config
 from .errors import AfaError
 
 
-def setting(default, help: str, env: str | None = None):  # noqa: A002
-    return field(default=default, metadata={"help": help, "env": env})
+def setting(default, help: str, env: str | None = None, shown: bool = True):  # noqa: A002
+    """`shown` False keeps the value out of repr(settings): a URL that may hold a password."""
+    return field(default=default, repr=shown, metadata={"help": help, "env": env})
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class Settings:
     output_dir: Path = setting(Path("output"), "Where sitegen writes the static site.")
     var_dir: Path = setting(Path("var"), "Runtime files: the embedded Redis, logs, recordings.")
     redis_url: str = setting(
-        "", "Redis to use; empty starts the embedded redis-server under var/redis."
+        "",
+        "Redis to use (redis://, unix://, or redis+sentinel://HOST:PORT,…/SERVICE/DB for a "
+        "primary found by its Sentinels); empty starts the embedded redis-server under var/redis.",
+        shown=False,
     )
     live_host: str = setting("127.0.0.1", "Address the live sidecar listens on.")
     live_port: int = setting(8001, "Port of the live sidecar.")
@@ -93,10 +97,20 @@ class Settings:
         8002, "Port of the organizers' dashboard (its secret: AFA_ADMIN_SECRET)."
     )
     admin_signin_limit: int = setting(
-        5, "Failed dashboard sign-ins from one address before it is locked out."
+        5, "Failed dashboard sign-ins from one address before its next attempts are slowed down."
     )
-    admin_lockout_seconds: float = setting(
-        900.0, "How long an address that failed too many sign-ins is refused."
+    admin_signin_max_delay: float = setting(
+        30.0,
+        "Longest wait before a sign-in from an address past the limit is checked (1 s, doubling "
+        "with each further failure); the right secret is never refused.",
+    )
+    admin_signin_forget_seconds: float = setting(
+        900.0, "Failed sign-ins from one address are forgotten after this long without another."
+    )
+    admin_trusted_proxies: str = setting(
+        "",
+        "Comma-separated addresses of the proxies in front of the dashboard whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty believes no one.",
     )
     admin_session_hours: float = setting(12.0, "How long a dashboard sign-in lasts.")
     admin_live_stats: str = setting(

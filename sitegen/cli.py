@@ -12,12 +12,12 @@ import click
 
 from core.errors import AfaError, ContentError, ContentErrors
 from core.events import load_events
-from core.moderation import load_content_moderation
+from core.moderation.content import load_content_moderation
 from core.settings import Settings, load_settings
 
 from .build import build_site
 from .publish import publish_site
-from .schedule import run_schedule
+from .rebuild_loop import run_rebuild_loop
 from .serve import serve_output
 
 
@@ -116,7 +116,7 @@ def schedule(event: str, interval: float) -> None:
     """
     stop = threading.Event()
     with stop_on_signals(stop):
-        run_schedule(load_settings(), event, interval, stop, log=click.echo)
+        run_rebuild_loop(load_settings(), event, interval, stop, log=click.echo)
 
 
 @cli.command()

@@ -1,11 +1,11 @@
-"""collector/sources/flickr_live.py against the Flickr fake: paging, overlap, budget, errors."""
+"""collector/sources/flickr/live.py against the Flickr fake: paging, overlap, budget, errors."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from collector.sources.flickr_live import Budget
+from collector.sources.flickr.fetch import Budget
 from core.archive import open_archive, visible_items
 from tests.collector.live_helpers import count, run_until, sample_event
 from tests.fakes.flickr import DEFAULT_KEY, FlickrFake

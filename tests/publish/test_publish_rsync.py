@@ -81,15 +81,18 @@ def test_the_rebuild_loop_publishes_after_each_rebuild(site, tmp_path):
     import threading
     import time
 
-    from core.moderation import request_rebuild
-    from sitegen.schedule import run_schedule
+    from core.archive import open_archive
+    from core.rebuild import request_rebuild
+    from sitegen.rebuild_loop import run_rebuild_loop
     from tests.bench.bench_site import EVENT
 
     www = tmp_path / "www"
     settings = site.settings.with_overrides(publish_target=f"{www}/")
     lines: list[str] = []
     stop = threading.Event()
-    worker = threading.Thread(target=run_schedule, args=(settings, EVENT, 0.05, stop, lines.append))
+    worker = threading.Thread(
+        target=run_rebuild_loop, args=(settings, EVENT, 0.05, stop, lines.append)
+    )
     worker.start()
 
     def wait_for(count: int) -> None:
@@ -102,7 +105,9 @@ def test_the_rebuild_loop_publishes_after_each_rebuild(site, tmp_path):
         wait_for(1)  # after the initial build
         assert tree(www) == site_bytes(site)
         site.add_session_posts()
-        request_rebuild(settings.var_dir, EVENT, "new posts")
+        db = open_archive(settings.archive_path)
+        request_rebuild(db, EVENT, "new posts")
+        db.close()
         wait_for(2)
     finally:
         stop.set()

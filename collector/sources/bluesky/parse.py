@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from core.errors import ParseError
 from core.items import Author, Item, Media
 
-from ..normalise import Delete, SkipItem, clamp, normalise_tags, parse_source_time, tags_from_text
-from ..sanitise import facet_links, safe_url, text_to_html
+from ...normalise import Delete, SkipItem, clamp, normalise_tags, parse_source_time, tags_from_text
+from ...sanitise import facet_links, safe_url, text_to_html
 
 SOURCE = "bluesky"
 POST = "app.bsky.feed.post"
