@@ -11,21 +11,23 @@ import sys
 import time
 
 import httpx
+from click.testing import CliRunner
 
+from admin.cli import cli
 from core.redisd import free_port, wait_for_port
 from tests.conftest import ROOT
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
-def deploy(tmp_path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "admin", "deploy-config", "--out", str(tmp_path), *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+def deploy(tmp_path, *args: str, env: dict | None = None):
+    """`python -m admin deploy-config --out tmp_path ARGS`, in this process."""
+    return CliRunner().invoke(cli, ["deploy-config", "--out", str(tmp_path), *args], env=env)
 
 
 def test_the_generated_haproxy_config_is_valid_and_units_parse(tmp_path):
     done = deploy(tmp_path / "d", "--sidecars", "4", "--workers", "3")
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     out = tmp_path / "d"
     check = subprocess.run([HAPROXY, "-c", "-f", str(out / "haproxy.cfg")], capture_output=True,
                            text=True, timeout=60)  # fmt: skip
@@ -45,7 +47,7 @@ def test_the_generated_haproxy_config_is_valid_and_units_parse(tmp_path):
     assert not (out / "litestream.yml").exists()  # no replica configured
     assert "sentinel monitor afa " in (out / "sentinel.conf").read_text()
     bad = deploy(tmp_path / "e", "--sidecars", "nohost")
-    assert bad.returncode == 1 and "'nohost' is not HOST:PORT" in bad.stderr
+    assert bad.exit_code == 1 and "'nohost' is not HOST:PORT" in bad.output
 
 
 def test_haproxy_on_the_generated_config_serves_a_real_sidecar(tmp_path, redis_url):
@@ -56,7 +58,7 @@ def test_haproxy_on_the_generated_config_serves_a_real_sidecar(tmp_path, redis_u
            "AFA_CONTENT_DIR": str(ROOT / "content")}  # fmt: skip
     done = deploy(tmp_path / "d", "--sidecars", f"127.0.0.1:{live_port}", "--bind",
                   f"127.0.0.1:{front}", "--maxconn", "2000", env=env)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     sidecar = subprocess.Popen([sys.executable, "-m", "live", "serve", "--port", str(live_port)],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
