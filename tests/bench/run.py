@@ -11,6 +11,7 @@ BENCHES = [
     ["bench_live.py"],
     ["bench_moderation.py"],
     ["bench_wall.py"],
+    ["bench_publish.py"],
 ]
 
 failed = 0
