@@ -1,10 +1,10 @@
 """Run every live source of the chosen events, each as its own asyncio task, until stopped.
 
-Three rules, as in the replay runner: a batch and its cursor commit together before anything is
-published (one lock per process, so the event's sequence reaches Redis in order); the stream is
-re-seeded from the archive at start and whenever Redis comes back; a source that fails is logged,
-marked failing and restarted after a backoff with jitter, never taking the others down. A
-SourceError is a configuration problem: that source stays failing with its message.
+Every batch a source hands to `ctx.save` goes through the one pipeline step (pipeline.py:
+commit, publish, heal), one batch at a time in this process, so the event's sequence reaches
+Redis in order. A source that fails is logged, marked failing and restarted after a backoff with
+jitter, never taking the others down. A SourceError is a configuration problem: that source
+stays failing with its message.
 
 Every few seconds (and at stop) each source's SourceState is written to the archive
 (`source_state`, read by `python -m collector status` even with Redis down) and to the Redis hash
@@ -17,7 +17,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,23 +25,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import redis as redis_lib
 import sqlite_utils
 
-from core.archive import load_cursor, open_archive, source_states
-from core.errors import AfaError, SourceError
+from core.archive import load_cursor, source_states
+from core.errors import SourceError
 from core.events import Event
 from core.items import format_time
-from core.redisconn import connect, redact
 from core.settings import Settings, secret
-from core.tail import status_key
 
-from .normalise import Change
-from .publish import publish_after_commit, reseed_from_archive
-from .runner import event_hashtags
+from .normalise import Change, event_hashtags
+from .pipeline import Pipeline
 from .sources import live_source
 from .sources.base import Backoff, SourceContext, SourceRun, SourceState
-from .store import Malformed, fresh_malformed, save_batch, tune_for_writing
+from .store import Malformed
 
 log = logging.getLogger("collector")
 USER_AGENT = "AFeedApart/0.1 (conference archive; +https://github.com/afeedapart)"
@@ -91,24 +86,23 @@ class Collector:
     options: Options = field(default_factory=Options)
 
     def __post_init__(self) -> None:
+        # One batch at a time, in order. A caller cancelled at shutdown leaves this lock while
+        # its worker thread still writes; the pipeline's own lock makes the next one wait.
         self.lock = asyncio.Lock()
-        # A caller cancelled at shutdown leaves self.lock while its worker thread still writes
-        # through the one connection; this lock makes the next writer wait for that thread.
-        self.db_lock = threading.Lock()
         self.sources: list[_Source] = []
-        self.needs_reseed: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def run(self) -> dict[str, SourceState]:
-        self.db = open_archive(self.settings.archive_path)
-        tune_for_writing(self.db)
-        self.redis = connect(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+        self.pipeline = Pipeline.open(self.settings)
+        self.db = self.pipeline.db
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": USER_AGENT}
         )
         try:
-            await self._reseed_all(at_start=True)
+            await asyncio.to_thread(
+                self.pipeline.reseed, [e.slug for e in self.events], required=True
+            )
             self._build()
             log.info("collecting %d sources for %s", len(self.sources),
                      ", ".join(e.slug for e in self.events) or "no events")  # fmt: skip
@@ -122,9 +116,7 @@ class Collector:
             await self.persist()
         finally:
             await self.http.aclose()
-            self.redis.close()
-            with self.db_lock:
-                self.db.close()
+            self.pipeline.close()
         return {s.ctx.key: s.ctx.state for s in self.sources}
 
     async def _finish(self, tasks: list[asyncio.Task]) -> None:
@@ -199,7 +191,7 @@ class Collector:
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         def locked() -> Any:
-            with self.db_lock:
+            with self.pipeline.lock:
                 return fn(*args)
 
         return await asyncio.to_thread(locked)
@@ -209,40 +201,16 @@ class Collector:
             changes: Iterable[Change], cursor: dict[str, Any] | None,
             malformed: Iterable[Malformed] = (),
         ) -> int:  # fmt: skip
-            changes, malformed = list(changes), list(malformed)
+            changes = list(changes)
             async with self.lock:
-                committed, malformed = await self._in_thread(
-                    self._commit, event.slug, key, changes, cursor, malformed
+                done = await asyncio.to_thread(
+                    self.pipeline.commit, event.slug, key, changes, cursor, malformed
                 )
             if source is not None:
-                source.ctx.state.count(changes, malformed)
-            return len(committed)
+                source.ctx.state.count(changes, done.malformed)
+            return len(done.changes)
 
         return save
-
-    def _commit(self, slug: str, key: str, changes, cursor, malformed) -> tuple[list, list]:
-        """Save (under self.lock: the one writer) and publish; returns the committed changes
-        and the malformed payloads kept for the first time."""
-        malformed = fresh_malformed(self.db, slug, key, malformed)
-        committed = save_batch(self.db, slug, changes, key, cursor, malformed)
-        if committed:
-            self._publish(slug, committed)
-        return committed, malformed
-
-    def _publish(self, slug: str, committed: list) -> None:
-        try:
-            if slug in self.needs_reseed:
-                reseed_from_archive(self.redis, self.db, slug, self.settings.tail_length)
-                self.needs_reseed.discard(slug)
-            else:
-                publish_after_commit(
-                    self.redis, self.db, slug, committed, self.settings.tail_length
-                )
-        except redis_lib.RedisError as exc:
-            # The archive holds the batch; the stream is re-seeded when Redis answers again.
-            if slug not in self.needs_reseed:
-                log.warning("Redis unavailable, will re-seed %s from the archive: %s", slug, exc)
-            self.needs_reseed.add(slug)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -258,34 +226,9 @@ class Collector:
         """Write every source's state to the archive and to Redis; retry a pending reseed."""
         rows = [(s.event.slug, s.ctx.key, s.ctx.state.as_dict()) for s in self.sources]
         async with self.lock:
-            await self._in_thread(self._write_states, rows)
-            if self.needs_reseed:
-                await self._reseed_all()
-
-    def _write_states(self, rows: list[tuple[str, str, dict]]) -> None:
-        save_source_states(self.db, rows)
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            for slug, key, state in rows:
-                pipe.hset(status_key(slug), key, _json(state))
-            pipe.execute()
-        except redis_lib.RedisError as exc:
-            log.debug("source states not written to Redis: %s", exc)
-
-    async def _reseed_all(self, at_start: bool = False) -> None:
-        slugs = [e.slug for e in self.events] if at_start else sorted(self.needs_reseed)
-        for slug in slugs:
-            try:
-                await self._in_thread(
-                    reseed_from_archive, self.redis, self.db, slug, self.settings.tail_length
-                )
-                self.needs_reseed.discard(slug)
-            except redis_lib.RedisError as exc:
-                if at_start:
-                    raise AfaError(
-                        f"cannot reach Redis at {redact(self.settings.redis_url)}: {exc}"
-                    ) from exc
-                self.needs_reseed.add(slug)
+            await self._in_thread(save_source_states, self.db, rows)
+            await asyncio.to_thread(self.pipeline.publish_states, rows)
+            await asyncio.to_thread(self.pipeline.heal)
 
 
 def save_source_states(db: sqlite_utils.Database, rows: Iterable[tuple[str, str, dict]]) -> None:

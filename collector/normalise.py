@@ -13,6 +13,7 @@ from html import unescape
 from html.parser import HTMLParser
 
 from core.errors import ParseError
+from core.events import Event
 from core.items import Item
 
 from .sanitise import safe_url
@@ -246,6 +247,13 @@ def _clean_tag(run: str) -> str | None:
     if not any(not (c.isdigit() or _punct(c)) for c in run) or len(run) > MAX_TAG:
         return None
     return run.casefold()
+
+
+def event_hashtags(event: Event) -> set[str]:
+    """Every hashtag that makes a post the event's: the event's, the rooms' and the talks'."""
+    tags = set(event.hashtags) | {r.hashtag for r in event.rooms if r.hashtag}
+    tags |= {p.hashtag for p in event.presentations if p.hashtag}
+    return {t.lstrip("#").casefold() for t in tags}
 
 
 def normalise_tags(*groups) -> tuple[str, ...]:
