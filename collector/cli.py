@@ -10,7 +10,6 @@ import signal
 from pathlib import Path
 
 import click
-import redis as redis_lib
 
 from core.archive import open_archive, source_states
 from core.cli import AfaGroup, configure_logging
@@ -25,16 +24,14 @@ from core.moderation import (
 )
 from core.moderation import queue as moderation_queue
 from core.moderation import rules as moderation_rules
-from core.redisconn import connect
 from core.settings import Settings, load_settings
 
 from .collect import collect
 from .moderation import Moderator
 from .notes import make_note
-from .publish import publish_after_commit
+from .pipeline import Pipeline
+from .replay import Replay, Stopper
 from .report import build_report, save_report, write_report
-from .runner import Replay, Stopper
-from .store import save_batch
 
 
 @click.group(cls=AfaGroup)
@@ -242,18 +239,14 @@ def note(event: str, text: str, author: str) -> None:
         item = make_note(found.slug, text, author)
     except ValueError as exc:
         raise AfaError(str(exc)) from exc
-    db = open_archive(settings.archive_path)
-    redis = connect(settings.redis_url, socket_timeout=5)
+    pipeline = Pipeline.open(settings)
     try:
-        committed = save_batch(db, found.slug, [item], "note", None)
-        try:
-            publish_after_commit(redis, db, found.slug, committed, settings.tail_length)
-        except redis_lib.RedisError as exc:
-            click.echo(f"archived, not yet live (Redis: {exc}); the collector will re-seed it",
-                       err=True)  # fmt: skip
+        committed = pipeline.commit(found.slug, "note", [item], None).changes
     finally:
-        redis.close()
-        db.close()
+        pipeline.close()
+    if pipeline.needs_reseed:
+        click.echo("archived, not yet live (Redis unavailable); the collector will re-seed it",
+                   err=True)  # fmt: skip
     click.echo(f"{item.uri} (seq {committed[0].seq if committed else '-'})")
 
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from collector.cli import cli
-from collector.runner import Replay, ReplayClock, Stopper
+from collector.replay import Replay, ReplayClock, Stopper
 from core.archive import load_cursor, open_archive
 from core.events import load_events
 from core.settings import Settings

@@ -1,9 +1,8 @@
-"""Run a replay: read the recording on a simulated clock, save batches, publish, report.
+"""Run a replay: read the recording on a simulated clock, hand batches to the pipeline, report.
 
-One loop, three rules: a batch and its cursor commit together before anything is published; a
-stop signal finishes the current batch and exits cleanly; the stream is re-seeded from the
-archive at start, so a crash between commit and publish (or a Redis that lost its data) is
-repaired on restart with the same IDs.
+Each batch goes through the same step as the live collector's (pipeline.py: commit batch and
+cursor together, publish after the commit, re-seed the stream when Redis is back, and always at
+start). A stop signal finishes the current batch and exits cleanly.
 """
 
 from __future__ import annotations
@@ -21,31 +20,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import redis as redis_lib
-
-from core.archive import load_cursor, open_archive
-from core.errors import AfaError, ParseError
+from core.archive import load_cursor
+from core.errors import ParseError
 from core.events import Event
 from core.items import format_time, parse_time
-from core.redisconn import connect, redact
 from core.settings import Settings
-from core.tail import status_key
 
-from .normalise import SkipItem
-from .publish import publish_after_commit, reseed_from_archive
-from .sources import replay as recording
-from .store import Checkpointer, Malformed, save_batch, save_cursor, tune_for_writing
+from .normalise import SkipItem, event_hashtags
+from .pipeline import Pipeline
+from .sources import recording
+from .store import Checkpointer, Malformed
 
 log = logging.getLogger("collector")
 BATCH_LINES = 2_000
 PROGRESS_SECONDS = 5.0
-
-
-def event_hashtags(event: Event) -> set[str]:
-    """Every hashtag that makes a post the event's: the event's, the rooms' and the talks'."""
-    tags = set(event.hashtags) | {r.hashtag for r in event.rooms if r.hashtag}
-    tags |= {p.hashtag for p in event.presentations if p.hashtag}
-    return {t.lstrip("#").casefold() for t in tags}
 
 
 class Stopper:
@@ -122,11 +110,10 @@ class Replay:
         self.last_progress = time.monotonic()
 
     def run(self) -> Stats:
-        self.db = open_archive(self.settings.archive_path)
-        tune_for_writing(self.db)
-        self.redis = connect(self.settings.redis_url)
+        self.pipeline = Pipeline.open(self.settings)
+        self.db = self.pipeline.db
         try:
-            self._reseed()
+            self.pipeline.reseed([self.slug], required=True)
             cursor = load_cursor(self.db, self.slug, self.source_key) or {}
             self.pending.last_line = int(cursor.get("line", 0))
             self.pending.clock = parse_time(cursor.get("clock"))
@@ -135,17 +122,8 @@ class Replay:
                 self.flush()
             self._progress("done" if not self.stopper.stopped else "stopped")
         finally:
-            self.redis.close()
-            self.db.close()
+            self.pipeline.close()
         return self.stats
-
-    def _reseed(self) -> None:
-        try:
-            reseed_from_archive(self.redis, self.db, self.slug, self.settings.tail_length)
-        except redis_lib.ConnectionError as exc:
-            raise AfaError(
-                f"cannot reach Redis at {redact(self.settings.redis_url)}: {exc}"
-            ) from exc
 
     def _read(self, after: int) -> None:
         for outcome in self._outcomes(after):
@@ -216,9 +194,7 @@ class Replay:
 
     def _save_clock(self, now: datetime) -> None:
         self.pending.clock = now
-        cursor = self._cursor()
-        with self.db.atomic():
-            save_cursor(self.db, self.slug, self.source_key, cursor)
+        self.pipeline.commit(self.slug, self.source_key, [], self._cursor(), keep_once=False)
 
     def _cursor(self) -> dict:
         return {"line": self.pending.last_line, "clock": format_time(self.pending.clock)}
@@ -228,23 +204,14 @@ class Replay:
         pending = self.pending
         if not pending.lines and not pending.changes and not pending.malformed:
             return
-        committed = save_batch(self.db, self.slug, pending.changes, self.source_key,
-                               self._cursor(), pending.malformed)  # fmt: skip
+        cursor = self._cursor()
+        done = self.pipeline.commit(self.slug, self.source_key, pending.changes, cursor,
+                                    pending.malformed, keep_once=False)  # fmt: skip
         self.stats.lines += pending.lines
-        self.stats.changes += len(committed)
-        self.stats.posts += sum(1 for c in committed if c.kind == "post")
+        self.stats.changes += len(done.changes)
+        self.stats.posts += sum(1 for c in done.changes if c.kind == "post")
         self.pending = _Pending(last_line=pending.last_line, clock=pending.clock)
-        self._publish(committed)
-
-    def _publish(self, committed) -> None:
-        try:
-            publish_after_commit(
-                self.redis, self.db, self.slug, committed, self.settings.tail_length
-            )
-            self.redis.hset(status_key(self.slug), self.source_key, _dump(self._cursor()))
-        except redis_lib.RedisError as exc:
-            # The archive holds the batch; the next publish (or restart) re-seeds the gap.
-            log.warning("Redis unavailable, will re-seed from the archive: %s", exc)
+        self.pipeline.publish_states([(self.slug, self.source_key, cursor)])
 
     def _maybe_progress(self) -> None:
         if time.monotonic() - self.last_progress >= PROGRESS_SECONDS:
