@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,10 +34,13 @@ from core.events import Event
 from core.items import format_time
 from core.settings import Settings, secret
 
+from .enrich import Enrichment
+from .enrich.hydrate import Hydrator
 from .normalise import Change, event_hashtags
-from .pipeline import Pipeline
+from .pipeline import Committed, Pipeline
 from .sources import live_source
 from .sources.base import Backoff, SourceContext, SourceRun, SourceState
+from .sources.recording import Recorder
 from .store import Malformed
 
 log = logging.getLogger("collector")
@@ -74,6 +78,7 @@ class _Source:
     config: dict[str, Any]
     ctx: SourceContext
     task: asyncio.Task | None = None
+    hydrator: Hydrator | None = None  # enrichment before each commit (Bluesky authors)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class Collector:
     resolve: Callable[[str], SourceRun] = live_source
     environ: Mapping[str, str] | None = None
     options: Options = field(default_factory=Options)
+    record: Path | None = None  # write every delivery to this afa-recording/1 file
 
     def __post_init__(self) -> None:
         # One batch at a time, in order. A caller cancelled at shutdown leaves this lock while
@@ -99,6 +105,8 @@ class Collector:
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": USER_AGENT}
         )
+        self.enrichment = Enrichment(self.http, self.stop)
+        self.recorder = self._recorder()
         try:
             await asyncio.to_thread(
                 self.pipeline.reseed, [e.slug for e in self.events], required=True
@@ -115,8 +123,11 @@ class Collector:
             await asyncio.gather(persister, return_exceptions=True)
             await self.persist()
         finally:
+            await self.enrichment.close()
             await self.http.aclose()
             self.pipeline.close()
+            if self.recorder is not None:
+                self.recorder.close()
         return {s.ctx.key: s.ctx.state for s in self.sources}
 
     async def _finish(self, tasks: list[asyncio.Task]) -> None:
@@ -152,7 +163,17 @@ class Collector:
         )  # fmt: skip
         source = _Source(event, config, ctx)
         ctx.save = self._saver(event, key, source)
+        source.hydrator = self.enrichment.hydrator(config, self._late(event))
+        if self.recorder is not None:
+            ctx.recorded = []
         return source
+
+    def _recorder(self) -> Recorder | None:
+        if self.record is None:
+            return None
+        if len(self.events) != 1:
+            raise SourceError("collector", str(self.record), "--record takes exactly one event")
+        return Recorder(self.record, self.events[0].slug)
 
     # -- one source -------------------------------------------------------------------------
 
@@ -202,15 +223,55 @@ class Collector:
             malformed: Iterable[Malformed] = (),
         ) -> int:  # fmt: skip
             changes = list(changes)
+            hydrator = source.hydrator if source is not None else None
+            if hydrator is not None:
+                changes = await hydrator.enrich(changes)  # at most its bound
             async with self.lock:
+                lines = []
+                if hydrator is not None:
+                    changes = hydrator.apply_cached(changes)
+                    lines = hydrator.take_answers()  # the answers this batch used come first
+                if source is not None and source.ctx.recorded:
+                    lines, source.ctx.recorded = lines + source.ctx.recorded, []
                 done = await asyncio.to_thread(
-                    self.pipeline.commit, event.slug, key, changes, cursor, malformed
+                    self._commit, event.slug, key, changes, cursor, malformed, lines
                 )
             if source is not None:
                 source.ctx.state.count(changes, done.malformed)
             return len(done.changes)
 
         return save
+
+    def _late(self, event: Event):
+        """What enrichment learned after the posts it concerns went out: committed on its own."""
+
+        async def late(changes: list[Change], lines: list[dict[str, Any]]) -> None:
+            async with self.lock:
+                await asyncio.to_thread(
+                    self._commit, event.slug, f"enrich:{event.slug}", changes, None, (), lines
+                )
+
+        return late
+
+    def _commit(self, slug, key, changes, cursor, malformed, lines) -> Committed:
+        """Record the deliveries (when recording), then the pipeline step."""
+        if self.recorder is not None and lines:
+            self.recorder.write(self._worth_recording(slug, lines))
+        return self.pipeline.commit(slug, key, changes, cursor, malformed)
+
+    def _worth_recording(self, slug: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Jetstream sends every delete on the network: only those of archived posts are kept."""
+        uris = [line["deletes"] for line in lines if "deletes" in line]
+        if uris:
+            with self.pipeline.lock:
+                marks = ",".join("?" * len(uris))
+                found = {r[0] for r in self.db.execute(
+                    f"SELECT uri FROM items WHERE event = ? AND uri IN ({marks})", [slug, *uris]
+                )}  # fmt: skip
+            lines = [
+                line for line in lines if line.get("deletes", "") in found or "deletes" not in line
+            ]
+        return [{k: v for k, v in line.items() if k != "deletes"} for line in lines]
 
     # -- state --------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from core.errors import ParseError
 from core.events import Event
-from core.items import Item
+from core.items import Author, Item
 
 from .sanitise import safe_url
 
@@ -28,7 +28,47 @@ class Delete:
     local_id: str | None = None
 
 
-Change = Item | Delete  # what a parser hands to collector.store.save_batch
+@dataclass(frozen=True)
+class AuthorUpdate:
+    """What enrichment learned about an author (a profile, its labels): every archived post
+    by `author.id` takes it, an `edit` for the live pages, a `retract` when the author asks
+    not to be shown (Bluesky's `!no-unauthenticated`)."""
+
+    author: Author
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A post's reaction counts as its source tells them now. Not content: the archive and
+    the pages take them, the live stream does not."""
+
+    uri: str
+    boosts: int
+    likes: int
+    replies: int
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """A count refresh of `scope` (a session's slug, or "event") finished at `at` (source
+    time: the replay's clock in a replay): what the pages' "counts as of" says."""
+
+    scope: str
+    at: datetime
+    posts: int
+
+
+@dataclass(frozen=True)
+class ProfileHint:
+    """A source says an author's profile changed (a Jetstream identity or account event):
+    enrichment looks it up again. Never saved."""
+
+    source: str
+    author_id: str
+
+
+# what a parser or enrichment hands to collector.store.save_batch
+Change = Item | Delete | AuthorUpdate | Counts | Refreshed | ProfileHint
 
 
 # -- text ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -115,6 +116,15 @@ class SourceContext:
     state: SourceState = field(default_factory=SourceState)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     backoff: Backoff = field(default_factory=Backoff)
+    recorded: list[dict[str, Any]] | None = None  # deliveries for `run --record`, until saved
+
+    def record(self, kind: str, payload: Any, origin: str, **more: Any) -> None:
+        """Keep one raw delivery for the recording (afa-recording/1, see recording.py) when the
+        collector records; the saver writes it with the batch that covers it."""
+        if self.recorded is not None:
+            line = {"at": format_time(datetime.now(UTC)), "source": self.config.get("type"),
+                    "origin": origin, "type": kind, "payload": payload}  # fmt: skip
+            self.recorded.append(line | more)
 
     def warn_unknown_options(self, known: set[str], logger: logging.Logger) -> None:
         """A misspelt option in event.yaml would otherwise be ignored without a word."""

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "batch_seconds": 0.3,  # frames gathered into one transaction
     "backfill_overlap_seconds": 300.0,  # search starts this far before the gap
     "backfill_from": None,  # ISO time: on a first start, search back to it
+    "appview": "https://public.api.bsky.app",  # getProfiles / getPosts, unauthenticated
+    "hydrate_seconds": 2.0,  # the longest a post waits for its author's profile
+    "profile_ttl_seconds": 3600.0,  # a known profile is looked up again after this
 }
 
 

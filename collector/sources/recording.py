@@ -1,5 +1,5 @@
-"""Replay a recording: JSON Lines of source deliveries, each parsed by the same functions the
-real sources use.
+"""Recordings: JSON Lines of source deliveries, each parsed by the same functions the real
+sources use. `collector replay` reads them; `collector run --record FILE` writes them (Recorder).
 
 Format `afa-recording/1`: an optional header line `{"format": "afa-recording/1", "event": ...}`,
 then one line per delivery, in the order the sources published them:
@@ -13,11 +13,12 @@ then one line per delivery, in the order the sources published them:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from core.errors import ParseError
 from core.items import Item
@@ -118,3 +119,34 @@ def identity(data: dict | None, number: int) -> str:
     if isinstance(payload, str) and payload:
         return payload
     return f"line {number}"
+
+
+class Recorder:
+    """Appends deliveries to a recording as the collector commits them. A new file starts with
+    the header; an existing one (the collector restarted) is continued. Each batch is written
+    and flushed before its commit, so a crash may record a delivery twice (the replay's
+    identity dedupe takes care of it), never lose one the archive has."""
+
+    def __init__(self, path: Path, event: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        self.file = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self.lock = threading.Lock()
+        self.lines = 0
+        if fresh:
+            self.write(
+                [{"format": FORMAT, "event": event, "generated_by": "collector run --record"}]
+            )
+
+    def write(self, lines: Iterable[dict[str, Any]]) -> None:
+        text = "".join(jsontext.dumps(line) + "\n" for line in lines)
+        if text:
+            with self.lock:
+                self.file.write(text)
+                self.file.flush()
+                self.lines += text.count("\n")
+
+    def close(self) -> None:
+        with self.lock:
+            self.file.close()

@@ -1,0 +1,148 @@
+"""collector/enrich/hydrate.py through `collect()`: the fake Jetstream sends commits that carry
+only a DID, the fake AppView answers getProfiles, and the Redis stream is what live pages get."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from collector.collect import collect
+from core.tail import decode_entry, stream_key
+from tests.collector.conftest import jetstream_post
+from tests.collector.live_helpers import FAST, count, sample_event
+from tests.fakes.appview import AppViewFake
+from tests.fakes.jetstream import JetstreamFake
+
+ANA, SHY, BEA = (
+    "did:plc:anaaaaaaaaaaaaaaaaaaaaaa",
+    "did:plc:shyyyyyyyyyyyyyyyyyyyyyy",
+    "did:plc:beaaaaaaaaaaaaaaaaaaaaaa",
+)
+HIDE = "!no-unauthenticated"
+
+
+@pytest.fixture
+def fakes():
+    jetstream, appview = JetstreamFake().start(), AppViewFake().start()
+    yield jetstream, appview
+    appview.stop()
+    jetstream.stop()
+
+
+def source(jetstream, appview, **more) -> dict:
+    return {"type": "bluesky", "key": "bluesky:test", "jetstream": f"{jetstream.ws_url}/subscribe",
+            "appview": appview.url, "watchdog_seconds": 30, "batch_seconds": 0.05,
+            "hydrate_seconds": 2.0, **more}  # fmt: skip
+
+
+def post_by(did: str, k: int) -> dict:
+    event = jetstream_post(k)
+    event["did"] = did
+    return event
+
+
+def uri_of(event: dict) -> str:
+    return f"at://{event['did']}/app.bsky.feed.post/{event['commit']['rkey']}"
+
+
+def entries(redis_client, slug) -> list[tuple[str, dict]]:
+    found = []
+    for _id, fields in redis_client.xrange(stream_key(slug)):
+        kind, data = decode_entry(fields)
+        found.append((kind, json.loads(data)))
+    return found
+
+
+async def run(settings, event, jetstream, script, done, timeout=30.0):
+    """collect() until `done()`: `script()` runs (in a thread) once Jetstream has its client."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(collect(settings, [event], stop, options=FAST))
+    await asyncio.to_thread(jetstream.wait_for_clients, 1, 30)
+    await asyncio.to_thread(script)
+    deadline = time.monotonic() + timeout
+    while not done() and not task.done():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+    stop.set()
+    return await asyncio.wait_for(task, 15)
+
+
+def test_a_post_reaches_the_stream_with_its_author_and_an_opted_out_one_never(
+    make_settings, redis_url, redis_client, fakes
+):
+    jetstream, appview = fakes
+    appview.add_profile(ANA, "ana.bsky.social", "Ana Lima")
+    appview.add_profile(SHY, "shy.bsky.social", "Shy", labels=[HIDE])
+    settings = make_settings(redis_url=redis_url)
+    event = sample_event(source(jetstream, appview))
+    ana, shy = post_by(ANA, 1), post_by(SHY, 2)
+
+    def archived() -> bool:
+        return count(settings.archive_path, "SELECT count(*) FROM items") == 2
+
+    asyncio.run(run(settings, event, jetstream, lambda: [jetstream.publish(e) for e in (ana, shy)],
+                    archived))  # fmt: skip
+    stream = entries(redis_client, event.slug)
+    assert [kind for kind, _ in stream] == ["post"]  # no edit needed, nothing of Shy's
+    author = stream[0][1]["item"]["author"]
+    assert (author["handle"], author["name"]) == ("ana.bsky.social", "Ana Lima")
+    assert author["avatar"].startswith(f"https://cdn.bsky.app/img/avatar/plain/{ANA}/")
+    assert author["url"] == "https://bsky.app/profile/ana.bsky.social"
+    status = count(settings.archive_path, "SELECT status = 'hidden' FROM items WHERE uri = ?",
+                   uri_of(shy))  # fmt: skip
+    assert status == 1
+    calls = appview.requests_to("/xrpc/app.bsky.actor.getProfiles")
+    assert len(calls) == 1 and sorted(calls[0].params["actors"]) == [ANA, SHY]  # one batched call
+
+
+def test_a_slow_appview_holds_a_post_no_longer_than_the_bound_then_an_edit_or_a_retract_follows(
+    make_settings, redis_url, redis_client, fakes
+):
+    jetstream, appview = fakes
+    appview.add_profile(BEA, "bea.bsky.social", "Bea")
+    appview.add_profile(SHY, "shy.bsky.social", "Shy", labels=[HIDE])
+    appview.delay = 1.5  # longer than the bound below: both posts go out bare
+    settings = make_settings(redis_url=redis_url)
+    event = sample_event(source(jetstream, appview, hydrate_seconds=0.3))
+    bea, shy = post_by(BEA, 3), post_by(SHY, 4)
+
+    def followed_up() -> bool:
+        return redis_client.xlen(stream_key(event.slug)) >= 4
+
+    asyncio.run(run(settings, event, jetstream, lambda: [jetstream.publish(e) for e in (bea, shy)],
+                    followed_up))  # fmt: skip
+    stream = entries(redis_client, event.slug)
+    kinds = {(kind, data["uri"]) for kind, data in stream}
+    assert kinds == {("post", uri_of(bea)), ("post", uri_of(shy)), ("edit", uri_of(bea)),
+                     ("retract", uri_of(shy))}  # fmt: skip
+    first = next(data for kind, data in stream if kind == "post" and data["uri"] == uri_of(bea))
+    assert first["item"]["author"]["name"] == ""  # went out with what was known
+    edit = next(data for kind, data in stream if kind == "edit")
+    assert edit["item"]["author"]["name"] == "Bea"
+    assert count(settings.archive_path, "SELECT count(*) FROM items WHERE status = 'hidden'") == 1
+
+
+def test_an_identity_event_refreshes_a_known_author(make_settings, redis_url, redis_client, fakes):
+    jetstream, appview = fakes
+    appview.add_profile(ANA, "ana.bsky.social", "Ana Lima")
+    settings = make_settings(redis_url=redis_url)
+    event = sample_event(source(jetstream, appview))
+
+    def script() -> None:
+        jetstream.publish(post_by(ANA, 5))
+        deadline = time.monotonic() + 20
+        while redis_client.xlen(stream_key(event.slug)) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        appview.add_profile(ANA, "ana.example.org", "Ana Lima")  # a new handle
+        jetstream.publish({"did": ANA, "time_us": 0, "kind": "identity",
+                           "identity": {"did": ANA, "handle": "ana.example.org", "seq": 1,
+                                        "time": "2026-10-24T09:00:00.000Z"}})  # fmt: skip
+
+    asyncio.run(run(settings, event, jetstream, script,
+                    lambda: redis_client.xlen(stream_key(event.slug)) >= 2))  # fmt: skip
+    kind, edit = entries(redis_client, event.slug)[1]
+    assert kind == "edit" and edit["item"]["author"]["handle"] == "ana.example.org"
