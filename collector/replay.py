@@ -26,6 +26,7 @@ from core.events import Event
 from core.items import format_time, parse_time
 from core.settings import Settings
 
+from .enrich.profiles import KnownAuthors
 from .normalise import SkipItem, event_hashtags
 from .pipeline import Pipeline
 from .sources import recording
@@ -105,6 +106,7 @@ class Replay:
         self.speed, self.max_gap = speed, timedelta(minutes=max_gap_minutes)
         self.stopper = stopper or Stopper()
         self.hashtags, self.handles = event_hashtags(event), {}
+        self.authors = KnownAuthors()  # enrichment: the recording's getProfiles answers
         self.stats, self.pending = Stats(), _Pending()
         self.clock: ReplayClock | None = None
         self.last_progress = time.monotonic()
@@ -159,7 +161,7 @@ class Replay:
             data, reason = detail
             self._malformed(data, recording.Line(number, ""), reason, raw=data)
         else:
-            self.pending.changes.extend(detail)
+            self.pending.changes.extend(self.authors.apply(detail))
             self.pending.clock = max(filter(None, [self.pending.clock, at]))
 
     def _malformed(self, data, line: recording.Line, reason: str, raw=None) -> None:

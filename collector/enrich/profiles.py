@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from core.errors import ParseError
 from core.items import Author, Item
 
+from ..normalise import AuthorUpdate
 from ..sanitise import safe_url
 from ..sources import bluesky
 
@@ -73,7 +74,10 @@ def parse_profiles(answer: object) -> tuple[list[Profile], list[str]]:
 
 def with_profile(item: Item, profile: Profile) -> Item:
     """The item with its author as the profile tells it (the item's own fields otherwise)."""
-    author = profile.author()
+    return with_author(item, profile.author())
+
+
+def with_author(item: Item, author: Author) -> Item:
     return dataclasses.replace(item, author=dataclasses.replace(
         item.author, handle=author.handle or item.author.handle,
         name=author.name or item.author.name, url=author.url,
@@ -119,3 +123,22 @@ class ProfileCache:
         found = self._entries.get(did)
         if found is not None:
             self._entries[did] = (found[0], float("-inf"))
+
+
+class KnownAuthors:
+    """A replay's hydration: the recording's getProfiles answers (AuthorUpdates), in the order
+    the live collector used them, fill in the posts after them, as the live cache did."""
+
+    def __init__(self) -> None:
+        self.authors: dict[str, Author] = {}
+
+    def apply(self, changes: list) -> list:
+        out = []
+        for change in changes:
+            if isinstance(change, AuthorUpdate):
+                self.authors[change.author.id] = change.author
+            elif isinstance(change, Item) and lacks_profile(change):
+                known = self.authors.get(change.author.id)
+                change = with_author(change, known) if known is not None else change
+            out.append(change)
+        return out

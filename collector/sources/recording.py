@@ -8,6 +8,24 @@ then one line per delivery, in the order the sources published them:
      "type": "update" | "status.update" | "delete", "payload": <Status> | "<local id>"}
     {"at": ..., "source": "bluesky", "origin": "jetstream", "type": "jetstream", "payload": <event>}
     {"at": ..., "source": "flickr", "origin": "flickr", "type": "photo", "payload": <photo>}
+    {"at": ..., "source": "bluesky", "origin": "appview", "type": "postView", "payload": <postView>}
+    {"at": ..., "source": "feed", "origin": "<feed url>", "type": "document",
+     "payload": {"body": "<the XML>", "content_type": "..."}}
+
+Enrichment answers are deliveries too (collector/enrich/answers.py), each with the `request`
+that asked for it, so a replay knows what an answer left out:
+
+    {... "source": "bluesky", "origin": "appview", "type": "getProfiles",
+     "request": {"actors": [did, ...]}, "payload": {"profiles": [<profileViewDetailed>]}}
+    {... "source": "bluesky", "origin": "appview", "type": "getPosts",
+     "request": {"uris": [...]}, "payload": {"posts": [<postView>]}}
+    {... "source": "mastodon", "origin": "<host>", "type": "statuses",
+     "request": {"ids": [...]}, "payload": [<Status>]}
+    {... "source": "flickr", "origin": "flickr", "type": "photos.getInfo",
+     "request": {"photo_id": "..."}, "payload": <getInfo answer, or its stat:fail>}
+    {... "source": "flickr", "origin": "flickr", "type": "photos.search", "payload": <page>}
+    {... "source": "collector", "origin": "refresh", "type": "refreshed",
+     "payload": {"scope": "<session slug or event>", "posts": N}}
 """
 
 from __future__ import annotations
@@ -24,8 +42,9 @@ from core.errors import ParseError
 from core.items import Item
 
 from .. import jsontext
-from ..normalise import Delete, parse_source_time
-from . import bluesky, flickr, mastodon
+from ..enrich import answers
+from ..normalise import Change, Delete, Refreshed, parse_source_time
+from . import bluesky, feeds, flickr, mastodon
 
 FORMAT = "afa-recording/1"
 
@@ -84,6 +103,9 @@ def parse_delivery(
 ) -> Delivery:
     """Parse one delivery's payload. Raises ParseError when the payload is malformed."""
     delivery = Delivery(number, line_time(data), data["source"])
+    if (source := data["source"], data["type"]) in ANSWERS:
+        delivery.changes += ANSWERS[source, data["type"]](data, delivery.at)
+        return delivery
     change = _parse_payload(data, hashtags, handles)
     if change is not None:
         delivery.changes.append(change)
@@ -100,9 +122,52 @@ def _parse_payload(data: dict, hashtags: set[str], handles: dict[str, str]):
         return mastodon.parse_stream_event(kind, text, origin).change
     if source == "bluesky" and kind == "jetstream":
         return bluesky.parse_jetstream(payload, hashtags, handles)
+    if source == "bluesky" and kind == "postView":
+        return bluesky.parse_post_view(payload, hashtags)
     if source == "flickr" and kind == "photo":
         return flickr.parse_photo(payload)
     raise ParseError(f"unknown delivery {source}/{kind}")
+
+
+def _request(data: dict, name: str) -> Any:
+    request = data.get("request")
+    return request.get(name) if isinstance(request, dict) else None
+
+
+def _document(data: dict, at: datetime) -> list[Change]:
+    payload = data.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
+        raise ParseError("feed document without a body")
+    items, _bad, _bozo = feeds.read_feed(
+        payload["body"].encode("utf-8"), str(data.get("origin")), at,
+        str(payload.get("content_type") or "application/xml"),
+    )  # fmt: skip
+    return list(items)
+
+
+def _refreshed(data: dict, at: datetime) -> list[Change]:
+    payload = data.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("scope"), str):
+        raise ParseError("refreshed without a scope")
+    posts = payload.get("posts")
+    return [Refreshed(payload["scope"], at, posts if isinstance(posts, int) else 0)]
+
+
+ANSWERS = {
+    ("bluesky", "getProfiles"): lambda d, _at: answers.profile_updates(d.get("payload")),
+    ("bluesky", "getPosts"): lambda d, _at: answers.post_counts(
+        d.get("payload"), _request(d, "uris")
+    ),
+    ("mastodon", "statuses"): lambda d, _at: answers.status_counts(
+        d.get("payload"), str(d.get("origin")), _request(d, "ids")
+    ),
+    ("flickr", "photos.getInfo"): lambda d, _at: answers.photo_info(
+        d.get("payload"), str(_request(d, "photo_id"))
+    ),
+    ("flickr", "photos.search"): lambda d, _at: answers.photo_counts(d.get("payload")),
+    ("feed", "document"): _document,
+    ("collector", "refreshed"): _refreshed,
+}  # deliveries that may change many posts, or none
 
 
 def identity(data: dict | None, number: int) -> str:
