@@ -26,7 +26,8 @@ from core.moderation import queue as moderation_queue
 from core.moderation import rules as moderation_rules
 from core.settings import Settings, load_settings
 
-from .collect import collect
+from .collect import USER_AGENT, collect
+from .enrich.refresh import refresh_now
 from .moderation import Moderator
 from .notes import make_note
 from .pipeline import Pipeline
@@ -184,6 +185,28 @@ async def _run_until_signal(settings: Settings, events: list[Event]) -> None:
     states = await collect(settings, events, stop)
     for key, state in states.items():
         click.echo(f"{key}: {state.state}, {state.received} received, {state.errors} errors")
+
+
+@cli.command("refresh-counts")
+@click.argument("event")
+@click.option("--session", help="Only the posts of this session (by its slug); default: all.")
+def refresh_counts(event: str, session: str | None) -> None:
+    """Ask the sources for the current reaction counts of EVENT's posts.
+
+    Bluesky through the AppView's getPosts, Mastodon through each instance the event follows,
+    Flickr through its search; posts the sources no longer have are retracted. The counts
+    re-rank the pages at the next build; the live stream does not carry them.
+
+    \b
+    Example:
+        REDIS_URL=redis://127.0.0.1:6379/0 AFA_FLICKR_KEY=… \\
+            python -m collector refresh-counts northwind-2026
+    """
+    settings = load_settings()
+    need_redis(settings)
+    found = find_event(settings, event)
+    outcome = asyncio.run(refresh_now(settings, found, session, user_agent=USER_AGENT))
+    click.echo(outcome.summary())
 
 
 @cli.command()

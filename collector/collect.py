@@ -35,7 +35,9 @@ from core.items import format_time
 from core.settings import Settings, secret
 
 from .enrich import Enrichment
+from .enrich.counts import Refresher
 from .enrich.hydrate import Hydrator
+from .enrich.refresh import run_schedule
 from .normalise import Change, event_hashtags
 from .pipeline import Committed, Pipeline
 from .sources import live_source
@@ -55,6 +57,8 @@ class Options:
     restart_cap: float = 120.0  # … up to this
     healthy_seconds: float = 60.0  # a source that ran this long before failing restarts fast
     source_backoff: tuple[float, float] = (1.0, 300.0)  # ctx.backoff: base and cap, seconds
+    refresh_counts: bool = True  # refresh reaction counts as sessions end (enrich/refresh.py)
+    refresh_catch_up: float = 120.0  # refreshes missed while stopped wait this long after start
 
 
 def source_key(config: Mapping[str, Any], event: Event) -> str:
@@ -117,8 +121,10 @@ class Collector:
             for source in self.sources:
                 source.task = asyncio.create_task(self._supervise(source), name=source.ctx.key)
             persister = asyncio.create_task(self._persist_loop())
+            refreshes = [asyncio.create_task(self._refresh_loop(e)) for e in self.events
+                         if self.options.refresh_counts]  # fmt: skip
             await self.stop.wait()
-            await self._finish([s.task for s in self.sources if s.task])
+            await self._finish([s.task for s in self.sources if s.task] + refreshes)
             persister.cancel()
             await asyncio.gather(persister, return_exceptions=True)
             await self.persist()
@@ -243,15 +249,26 @@ class Collector:
         return save
 
     def _late(self, event: Event):
-        """What enrichment learned after the posts it concerns went out: committed on its own."""
+        """What enrichment learned after the posts it concerns went out (a late profile, a
+        count refresh): committed on its own, no cursor."""
 
         async def late(changes: list[Change], lines: list[dict[str, Any]]) -> None:
             async with self.lock:
                 await asyncio.to_thread(
-                    self._commit, event.slug, f"enrich:{event.slug}", changes, None, (), lines
+                    self._commit, event.slug, "enrich", changes, None, (), lines
                 )
 
         return late
+
+    async def _refresh_loop(self, event: Event) -> None:
+        refresher = Refresher(self.http, event, lambda name: secret(name, self.environ),
+                              self.enrichment.appview, self.stop)  # fmt: skip
+
+        async def read(fn: Callable[..., Any], *args: Any) -> Any:
+            return await self._in_thread(fn, self.db, *args)
+
+        await run_schedule(refresher, read, self._late(event), event, self.stop,
+                           self.options.refresh_catch_up)  # fmt: skip
 
     def _commit(self, slug, key, changes, cursor, malformed, lines) -> Committed:
         """Record the deliveries (when recording), then the pipeline step."""

@@ -4,7 +4,7 @@ received and one a replay reads from a recording.
     getProfiles         → AuthorUpdate per profile
     getPosts            → Counts per post; Delete for each asked-for uri it left out
     statuses (Mastodon) → Counts per status; Delete for each asked-for id it left out
-    photos.getInfo      → Counts, or Delete when Flickr says error 1 (photo not found)
+    photos.getInfo      → Delete when Flickr says error 1 (photo not found), else nothing
     photos.search       → Counts per photo (count_faves, count_comments extras)
 
 An answer recorded with its `request` (what was asked) says what is gone; one without says
@@ -63,22 +63,18 @@ def status_counts(
     return changes
 
 
-def photo_info(answer: Any, photo_id: str) -> list[Counts | Delete]:
-    """A flickr.photos.getInfo answer: comments (it has no faves), or gone."""
+def photo_info(answer: Any, photo_id: str) -> list[Delete]:
+    """A flickr.photos.getInfo answer says whether the photo still exists (it has comments
+    and views, but no faves, so its counts come from the search extras instead)."""
     if not isinstance(answer, dict):
         raise ParseError("getInfo answer is not an object")
     if answer.get("stat") == "fail":
         if answer.get("code") == FLICKR_NOT_FOUND:
             return [Delete("flickr", local_id=str(photo_id))]
         raise ParseError(f"Flickr error {answer.get('code')}: {answer.get('message', '')}")
-    photo = answer.get("photo")
-    if not isinstance(photo, dict) or not isinstance(photo.get("owner"), dict):
+    if not isinstance(answer.get("photo"), dict):
         raise ParseError("getInfo answer has no photo")
-    owner = str(photo["owner"].get("nsid") or "")
-    comments = photo.get("comments")
-    comments = comments.get("_content") if isinstance(comments, dict) else comments
-    return [Counts(flickr.photo_page(owner, str(photo_id)), 0, _n(photo.get("count_faves")),
-                   _n(comments))]  # fmt: skip
+    return []
 
 
 def photo_counts(answer: Any) -> list[Counts]:
