@@ -35,7 +35,7 @@ from core.items import format_time
 from core.settings import Settings, secret
 
 from .enrich import Enrichment
-from .enrich.counts import Refresher
+from .enrich.counts import Refresher, archived_posts
 from .enrich.hydrate import Hydrator
 from .enrich.refresh import run_schedule
 from .normalise import Change, event_hashtags
@@ -170,6 +170,7 @@ class Collector:
         source = _Source(event, config, ctx)
         ctx.save = self._saver(event, key, source)
         source.hydrator = self.enrichment.hydrator(config, self._late(event))
+        ctx.archived = self._archived(event, str(config.get("type") or ""))
         if self.recorder is not None:
             ctx.recorded = []
         return source
@@ -259,6 +260,13 @@ class Collector:
                 )
 
         return late
+
+    def _archived(self, event: Event, kind: str):
+        async def archived(since: datetime, until: datetime) -> list[str]:
+            posts = await self._in_thread(archived_posts, self.db, event.slug, since, until)
+            return [p.uri for p in posts if p.source == kind]
+
+        return archived
 
     async def _refresh_loop(self, event: Event) -> None:
         refresher = Refresher(self.http, event, lambda name: secret(name, self.environ),

@@ -117,6 +117,9 @@ class SourceContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     backoff: Backoff = field(default_factory=Backoff)
     recorded: list[dict[str, Any]] | None = None  # deliveries for `run --record`, until saved
+    # the uris of this source's visible archived posts written in [since, until), for a
+    # re-check of what a gap may have deleted (None: the caller gives no archive access)
+    archived: Callable[[datetime, datetime], Awaitable[list[str]]] | None = None
 
     def record(self, kind: str, payload: Any, origin: str, **more: Any) -> None:
         """Keep one raw delivery for the recording (afa-recording/1, see recording.py) when the

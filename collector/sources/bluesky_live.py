@@ -22,6 +22,8 @@ from typing import Any
 from core.errors import SourceError
 from core.items import format_time, parse_time
 
+from ..enrich.appview import AppView
+from ..enrich.gaps import check_gap
 from .base import SourceContext
 from .bluesky_search import CredentialsError, Session, Stopping, fetch_backfill
 from .jetstream_live import Options, fetch_jetstream
@@ -180,6 +182,9 @@ class BlueskyLive:
             window, gaps = self.backfill, self.pending_gaps
             if window is None:
                 continue
+            appview = AppView(ctx.http, str(self.cfg["appview"]))  # deletes the gap hid
+            await check_gap(ctx, appview, window.since, window.until or datetime.now(UTC),
+                            self.save_search)  # fmt: skip
             try:
                 await fetch_backfill(ctx, session, window.since, window.until, self.save_search)
             except Stopping:

@@ -4,16 +4,21 @@ only a DID, the fake AppView answers getProfiles, and the Redis stream is what l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from collector.collect import collect
+from collector.pipeline import Pipeline
+from collector.sources.bluesky import parse_post_view
 from core.tail import decode_entry, stream_key
 from tests.collector.conftest import jetstream_post
 from tests.collector.live_helpers import FAST, count, sample_event
 from tests.fakes.appview import AppViewFake
+from tests.fakes.bluesky import BlueskyFake
 from tests.fakes.jetstream import JetstreamFake
 
 ANA, SHY, BEA = (
@@ -146,3 +151,39 @@ def test_an_identity_event_refreshes_a_known_author(make_settings, redis_url, re
                     lambda: redis_client.xlen(stream_key(event.slug)) >= 2))  # fmt: skip
     kind, edit = entries(redis_client, event.slug)[1]
     assert kind == "edit" and edit["item"]["author"]["handle"] == "ana.example.org"
+
+
+def test_after_a_gap_beyond_the_replay_window_posts_gone_meanwhile_are_retracted(
+    make_settings, redis_url, redis_client, fakes
+):
+    """Jetstream keeps about a day: deletes during a longer outage are asked of getPosts."""
+    jetstream, appview = fakes
+    settings = make_settings(redis_url=redis_url)
+    event = sample_event(source(jetstream, appview))
+    stopped_at = datetime.now(UTC) - timedelta(hours=30)  # beyond replay_window_hours (24)
+    views = [v for v in BlueskyFake().load_fixture() if not v["author"]["labels"]][:3]
+    kept = appview.publish(views[0], keep=True)
+    items = [dataclasses.replace(parse_post_view(v), created_at=stopped_at + timedelta(hours=k))
+             for k, v in enumerate(views)]  # fmt: skip
+    before = dataclasses.replace(items[2], created_at=stopped_at - timedelta(hours=2))
+    pipeline = Pipeline.open(settings)
+    cursor = {"time_us": int(stopped_at.timestamp() * 1e6), "clock": None}
+    pipeline.commit(event.slug, "bluesky:test", [*items[:2], before], cursor)
+    pipeline.close()
+
+    def retracted() -> bool:
+        return (
+            count(settings.archive_path, "SELECT count(*) FROM items WHERE status = 'deleted'") >= 1
+        )
+
+    asyncio.run(run(settings, event, jetstream, lambda: None, retracted))
+    statuses = dict(
+        __import__("sqlite3")
+        .connect(settings.archive_path)
+        .execute("SELECT uri, status FROM items")
+    )
+    assert statuses == {kept["uri"]: "visible", items[1].uri: "deleted", before.uri: "visible"}
+    asked = appview.requests_to("/xrpc/app.bsky.feed.getPosts")
+    assert [sorted(r.params["uris"]) for r in asked] == [sorted([items[0].uri, items[1].uri])]
+    kinds = [decode_entry(f)[0] for _, f in redis_client.xrange(stream_key(event.slug))]
+    assert kinds[-1] == "retract"
