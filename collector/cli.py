@@ -160,7 +160,10 @@ def _table(headers: list[str], rows) -> None:
 
 @cli.command()
 @click.argument("events", nargs=-1)
-def run(events: tuple[str, ...]) -> None:
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every delivery (enrichment answers too) to this afa-recording/1 "
+              "file, for `collector replay`; one event only. An existing file is continued.")  # fmt: skip
+def run(events: tuple[str, ...], record: Path | None) -> None:
     """Collect from every live source of EVENTS (all events by default) until stopped.
 
     Each source runs on its own; SIGTERM or Ctrl-C stop them all within a few seconds. Source
@@ -169,20 +172,23 @@ def run(events: tuple[str, ...]) -> None:
     \b
     Example:
         REDIS_URL=redis://127.0.0.1:6379/0 AFA_FLICKR_KEY=… python -m collector run northwind-2026
+        python -m collector run northwind-2026 --record var/recordings/northwind-2026-live.jsonl
     """
     settings = load_settings()
     need_redis(settings)
     chosen = [find_event(settings, slug) for slug in events] or load_events(settings.content_dir)
+    if record is not None and len(chosen) != 1:
+        raise AfaError("--record takes exactly one event: name it (run EVENT --record FILE)")
     sync_moderation(settings, chosen)
-    asyncio.run(_run_until_signal(settings, chosen))
+    asyncio.run(_run_until_signal(settings, chosen, record))
 
 
-async def _run_until_signal(settings: Settings, events: list[Event]) -> None:
+async def _run_until_signal(settings: Settings, events: list[Event], record: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    states = await collect(settings, events, stop)
+    states = await collect(settings, events, stop, record=record)
     for key, state in states.items():
         click.echo(f"{key}: {state.state}, {state.received} received, {state.errors} errors")
 

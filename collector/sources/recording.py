@@ -10,7 +10,7 @@ then one line per delivery, in the order the sources published them:
     {"at": ..., "source": "flickr", "origin": "flickr", "type": "photo", "payload": <photo>}
     {"at": ..., "source": "bluesky", "origin": "appview", "type": "postView", "payload": <postView>}
     {"at": ..., "source": "feed", "origin": "<feed url>", "type": "document",
-     "payload": {"body": "<the XML>", "content_type": "..."}}
+     "payload": {"body_base64": "<the bytes as sent>", "content_type": "..."}} (or "body": text)
 
 Enrichment answers are deliveries too (collector/enrich/answers.py), each with the `request`
 that asked for it, so a replay knows what an answer left out:
@@ -30,6 +30,7 @@ that asked for it, so a replay knows what an answer left out:
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterable, Iterator
@@ -136,12 +137,16 @@ def _request(data: dict, name: str) -> Any:
 
 def _document(data: dict, at: datetime) -> list[Change]:
     payload = data.get("payload")
-    if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
+    payload = payload if isinstance(payload, dict) else {}
+    if isinstance(payload.get("body_base64"), str):
+        body = base64.b64decode(payload["body_base64"], validate=True)
+    elif isinstance(payload.get("body"), str):
+        body = payload["body"].encode("utf-8")
+    else:
         raise ParseError("feed document without a body")
     items, _bad, _bozo = feeds.read_feed(
-        payload["body"].encode("utf-8"), str(data.get("origin")), at,
-        str(payload.get("content_type") or "application/xml"),
-    )  # fmt: skip
+        body, str(data.get("origin")), at, str(payload.get("content_type") or "application/xml")
+    )
     return list(items)
 
 
