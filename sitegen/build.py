@@ -23,8 +23,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from core.archive import archive_state, open_archive
+from core.archive import archive_state, counts_as_of, open_archive
 from core.events import Event, Site
+from core.items import parse_time
 from core.settings import Settings
 
 from . import downloads, listings, pages
@@ -194,6 +195,7 @@ class Archive:
             return data
         reader = EventPosts(self.db, event, self.output, digest(self.code, event))
         data.items, data.last_seq = reader.read(state)
+        data.counts_as_of = parse_time(counts_as_of(self.db, event.slug))  # "counts as of"
         self.gone += reader.gone
         data.memo = self.memo
         data.assignment = assignment_of(event, data.items)

@@ -49,6 +49,7 @@ class EventData:
     stream_url: str = ""
     inline_posts: int = 50
     state: str = ""  # a digest of the event's rows in the archive
+    counts_as_of: datetime | None = None  # when reaction counts were last refreshed
     memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -182,7 +183,8 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
         following = same_room[i + 1] if i + 1 < len(same_room) else None
         posts = data.assignment.talks[talk.slug]
         key = ("talk", talk.slug, _slug(previous), _slug(following), seqs(posts))
-        context = _talk_context(site, event, talk, posts, previous, following, data.memo)
+        context = _talk_context(site, event, talk, posts, previous, following, data.memo,
+                                counts_as_of=data.counts_as_of)  # fmt: skip
         pages.append(
             Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context, key)
         )
@@ -198,7 +200,7 @@ def markdown(memo: Callable[[str, Callable[[], Any]], Any], text: str) -> str:
 
 
 def _talk_context(
-    site, event, talk, posts, previous, following, memo=lambda key, make: make()
+    site, event, talk, posts, previous, following, memo=lambda key, make: make(), counts_as_of=None
 ) -> Callable[[], dict[str, Any]]:
     def context() -> dict[str, Any]:
         return {
@@ -215,6 +217,7 @@ def _talk_context(
             "photos": stats.photos(posts),
             "boosted": stats.most(posts, "boosts"),
             "liked": stats.most(posts, "likes"),
+            "counts_as_of": counts_as_of,
             "people": stats.participants(posts),
             "og_description": _talk_summary(talk, posts),
             "og_image": _first_photo(posts),
