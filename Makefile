@@ -10,7 +10,7 @@ SPEED  ?= 60
 DURATION ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site live test bench bench-collector bench-site bench-live stop lint clean check-content vnu browser
+.PHONY: help setup demo run collect site live test bench bench-collector bench-site bench-live bench-enrich stop lint clean check-content vnu browser
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
 CHROMIUM ?= /usr/bin/chromium
@@ -72,6 +72,9 @@ bench-site: $(STAMP) ## Site build on a 100,000-post event: full, one session, n
 
 bench-live: $(STAMP) ## SSE fan-out to 1,000 / 5,000 / 10,000 clients, against nginx + Nchan
 	$(PY) tests/bench/bench_live.py
+
+bench-enrich: $(STAMP) ## Bluesky author hydration latency and a 10,000-post count refresh per source
+	$(PY) tests/bench/bench_enrich.py
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

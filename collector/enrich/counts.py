@@ -44,6 +44,8 @@ log = logging.getLogger("collector.enrich")
 MASTODON_PER_CALL = 20  # DEFAULT_STATUSES_LIMIT
 FLICKR_API = "https://api.flickr.com/services/rest/"
 COUNT_EXTRAS = "count_faves,count_comments"
+FLICKR_PER_PAGE = 500  # the most Flickr gives
+FLICKR_CAP = 4000  # "Flickr will return at most the first 4,000 results for any given search"
 MAX_WAIT = 300.0
 
 
@@ -232,16 +234,14 @@ class Refresher:
         base = str(config.get("base_url") or FLICKR_API)
         tags = [str(t).lstrip("#") for t in (config.get("tags") or config.get("hashtags") or
                                               self.event.hashtags)]  # fmt: skip
-        seen = await self._flickr_search(base, key, tags, posts, found)
+        low, high = _epoch(posts[0].created_at), _epoch(posts[-1].created_at)
+        seen = await self._flickr_search(base, key, tags, low, high, found)
         gone = [p for p in posts if p.local_id not in seen]
         await self._in_parallel([self._photo_info(base, key, p.local_id, found) for p in gone])
 
-    async def _flickr_search(
-        self, base, key, tags, posts: list[Archived], found: Found
-    ) -> set[str]:
-        """Search pages over the posts' upload window: the ids it returned."""
-        low = int(datetime.fromisoformat(posts[0].created_at.replace("Z", "+00:00")).timestamp())
-        high = int(datetime.fromisoformat(posts[-1].created_at.replace("Z", "+00:00")).timestamp())
+    async def _flickr_search(self, base, key, tags, low: int, high: int, found: Found) -> set[str]:
+        """Search pages over [low, high] (upload times): the ids returned. Flickr shows the
+        first 4,000 results of a query only, so a bigger window is searched in halves."""
         seen: set[str] = set()
         page = pages = 1
         while page <= pages:
@@ -249,11 +249,16 @@ class Refresher:
                 "method": "flickr.photos.search", "api_key": key, "tags": ",".join(tags),
                 "min_upload_date": str(low), "max_upload_date": str(high),
                 "sort": "date-posted-asc", "extras": f"{EXTRAS},{COUNT_EXTRAS}",
-                "per_page": "500", "page": str(page)})  # fmt: skip
-            counts = answers.photo_counts(answer)
-            found.add(counts, line("flickr", "flickr", "photos.search", answer))
+                "per_page": str(FLICKR_PER_PAGE), "page": str(page)})  # fmt: skip
+            if page == 1 and _int(answer["photos"].get("total")) > FLICKR_CAP and high > low:
+                middle = (low + high) // 2
+                return (await self._flickr_search(base, key, tags, low, middle, found)
+                        | await self._flickr_search(base, key, tags, middle + 1, high, found))  # fmt: skip
+            found.add(
+                answers.photo_counts(answer), line("flickr", "flickr", "photos.search", answer)
+            )
             seen |= {str(p.get("id")) for p in answer["photos"]["photo"] if isinstance(p, dict)}
-            pages = min(int(answer["photos"].get("pages") or 0), 8)  # Flickr's 4,000 cap
+            pages = min(_int(answer["photos"].get("pages")), FLICKR_CAP // FLICKR_PER_PAGE)
             page += 1
         return seen
 
@@ -300,6 +305,17 @@ def _belongs(post: Archived, config: Mapping[str, Any]) -> bool:
 def _instance(config: Mapping[str, Any]) -> str:
     instance = str(config.get("instance") or "").rstrip("/")
     return instance if "//" in instance else "https://" + instance
+
+
+def _epoch(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)  # Flickr sends some numbers as strings
+    except (TypeError, ValueError):
+        return 0
 
 
 def _version(text: str) -> tuple[int, int]:

@@ -9,6 +9,10 @@ the profile arrives an `AuthorUpdate` follows through `late`: an `edit` on the l
 `retract` if the author turns out to be labelled `!no-unauthenticated`. A label already known
 is applied before the commit, so such a post never reaches the live stream.
 
+A batch that waited the whole bound in vain marks the AppView slow: later batches do not wait
+(their posts go out at once, the edits follow) until an answer comes back within the bound
+again, so a slow or dead AppView never throttles the source to one batch per bound.
+
 Known profiles are served at once, even stale ones (older than the cache's TTL); a stale one
 and one an identity or account event marked are looked up again in the background, and an
 `AuthorUpdate` follows if the answer differs. An author the AppView does not return, or a call
@@ -49,6 +53,7 @@ class Hydrator:
         self.tasks: set[asyncio.Task] = set()
         self.waited = 0  # batches that waited, and posts that went out bare: for the logs
         self.bare = 0
+        self.slow = False  # the last wait ran out: do not wait until an answer is quick again
 
     # -- before the commit --------------------------------------------------------------------
 
@@ -67,10 +72,14 @@ class Hydrator:
             elif not self.cache.fresh(did, time.time()):
                 self._look_up_later([did])
         waiting = self._look_up(wanted)
-        if waiting:
+        if waiting and not self.slow:
             self.waited += 1
             left = self.bound - (time.monotonic() - started)
-            await asyncio.wait(waiting, timeout=max(left, 0.0))
+            _done, late = await asyncio.wait(waiting, timeout=max(left, 0.0))
+            if late:
+                self.slow = True
+                log.warning("AppView %s answered no getProfiles within %g s: posts go out "
+                            "first, names follow", self.appview.base, self.bound)  # fmt: skip
         updates = [AuthorUpdate(self.cache.get(d).author()) for d in learned | wanted
                    if self.cache.get(d) is not None]  # fmt: skip
         return updates + [c for c in changes if not isinstance(c, ProfileHint)]
@@ -144,6 +153,7 @@ class Hydrator:
     async def _fetch(self, dids: list[str]) -> None:
         """One getProfiles call; its answer goes into the cache, and the authors whose posts
         already went out bare (or whose profile changed) get their AuthorUpdate."""
+        started = time.monotonic()
         try:
             answer = await self.appview.profiles(dids, self.stopping)
             profiles, broken = parse_profiles(answer)
@@ -155,6 +165,8 @@ class Hydrator:
         finally:
             for did in dids:
                 self.inflight.pop(did, None)
+        if self.slow and time.monotonic() - started < self.bound:
+            self.slow = False  # quick again: batches wait for their profiles again
         for reason in broken:
             log.warning("Could not process a getProfiles profile: %s", reason)
         now, late = time.time(), []
