@@ -212,6 +212,8 @@ def refresh_counts(event: str, session: str | None) -> None:
     need_redis(settings)
     found = find_event(settings, event)
     outcome = asyncio.run(refresh_now(settings, found, session, user_agent=USER_AGENT))
+    if outcome.failed:  # for cron: what was asked is committed, what was not is an error
+        raise AfaError(outcome.summary())
     click.echo(outcome.summary())
 
 
