@@ -10,7 +10,7 @@ SPEED  ?= 60
 DURATION ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site live test bench bench-collector bench-site bench-live bench-enrich stop lint clean check-content vnu browser
+.PHONY: help setup demo run collect site publish restore live test bench bench-collector bench-site bench-live bench-enrich stop lint clean check-content vnu browser servers
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
 CHROMIUM ?= /usr/bin/chromium
@@ -44,6 +44,12 @@ collect: $(STAMP) ## Collect every event's sources into the archive and Redis
 site: $(STAMP) ## Build the static site into output/
 	$(PY) -m sitegen build
 
+publish: $(STAMP) ## Publish output/ to AFA_PUBLISH_TARGET (S3-compatible storage or rsync): only what changed
+	$(PY) -m sitegen publish
+
+restore: $(STAMP) ## Bring the archive back from its Litestream replica (AFA_REPLICA_URL)
+	$(PY) -m admin restore
+
 live: $(STAMP) ## Serve the live SSE sidecar
 	$(PY) scripts/with_redis.py -- $(PY) -m live serve
 
@@ -58,7 +64,10 @@ vnu: $(VNU_JAR) ## Install the Nu HTML Checker (vnu-jar, from npm) used by the t
 browser: ## Debian's Chromium and a Java runtime for the browser and HTML tests (installed when root)
 	@scripts/need_system_packages.sh $(CHROMIUM):chromium java:default-jre-headless npm:npm
 
-test: $(STAMP) browser $(VNU_JAR) ## Run the whole test suite against real Redis, SQLite, servers and a browser
+servers: ## Debian's rsync and HAProxy for the publish and deployment tests (installed when root)
+	@scripts/need_system_packages.sh rsync:rsync /usr/sbin/haproxy:haproxy
+
+test: $(STAMP) browser servers $(VNU_JAR) ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures

@@ -172,11 +172,10 @@ async def signin(request: Request) -> Response:
     session = sessions.load(request.cookies.get(COOKIE))
     if session is None or not session.csrf_matches(form.get("csrf")):
         return PlainTextResponse("missing or wrong CSRF token: reload the page", status_code=403)
-    left = limit.seconds_left(address)
-    if left > 0:
-        log.warning("sign-in refused: %s is locked out for %.0f s", address, left)
-        error = f"Too many failed sign-ins from your address. Try again in {left / 60:.0f} min."
-        return signin_form(request, session, error, 429)
+    wait = limit.delay(address)
+    if wait > 0:
+        log.warning("sign-in from %s held back %.1f s after repeated failures", address, wait)
+        await anyio.sleep(wait)
     if not secret_matches(request.state.secret, form.get("secret", "")):
         limit.failed(address)
         log.warning("failed sign-in from %s", address)
@@ -192,6 +191,7 @@ async def signin(request: Request) -> Response:
 
 @signed_in
 async def signout(request: Request) -> Response:
+    await anyio.to_thread.run_sync(request.state.sessions.revoke, session_of(request))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -326,6 +326,8 @@ async def moderation_action(request: Request) -> Response:
         summary = await anyio.to_thread.run_sync(
             moderate.decide, settings, event, action, form, who
         )
+    except moderate.BadForm as exc:
+        return PlainTextResponse(str(exc), status_code=400)
     except AfaError as exc:
         return done(request, back, f"Not done: {exc}")
     log.info("organizer %r: %s", who, summary)
@@ -360,8 +362,16 @@ def create_app(settings: Settings, secret: str) -> Starlette:
                 "settings": settings,
                 "events": events,
                 "secret": secret,
-                "sessions": Sessions(secret, settings.admin_session_hours),
-                "limit": SignInLimit(settings.admin_signin_limit, settings.admin_lockout_seconds),
+                "sessions": Sessions(
+                    secret,
+                    settings.admin_session_hours,
+                    revoked=settings.var_dir / "run" / "signed-out.json",
+                ),
+                "limit": SignInLimit(
+                    settings.admin_signin_limit,
+                    settings.admin_signin_max_delay,
+                    settings.admin_signin_forget_seconds,
+                ),
                 "supervisor": Supervisor(supervisor_url(settings)),
                 "http": http,
             }

@@ -35,6 +35,7 @@ from .store import Checkpointer, Malformed
 log = logging.getLogger("collector")
 BATCH_LINES = 2_000
 PROGRESS_SECONDS = 5.0
+HEAL_SECONDS = 60.0  # how long a replay that ends with Redis away keeps trying to re-seed
 
 
 class Stopper:
@@ -122,10 +123,25 @@ class Replay:
             with Checkpointer(self.db, self.settings.archive_path):
                 self._read(self.pending.last_line)
                 self.flush()
+            self._heal()
             self._progress("done" if not self.stopper.stopped else "stopped")
         finally:
             self.pipeline.close()
         return self.stats
+
+    def _heal(self) -> None:
+        """The last publish failed (Redis away, or failing over to a replica): keep trying to
+        bring the stream level with the archive for a while, so the replay does not end with
+        the live tail short of what it committed."""
+        delay, deadline = 0.2, time.monotonic() + HEAL_SECONDS
+        while (
+            self.pipeline.needs_reseed and not self.stopper.stopped and time.monotonic() < deadline
+        ):
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            self.pipeline.heal()
+            if not self.pipeline.needs_reseed:
+                log.info("Redis answers again: stream %s re-seeded from the archive", self.slug)
 
     def _read(self, after: int) -> None:
         for outcome in self._outcomes(after):

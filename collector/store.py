@@ -18,9 +18,11 @@ import sqlite_utils
 
 from core.archive import Change, last_seq, write_transaction
 from core.items import Author, Item, format_time, item_from_dict, item_to_dict, parse_time
+from core.moderation.rules import Gate
 from core.tail import live_payload
 
-from . import jsontext, moderation
+from . import jsontext
+from .gate import admit, current_gate
 from .normalise import AuthorUpdate, Counts, Delete, Refreshed
 
 log = logging.getLogger("collector.store")
@@ -54,7 +56,7 @@ class _Batch:
     now: str
     seq: int
     changes: list[Change] = field(default_factory=list)
-    gate: moderation.Gate | None = None  # moderation hook: None when the event has none
+    gate: Gate | None = None  # moderation hook: None when the event has none
     known: set[str] = field(default_factory=set)  # uris in the archive or queued
     queued_ids: list[tuple] = field(default_factory=list)
     queued_changes: list[tuple] = field(default_factory=list)
@@ -157,7 +159,7 @@ def save_batch(
     changes = list(changes)
     with write_transaction(db):
         batch = _Batch(db, event, _now(), last_seq(db, event))
-        batch.gate = moderation.current_gate(db, event)  # moderation hook: one lookup per batch
+        batch.gate = current_gate(db, event)  # moderation hook: one lookup per batch
         batch.known = _archived_uris(db, event, [c.uri for c in changes if isinstance(c, Item)])
         for change in changes:
             if isinstance(change, Item):
@@ -202,7 +204,7 @@ def _queue_item(batch: _Batch, item: Item) -> None:
     batch.queued_ids.append((batch.event, item.origin, item.local_id, item.uri))
     status = "hidden" if item.author.hidden else "visible"
     if batch.gate is not None and status == "visible":  # moderation hook: held or moderated
-        status = moderation.admit(batch.db, batch.event, batch.gate, item, batch.now)
+        status = admit(batch.db, batch.event, batch.gate, item, batch.now)
     data = item_to_dict(item)
     core, text = _item_json(data)
     seq = batch.queue_post(item, data, core) if status == "visible" else 0
@@ -280,7 +282,7 @@ def _insert_item(batch: _Batch, item: Item) -> None:
     # Hidden authors (Bluesky "!no-unauthenticated") are kept for the record, never published.
     status = "hidden" if item.author.hidden else "visible"
     if batch.gate is not None and status == "visible":  # moderation hook: held or moderated
-        status = moderation.admit(batch.db, batch.event, batch.gate, item, batch.now)
+        status = admit(batch.db, batch.event, batch.gate, item, batch.now)
     seq = batch.record("post", item.uri, item) if status == "visible" else 0
     batch.db.execute(
         "INSERT INTO items (event, uri, source, origin, local_id, created_at, author_id, data, "
@@ -355,7 +357,7 @@ def _author_status(batch: _Batch, uri: str, data: dict, status: str, hidden: boo
     if status == "hidden" and not hidden:  # the label is gone: the post may be shown again
         item = item_from_dict(data)
         if batch.gate is not None:  # moderation hook: held or moderated
-            status = moderation.admit(batch.db, batch.event, batch.gate, item, batch.now)
+            status = admit(batch.db, batch.event, batch.gate, item, batch.now)
         else:
             status = "visible"
         return status, batch.record("post", uri, item) if status == "visible" else 0

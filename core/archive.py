@@ -124,7 +124,7 @@ def m002_source_state(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_moderation(db: sqlite_utils.Database) -> None:
-    """Organizer moderation (core/moderation.py): decisions, rules, the approval queue, an audit log.
+    """Organizer moderation (core/moderation/): decisions, rules, the approval queue, an audit log.
 
     Items gain two statuses: 'moderated' (hidden by a decision or rule) and 'held' (waiting for
     approval). 'hidden' stays the author's own choice (never shown, never moderated)."""
@@ -176,6 +176,21 @@ def m004_items_state_index(db: sqlite_utils.Database) -> None:
     """archive_state (the site build's "did anything change?") from the index alone, without
     reading every row's JSON."""
     db.execute("CREATE INDEX items_event_status ON items (event, status, seq, version)")
+
+
+@migrations()
+def m005_rebuild_requests(db: sqlite_utils.Database) -> None:
+    """Rebuild requests from moderation decisions to the site scheduler (core/rebuild.py)."""
+    db.executescript(
+        """
+        CREATE TABLE rebuild_requests (     -- one row per event: its latest request
+            event TEXT PRIMARY KEY,
+            number INTEGER NOT NULL,        -- grows by one with each request
+            at TEXT NOT NULL, reason TEXT NOT NULL,
+            last_seq INTEGER NOT NULL       -- the sequence number the decision reached
+        );
+        """
+    )
 
 
 @migrations()

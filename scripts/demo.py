@@ -1,5 +1,5 @@
-"""Run the whole system on one machine: embedded Redis, collector, site scheduler, live sidecar and a
-static server for output/. Ctrl-C stops every process it started.
+"""Run the whole system on one machine: embedded Redis, collector, the site's rebuild loop, live
+sidecar and a static server for output/. Ctrl-C stops every process it started.
 
     python scripts/demo.py --event northwind-2026 --recording var/recordings/northwind-2026.jsonl
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
@@ -25,6 +26,7 @@ from markupsafe import Markup
 from core.items import format_time
 
 from .listings import slugify
+from .posts import Post
 from .stats import anchor
 
 _NOINDEX = attrgetter("noindex")
@@ -73,8 +75,12 @@ def http_url(value: str | None) -> str:
     return value if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
 
 
-def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Environment:
-    """The environment; `compiled` keeps compiled templates between builds (keyed by source)."""
+def make_env(
+    timezone: str = "UTC", compiled: Path | None = None, whole: Callable | None = None
+) -> jinja2.Environment:
+    """The environment; `compiled` keeps compiled templates between builds (keyed by source);
+    `whole(post)` gives the whole Item of a Post for the `post` macro (Items are shown as they
+    are)."""
     compiled_cache = None
     if compiled is not None:
         compiled.mkdir(parents=True, exist_ok=True)
@@ -95,9 +101,13 @@ def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Envi
     env.filters["any_noindex"] = any_noindex
     env.globals["anchor"] = anchor
     env.globals["speaker_slug"] = slugify
-    env.globals["post"] = lambda item, tz: post_macro(env)(getattr(item, "item", item), tz)
+
+    def item_of(post):
+        return whole(post) if whole is not None and isinstance(post, Post) else post
+
+    env.globals["post"] = lambda item, tz: post_macro(env)(item_of(item), tz)
     env.globals["post_list"] = lambda posts, tz: post_list(
-        post_macro(env)(getattr(p, "item", p), tz) for p in posts
+        post_macro(env)(item_of(p), tz) for p in posts
     )
     return env
 

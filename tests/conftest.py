@@ -120,3 +120,13 @@ def start_child():
 
 PYTHON = sys.executable
 assert shutil.which(PYTHON) or Path(PYTHON).exists()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS) for the whole session; use a bucket of your own."""
+    from tests.s3server import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 import httpx
+
+from ..sources.base import rate_limit_wait, spent
 
 log = logging.getLogger("collector.enrich")
 DEFAULT = "https://public.api.bsky.app"
@@ -77,24 +78,13 @@ class AppView:
         return not (stopping is not None and stopping.is_set())
 
     def _note_limits(self, response: httpx.Response) -> None:
-        headers, now = response.headers, time.time()
-        if response.status_code == 429:
-            wait = rate_limit_wait(headers, now)
-            self.closed_until = now + (wait if wait is not None else 5.0)
-        elif headers.get("RateLimit-Remaining", "").strip() == "0":
-            wait = rate_limit_wait(headers, now, retry_after=False)
+        """A 429 closes the gate until it says (5 s if it does not); so does a last call."""
+        if response.status_code == 429 or spent(response.headers):
+            wait = rate_limit_wait(response.headers, MAX_WAIT)
+            if wait is None and response.status_code == 429:
+                wait = 5.0
             if wait:
-                self.closed_until = now + wait
-
-
-def rate_limit_wait(headers: Any, now: float, retry_after: bool = True) -> float | None:
-    """Seconds to wait: Retry-After (seconds) first, then RateLimit-Reset (epoch seconds)."""
-    if retry_after and (value := headers.get("Retry-After", "").strip()).isdigit():
-        return min(float(value), MAX_WAIT)
-    reset = headers.get("RateLimit-Reset", "").strip()
-    if reset.isdigit():
-        return min(max(int(reset) - now, 0.0), MAX_WAIT)
-    return None
+                self.closed_until = max(self.closed_until, time.time() + wait)
 
 
 def _answer(method: str, response: httpx.Response) -> dict:

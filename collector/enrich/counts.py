@@ -34,9 +34,9 @@ from core.events import Event
 from core.items import format_time
 
 from ..normalise import Change
+from ..sources.base import rate_limit_wait, spent
 from ..sources.flickr import EXTRAS
 from ..sources.mastodon import origin_host
-from ..sources.mastodon_live import rate_limit_wait as mastodon_reset_wait
 from . import answers
 from .appview import PER_CALL, AppView, AppViewError
 
@@ -202,9 +202,9 @@ class Refresher:
                                                timeout=30)  # fmt: skip
             except httpx.HTTPError as exc:
                 raise Unavailable(f"{base}{path}: {type(exc).__name__}: {exc}") from exc
-            remaining = response.headers.get("x-ratelimit-remaining", "").strip()
-            if response.status_code == 429 or remaining == "0":
-                wait = mastodon_reset_wait(response.headers, MAX_WAIT)
+            if response.status_code == 429 or spent(response.headers):
+                wait = rate_limit_wait(response.headers, MAX_WAIT)
+                wait = 60.0 if wait is None else wait  # a 429 that does not say: a minute
                 self.paused_until[host] = max(self.paused_until[host], time.time() + wait)
             if response.status_code != 429:
                 if response.status_code >= 500 or response.status_code in (401, 403):

@@ -1,8 +1,9 @@
-"""Sources: each module parses one source's payloads into Items (pure `parse_*` functions), and
-each live module fetches them (`async def run(ctx)`, see base.py).
+"""Sources: one package per source (mastodon/, bluesky/, flickr/, feeds/), each with a pure
+`parse` module (payload → Items) apart from the modules that fetch, and a `live` module whose
+`async def run(ctx)` follows the source (see base.py). recording.py reads and writes recordings.
 
-LIVE maps a source `type` in event.yaml to the module that runs it. The modules are imported
-only when an event uses them, so a missing or broken module fails that source alone.
+LIVE maps a source `type` in event.yaml to the module that runs it. The live modules are
+imported only when an event uses them, so a missing or broken module fails that source alone.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from .base import SourceRun
 SOURCES = {"mastodon": mastodon, "bluesky": bluesky, "flickr": flickr}
 
 LIVE = {
-    "mastodon": "collector.sources.mastodon_live",
-    "bluesky": "collector.sources.bluesky_live",
-    "flickr": "collector.sources.flickr_live",
-    "feed": "collector.sources.feeds",
+    "mastodon": "collector.sources.mastodon.live",
+    "bluesky": "collector.sources.bluesky.live",
+    "flickr": "collector.sources.flickr.live",
+    "feed": "collector.sources.feeds.live",
 }
 
 

@@ -47,7 +47,10 @@ def test_a_malformed_post_walked_again_is_kept_and_counted_once(make_settings, r
 
         def done() -> bool:
             items = count(db, "SELECT count(*) FROM items") if db.exists() else 0
-            if not phase and len(fake.hub):
+            # published once the first backfill has read the timeline (empty then): a post
+            # published before it would be read twice, by the walk and by the stream
+            walked = any(r.status == 200 for r in fake.requests_to("/api/v1/timelines/tag/"))
+            if not phase and len(fake.hub) and walked:
                 phase.append("published")
                 for k in range(5):
                     source.publish(k)

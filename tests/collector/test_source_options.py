@@ -12,9 +12,11 @@ import httpx
 import pytest
 
 from collector.collect import source_key
-from collector.sources import feeds, flickr_live, mastodon_live
 from collector.sources.base import SourceContext
-from collector.sources.bluesky_live import source_config
+from collector.sources.bluesky.live import source_config
+from collector.sources.feeds import live as feeds
+from collector.sources.flickr.options import options as flickr_options
+from collector.sources.mastodon.instance import Options as MastodonOptions
 from core.errors import SourceError
 from core.events import Event, load_events
 from core.settings import Settings
@@ -36,9 +38,9 @@ def read_options(config: dict, event: Event | None = None) -> None:
     ctx = context(config, event)
     kind = config["type"]
     if kind == "mastodon":
-        mastodon_live.Options.from_context(ctx)
+        MastodonOptions.from_context(ctx)
     elif kind == "flickr":
-        flickr_live.options(ctx)
+        flickr_options(ctx)
     elif kind == "bluesky":
         source_config(config)
     elif kind == "feed":

@@ -1,4 +1,4 @@
-"""collector/sources/bluesky.py: Jetstream events and searchPosts postViews."""
+"""collector/sources/bluesky/parse.py: Jetstream events and searchPosts postViews."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""collector/sources/bluesky_live.py against the fake Jetstream and the fake PDS, on free ports.
+"""collector/sources/bluesky/live.py against the fake Jetstream and the fake PDS, on free ports.
 
 Each test builds a SourceContext by hand whose `save` commits into a real archive with
 collector.store.save_batch, runs `bluesky_live.run(ctx)` on this thread's event loop, injects
@@ -18,9 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from collector.sources import bluesky_live
 from collector.sources.base import Backoff, SourceContext
 from collector.sources.bluesky import POST
+from collector.sources.bluesky import live as bluesky_live
 from collector.store import save_batch
 from core.archive import load_cursor
 from core.events import Event

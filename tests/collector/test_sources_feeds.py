@@ -1,4 +1,4 @@
-"""collector/sources/feeds.py: data-file pairs, and polling a real feed server with ETags."""
+"""collector/sources/feeds/: data-file pairs, and polling a real feed server with ETags."""
 
 from __future__ import annotations
 

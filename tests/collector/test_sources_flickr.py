@@ -1,4 +1,4 @@
-"""collector/sources/flickr.py: photos of a real flickr.photos.search response."""
+"""collector/sources/flickr/parse.py: photos of a real flickr.photos.search response."""
 
 import json
 

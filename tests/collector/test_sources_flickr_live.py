@@ -1,4 +1,4 @@
-"""collector/sources/flickr_live.py against the Flickr fake: paging, overlap, budget, errors."""
+"""collector/sources/flickr/live.py against the Flickr fake: paging, overlap, budget, errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 import time
 from contextlib import closing
 
-from collector.sources.flickr_live import Budget
+from collector.sources.flickr.fetch import Budget
 from core.archive import open_archive, visible_items
 from tests.collector.live_helpers import count, run_until, sample_event
 from tests.fakes.flickr import DEFAULT_KEY, FlickrFake

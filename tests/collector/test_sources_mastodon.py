@@ -1,4 +1,4 @@
-"""collector/sources/mastodon.py: data-file pairs from real statuses, and streaming events."""
+"""collector/sources/mastodon/parse.py: data-file pairs from real statuses, and streaming events."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""collector/sources/mastodon_live.py against the fake Mastodon over real HTTP (tests/fakes).
+"""collector/sources/mastodon/ (live.py and the modules it runs) against the fake Mastodon over real HTTP (tests/fakes).
 
 Each test runs `mastodon_live.run(ctx)` on its own event loop with a SourceContext built by hand,
 whose `save` commits into a real archive with collector.store.save_batch.
@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from collector.sources import mastodon_live
 from collector.sources.base import Backoff, SourceContext, SourceState
-from collector.sources.mastodon import parse_stream_event
-from collector.sources.mastodon_stream import SSEParser
+from collector.sources.mastodon import backfill, instance, parse_stream_event
+from collector.sources.mastodon import live as mastodon_live
+from collector.sources.mastodon.sse import SSEParser
 from collector.store import save_batch
 from core.archive import load_cursor
 from core.errors import SourceError
@@ -345,17 +345,6 @@ def test_429_with_iso_reset_is_honoured(archive, settings, fake):
     assert "rate limited" in c.ctx.state.history
 
 
-def test_rate_limit_reset_forms():
-    wait = mastodon_live.rate_limit_wait
-    headers = httpx.Headers({"x-ratelimit-reset": "2026-08-01T14:00:00.070144Z",
-                             "date": "Sat, 01 Aug 2026 13:59:30 GMT"})  # fmt: skip
-    assert wait(headers, 300) == pytest.approx(30.12, abs=0.01)
-    assert wait(httpx.Headers({"x-ratelimit-reset": "1785592800",
-                               "date": "Sat, 01 Aug 2026 13:58:00 GMT"}), 300) == pytest.approx(120.05)  # fmt: skip
-    assert wait(headers, 10) == 10  # capped
-    assert wait(httpx.Headers({}), 300) == 60
-
-
 def test_5xx_burst_backs_off_then_recovers(archive, settings, fake):
     first = fake.publish(post())
     fake.faults.fail(502, count=4, path="/api/v1/timelines")
@@ -518,7 +507,7 @@ def test_overlap_floor_is_snowflake_arithmetic_only_for_snowflake_ids():
     since = datetime(2026, 10, 24, 9, 0, tzinfo=UTC)
     ms = int(since.timestamp() * 1000)
     later = str((ms + 60_000) << 16 | 5)
-    assert mastodon_live.snowflake_floor(later, since) == str(ms << 16)
-    assert mastodon_live.snowflake_floor("12345", since) is None  # sequential ids: re-walk by time
-    assert mastodon_live.snowflake_floor("AbCdEf9", since) is None  # opaque (flake, ULID)
-    assert sorted(["10", "9", "100"], key=mastodon_live.id_key) == ["9", "10", "100"]
+    assert backfill.snowflake_floor(later, since) == str(ms << 16)
+    assert backfill.snowflake_floor("12345", since) is None  # sequential ids: re-walk by time
+    assert backfill.snowflake_floor("AbCdEf9", since) is None  # opaque (flake, ULID)
+    assert sorted(["10", "9", "100"], key=instance.id_key) == ["9", "10", "100"]

@@ -25,6 +25,7 @@ def test_migrations_apply_once(db_path):
         "m002_source_state",
         "m003_moderation",
         "m004_items_state_index",
+        "m005_rebuild_requests",
         "m006_counts",
     ]
 

@@ -17,7 +17,7 @@ import httpx
 
 from core.archive import open_archive
 from core.redisd import free_port, wait_for_port
-from sitegen.schedule import run_schedule, session_deadlines
+from sitegen.rebuild_loop import run_rebuild_loop, session_deadlines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_schedule_rebuilds_when_a_session_ends_by_the_collectors_clock(make_sett
     lines: list[str] = []
     stop = threading.Event()
     worker = threading.Thread(
-        target=run_schedule, args=(settings, sg.EVENT, 0.05, stop, lines.append)
+        target=run_rebuild_loop, args=(settings, sg.EVENT, 0.05, stop, lines.append)
     )
     worker.start()
     try:

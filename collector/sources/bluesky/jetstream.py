@@ -22,10 +22,10 @@ from websockets.asyncio.client import connect
 
 from core.errors import ParseError, SourceError
 
-from ..normalise import Change, Delete
-from ..store import Malformed
-from .base import SourceContext
-from .bluesky import POST, at_uri, parse_jetstream
+from ...normalise import Change, Delete
+from ...store import Malformed
+from ..base import SourceContext, Stopping
+from .parse import POST, at_uri, parse_jetstream
 
 log = logging.getLogger("collector.bluesky")
 MAX_HANDLES = 100_000
@@ -104,24 +104,23 @@ async def fetch_jetstream(ctx: SourceContext, opts: Options, live: Live) -> None
                 if dropped_at is not None:
                     ctx.state.disconnected_seconds += time.monotonic() - dropped_at
                 _set_state(ctx, "streaming")
-                await _read(ctx, ws, opts, live, requested, handles, seen)
+                why = await _read(ctx, ws, opts, live, requested, handles, seen)
         except websockets.InvalidStatus as exc:
             status = exc.response.status_code
             if 400 <= status < 500 and status != 429:
                 raise SourceError(
                     "bluesky", url, f"Jetstream refused the connection ({status})"
                 ) from exc
-            ctx.state.error(exc)
-            log.warning("bluesky: Jetstream %s answered %s; backing off", opts.url, status)
+            why = f"Jetstream {opts.url} answered {status}"
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-            ctx.state.error(exc)
-            log.warning("bluesky: Jetstream %s: %s: %s; backing off", opts.url,
-                        type(exc).__name__, exc)  # fmt: skip
+            why = f"Jetstream {opts.url}: {type(exc).__name__}: {exc}"
         if ctx.stopping.is_set():
             break
         dropped_at = time.monotonic()
-        _set_state(ctx, "backing off")
-        await ctx.sleep(ctx.backoff.next_delay())
+        try:  # a failing backfill (no credentials) stays visible while the stream goes on
+            await ctx.back_off(why, show=ctx.state.state != "failing")
+        except Stopping:
+            break
     if dropped_at is not None:
         ctx.state.disconnected_seconds += time.monotonic() - dropped_at
 
@@ -132,8 +131,8 @@ def _set_state(ctx: SourceContext, state: str) -> None:
         ctx.state.set(state)
 
 
-async def _read(ctx, ws, opts: Options, live: Live, requested, handles, seen) -> None:
-    """Frames of one connection, saved in batches; returns on stop or silence."""
+async def _read(ctx, ws, opts: Options, live: Live, requested, handles, seen) -> str:
+    """Frames of one connection, saved in batches; returns why it ended (stop or silence)."""
     batch, last_frame, last_save, first = _Batch(), time.monotonic(), time.monotonic(), True
     try:
         while not ctx.stopping.is_set():
@@ -153,10 +152,9 @@ async def _read(ctx, ws, opts: Options, live: Live, requested, handles, seen) ->
                 await _flush(ctx, live, batch)
                 batch, last_save = _Batch(), now
             if now - last_frame > opts.watchdog:
-                ctx.state.error(f"Jetstream silent for {opts.watchdog:g} s: reconnecting")
-                log.info("Jetstream silent for %g s: reconnecting", opts.watchdog)
                 ws.transport.abort()  # a silent server would hold a closing handshake too
-                return
+                return f"Jetstream silent for {opts.watchdog:g} s: reconnecting"
+        return "stopping"
     finally:
         if batch.frames:
             await _flush(ctx, live, batch)

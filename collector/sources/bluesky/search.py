@@ -1,7 +1,7 @@
 """Bluesky searchPosts backfill: an app-password session on the PDS, hashtag search walked back
 from `until` to `since` (sortAt), rate limits honoured. It fills gaps Jetstream cannot replay.
 
-`fetch_*` talk to the network; parsing is `bluesky.parse_post_view`. Deletes never show up in
+`fetch_*` talk to the network; parsing is `parse.parse_post_view`. Deletes never show up in
 search, so a backfill only adds posts (Jetstream carries the retractions).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,15 +18,14 @@ import httpx
 from core.errors import ParseError, SourceError
 from core.items import format_time
 
-from ..normalise import Change, SkipItem, parse_source_time
-from ..store import Malformed
-from .base import SourceContext
-from .bluesky import parse_post_view
+from ...normalise import Change, SkipItem, parse_source_time
+from ...store import Malformed
+from ..base import SourceContext, spent
+from .parse import parse_post_view
 
 log = logging.getLogger("collector.bluesky")
 SEARCH = "app.bsky.feed.searchPosts"
 AUTH_ERRORS = {"AuthMissing", "InvalidToken", "AuthenticationRequired", "AccountTakedown"}
-MAX_WAIT = 900.0  # never sleep longer than this on one rate-limit answer
 
 
 class CredentialsError(SourceError):
@@ -88,18 +86,21 @@ async def fetch_xrpc(ctx: SourceContext, method: str, url: str, *, token=None, *
         try:
             response = await ctx.http.request(method, url, headers=headers, timeout=30, **kwargs)
         except httpx.HTTPError as exc:
-            await _retry(ctx, exc)
+            await ctx.back_off(f"{type(exc).__name__}: {exc}", show=False)
             continue
         if response.status_code == 429:
-            await _rate_limited(ctx, response)
+            ctx.hold_for(response)
+            await ctx.wait_for_budget()
             continue
         if response.status_code >= 500:
-            await _retry(ctx, f"HTTP {response.status_code} from {url}")
+            await ctx.back_off(f"HTTP {response.status_code} from {url}", show=False)
             continue
         if response.status_code >= 400:
             raise _xrpc_error(response)
         ctx.backoff.reset()
-        await _respect_remaining(ctx, response)
+        if spent(response.headers):  # the next call would be refused: wait for the reset
+            ctx.hold_for(response)
+            await ctx.wait_for_budget()
         return response.json()
 
 
@@ -112,51 +113,6 @@ def _xrpc_error(response: httpx.Response) -> XrpcError:
     text = response.text[:200] if not body else ""
     return XrpcError(response.status_code, str(body.get("error") or "HTTPError"),
                      str(body.get("message") or text))  # fmt: skip
-
-
-async def _retry(ctx: SourceContext, why) -> None:
-    ctx.state.error(why)
-    if not await ctx.sleep(ctx.backoff.next_delay()):
-        raise Stopping()
-
-
-async def _rate_limited(ctx: SourceContext, response: httpx.Response) -> None:
-    wait = rate_limit_wait(response.headers, time.time())
-    ctx.state.error(f"rate limited by {response.url.host}: waiting {wait:.1f} s")
-    await _wait_rate_limit(ctx, wait if wait is not None else ctx.backoff.next_delay())
-
-
-async def _respect_remaining(ctx: SourceContext, response: httpx.Response) -> None:
-    """With RateLimit-Remaining at 0, the next call would be refused: wait for the reset."""
-    if response.headers.get("RateLimit-Remaining") == "0":
-        wait = rate_limit_wait(response.headers, time.time(), retry_after=False)
-        if wait:
-            await _wait_rate_limit(ctx, wait)
-
-
-async def _wait_rate_limit(ctx: SourceContext, wait: float) -> None:
-    previous = ctx.state.state
-    ctx.state.set("rate limited")
-    started = time.monotonic()
-    awake = await ctx.sleep(wait)
-    ctx.state.rate_limited_seconds += time.monotonic() - started
-    ctx.state.set(previous if previous != "rate limited" else "streaming")
-    if not awake:
-        raise Stopping()
-
-
-def rate_limit_wait(headers, now: float, retry_after: bool = True) -> float | None:
-    """Seconds to wait: Retry-After (seconds) first, then RateLimit-Reset (epoch seconds)."""
-    if retry_after and (value := headers.get("Retry-After", "").strip()).isdigit():
-        return min(float(value), MAX_WAIT)
-    reset = headers.get("RateLimit-Reset", "").strip()
-    if reset.isdigit():
-        return min(max(int(reset) - now, 0.0), MAX_WAIT)
-    return None
-
-
-class Stopping(Exception):
-    """The collector is stopping: unwind the backfill without an error."""
 
 
 async def fetch_search_pages(

@@ -1,13 +1,19 @@
-"""Flickr: one photo of a flickr.photos.search response (with extras) → Item. Pure."""
+"""Flickr: the photos of a flickr.photos.search response (with extras) → Items. Pure."""
 
 from __future__ import annotations
+
+import json
+import logging
+from typing import Any
 
 from core.errors import ParseError
 from core.items import Author, Item, Media
 
-from ..normalise import links_in_html, normalise_tags, parse_source_time
-from ..sanitise import safe_url, sanitise_html, text_to_html
+from ...normalise import links_in_html, normalise_tags, parse_source_time
+from ...sanitise import safe_url, sanitise_html, text_to_html
+from ...store import Malformed
 
+log = logging.getLogger("collector.flickr")
 SOURCE = "flickr"
 EXTRAS = "description,license,date_upload,date_taken,owner_name,tags,url_l,url_m"
 STATIC = "https://live.staticflickr.com"
@@ -80,3 +86,31 @@ def _int(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def parse_page(photos: list, seen: dict[str, list]) -> tuple[list[Item], list[Malformed], int]:
+    """Photos not seen before (or updated since) → items; broken ones → Malformed, once each.
+    Returns the newest upload time among them too. Updates `seen`."""
+    items, malformed, newest = [], [], 0
+    for photo in photos:
+        pid = str(photo.get("id", "")) if isinstance(photo, dict) else ""
+        uploaded = _int_or_zero(photo.get("dateupload")) if isinstance(photo, dict) else 0
+        marker = [uploaded, str(photo.get("lastupdate", ""))] if isinstance(photo, dict) else []
+        newest = max(newest, uploaded)
+        if pid and seen.get(pid) == marker:
+            continue
+        try:
+            items.append(parse_photo(photo))
+        except ParseError as exc:
+            log.warning("Could not process flickr:%s: %s", pid or "?", exc)
+            malformed.append(Malformed(f"flickr:{pid or '?'}", str(exc), json.dumps(photo)))
+        if pid:
+            seen[pid] = marker
+    return items, malformed, newest
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

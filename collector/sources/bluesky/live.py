@@ -1,10 +1,10 @@
 """Bluesky, live: Jetstream for the stream, authenticated searchPosts for the gaps it can't replay.
 
-`run(ctx)` runs two tasks over one cursor. The Jetstream reader (jetstream_live.py) saves each
+`run(ctx)` runs two tasks over one cursor. The Jetstream reader (jetstream.py) saves each
 batch with `{"time_us", "clock"}` of the last frame it processed, and resumes from `time_us`
 minus a buffer. A gap Jetstream cannot replay (a saved cursor older than the replay window, a
 jump in time_us after a reconnect, or a first start with `backfill_from`) is recorded in the
-same cursor as `"backfill": {"since", "until"}` and walked with searchPosts (bluesky_search.py);
+same cursor as `"backfill": {"since", "until"}` and walked with searchPosts (search.py);
 the key is dropped once the walk is done, so a crash mid-backfill redoes it after a restart.
 
 Config keys (the source's entry in event.yaml), with their defaults in DEFAULTS below.
@@ -22,11 +22,11 @@ from typing import Any
 from core.errors import SourceError
 from core.items import format_time, parse_time
 
-from ..enrich.appview import AppView
-from ..enrich.gaps import check_gap
-from .base import SourceContext
-from .bluesky_search import CredentialsError, Session, Stopping, fetch_backfill
-from .jetstream_live import Options, fetch_jetstream
+from ...enrich.appview import AppView
+from ...enrich.gaps import check_gap
+from ..base import SourceContext, Stopping
+from .jetstream import Options, fetch_jetstream
+from .search import CredentialsError, Session, fetch_backfill
 
 log = logging.getLogger("collector.bluesky")
 
@@ -195,9 +195,10 @@ class BlueskyLive:
                 ctx.state.set("failing")
                 return
             except SourceError as exc:
-                ctx.state.error(exc)
                 self.wanted.set()
-                if not await ctx.sleep(ctx.backoff.next_delay()):
+                try:
+                    await ctx.back_off(str(exc), show=False)
+                except Stopping:
                     return
                 continue
             await self.finish_backfill(window, gaps)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from core.errors import ParseError
 from core.items import Author, Item, Media
 
-from ..normalise import (
+from ...normalise import (
     Delete,
     SkipItem,
     first,
@@ -23,7 +23,7 @@ from ..normalise import (
     tags_from_text,
     text_of_clean_html,
 )
-from ..sanitise import safe_url, sanitise_html
+from ...sanitise import safe_url, sanitise_html
 
 SOURCE = "mastodon"
 ARCHIVED_VISIBILITY = {"public", "unlisted"}

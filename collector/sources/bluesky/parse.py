@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from core.errors import ParseError
 from core.items import Author, Item, Media
 
-from ..normalise import (
+from ...normalise import (
     Delete,
     ProfileHint,
     SkipItem,
@@ -21,7 +21,7 @@ from ..normalise import (
     parse_source_time,
     tags_from_text,
 )
-from ..sanitise import facet_links, safe_url, text_to_html
+from ...sanitise import facet_links, safe_url, text_to_html
 
 SOURCE = "bluesky"
 POST = "app.bsky.feed.post"
