@@ -19,7 +19,7 @@ from tests.collector.conftest import jetstream_post
 from tests.collector.live_helpers import FAST, count, sample_event
 from tests.fakes.appview import AppViewFake
 from tests.fakes.bluesky import BlueskyFake
-from tests.fakes.jetstream import JetstreamFake
+from tests.fakes.jetstream import JetstreamFake, post_event
 
 ANA, SHY, BEA = (
     "did:plc:anaaaaaaaaaaaaaaaaaaaaaa",
@@ -187,3 +187,35 @@ def test_after_a_gap_beyond_the_replay_window_posts_gone_meanwhile_are_retracted
     assert [sorted(r.params["uris"]) for r in asked] == [sorted([items[0].uri, items[1].uri])]
     kinds = [decode_entry(f)[0] for _, f in redis_client.xrange(stream_key(event.slug))]
     assert kinds[-1] == "retract"
+
+
+def test_an_author_who_opts_out_mid_event_is_retracted(
+    make_settings, redis_url, redis_client, fakes
+):
+    """The self-label lives in the author's profile record: Jetstream carries its commit, the
+    profile is asked for again, and the post already shown is retracted."""
+    jetstream, appview = fakes
+    appview.add_profile(ANA, "ana.bsky.social", "Ana Lima")
+    settings = make_settings(redis_url=redis_url)
+    event = sample_event(source(jetstream, appview))
+    profile = {"$type": "app.bsky.actor.profile", "displayName": "Ana Lima",
+               "labels": {"$type": "com.atproto.label.defs#selfLabels",
+                          "values": [{"val": HIDE}]}}  # fmt: skip
+    post = post_by(ANA, 6)
+
+    def script() -> None:
+        jetstream.publish(post)
+        deadline = time.monotonic() + 20
+        while redis_client.xlen(stream_key(event.slug)) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        appview.add_profile(ANA, "ana.bsky.social", "Ana Lima", labels=[HIDE])
+        jetstream.publish(post_event(ANA, "self", profile, collection="app.bsky.actor.profile"))
+
+    asyncio.run(run(settings, event, jetstream, script,
+                    lambda: redis_client.xlen(stream_key(event.slug)) >= 2))  # fmt: skip
+    assert [(k, d["uri"]) for k, d in entries(redis_client, event.slug)] == [
+        ("post", uri_of(post)), ("retract", uri_of(post))]  # fmt: skip
+    status = count(settings.archive_path, "SELECT status = 'hidden' FROM items WHERE uri = ?",
+                   uri_of(post))  # fmt: skip
+    assert status == 1

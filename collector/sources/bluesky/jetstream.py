@@ -25,7 +25,7 @@ from core.errors import ParseError, SourceError
 from ...normalise import Change, Delete
 from ...store import Malformed
 from ..base import SourceContext, Stopping
-from .parse import POST, at_uri, parse_jetstream
+from .parse import POST, PROFILE, at_uri, parse_jetstream
 
 log = logging.getLogger("collector.bluesky")
 MAX_HANDLES = 100_000
@@ -50,7 +50,7 @@ class Options:
 
 
 def jetstream_url(base: str, cursor_us: int | None) -> str:
-    params = [("wantedCollections", POST)]
+    params = [("wantedCollections", POST), ("wantedCollections", PROFILE)]
     if cursor_us is not None:
         params.append(("cursor", str(cursor_us)))
     return f"{base}{'&' if '?' in base else '?'}{urlencode(params)}"
