@@ -12,8 +12,8 @@ from pathlib import Path
 
 import redis as redis_lib
 
-from collector import replay
 from collector.replay import Replay, Stopper
+from collector.sources import replayed
 from core.events import load_events
 from core.tail import counters_key, stream_key
 
@@ -59,7 +59,7 @@ def test_a_pool_of_workers_archives_what_one_process_does(
         if line["source"] == "bluesky" and payload.get("kind") == "commit" and k % 3 == 0:
             rec.lines.insert(k, {**line, "payload": identity(payload["did"], f"h{k}.example")})
     path = rec.write(extra_raw=[(5, "{not json"), (40, '{"at": "yesterday"}')])
-    monkeypatch.setattr(replay, "CHUNK_LINES", 7)  # many chunks, identity events on their edges
+    monkeypatch.setattr(replayed, "CHUNK_LINES", 7)  # many chunks, identity events on their edges
 
     alone = replay_into(make_settings, redis_url, path, "alone", workers=1)
     pooled = replay_into(make_settings, redis_url, path, "pooled", workers=2)
@@ -73,7 +73,7 @@ def test_a_pool_of_workers_archives_what_one_process_does(
 WORKER_REPLAY = """
 import sys
 from pathlib import Path
-from collector import replay
+from collector.sources import replayed
 from collector.replay import Replay
 from core.events import load_events
 from core.settings import Settings
@@ -82,7 +82,7 @@ if __name__ == "__main__":
     settings = Settings(archive_path=Path(sys.argv[2]), redis_url=sys.argv[3],
                         content_dir=Path(sys.argv[4]))
     event = next(e for e in load_events(settings.content_dir) if e.slug == "northwind-2026")
-    replay.CHUNK_LINES = 7  # chunks for both workers
+    replayed.CHUNK_LINES = 7  # chunks for both workers
     Replay(settings, event, Path(sys.argv[1]), 1.0, 20.0, workers=2).run()  # 10 s between lines
 """
 
