@@ -51,22 +51,26 @@ class Committed:
 
 class Pipeline:
     def __init__(
-        self, settings: Settings, db: sqlite_utils.Database, redis: redis_lib.Redis
+        self, settings: Settings, db: sqlite_utils.Database, redis: redis_lib.Redis | None
     ) -> None:
         self.settings, self.db, self.redis = settings, db, redis
         self.lock = threading.Lock()  # one writer at a time, from any thread
         self.needs_reseed: set[str] = set()
+        self.redis_errors: dict[str, str] = {}  # event -> why its last publish failed
 
     @classmethod
     def open(cls, settings: Settings) -> Pipeline:
-        """The archive (tuned for batch writes) and Redis, opened the one way every collector does."""
+        """The archive (tuned for batch writes) and Redis, opened the one way every collector
+        does. Without a REDIS_URL (a dashboard with no live pages) commits are not published."""
         db = open_archive(settings.archive_path)
         tune_for_writing(db)
-        return cls(settings, db, connect(settings.redis_url, **REDIS_OPTIONS))
+        redis = connect(settings.redis_url, **REDIS_OPTIONS) if settings.redis_url else None
+        return cls(settings, db, redis)
 
     def close(self) -> None:
         with self.lock:
-            self.redis.close()
+            if self.redis is not None:
+                self.redis.close()
             self.db.close()
 
     # -- the step ------------------------------------------------------------------------------
@@ -88,6 +92,8 @@ class Pipeline:
         return Committed(committed, malformed)
 
     def _publish(self, slug: str, committed: list[Change]) -> None:
+        if self.redis is None:
+            return
         try:
             if slug in self.needs_reseed:
                 reseed_from_archive(self.redis, self.db, slug, self.settings.tail_length)
@@ -96,11 +102,13 @@ class Pipeline:
                 publish_after_commit(
                     self.redis, self.db, slug, committed, self.settings.tail_length
                 )
+            self.redis_errors.pop(slug, None)
         except redis_lib.RedisError as exc:
             # The archive holds the batch; the stream is re-seeded when Redis answers again.
             if slug not in self.needs_reseed:
                 log.warning("Redis unavailable, will re-seed %s from the archive: %s", slug, exc)
             self.needs_reseed.add(slug)
+            self.redis_errors[slug] = str(exc) or type(exc).__name__
 
     # -- healing -------------------------------------------------------------------------------
 
@@ -109,6 +117,8 @@ class Pipeline:
         that does not answer is a clear error; otherwise the event waits for the next heal."""
         with self.lock:
             for slug in slugs:
+                if self.redis is None:
+                    raise AfaError("REDIS_URL is not set: nothing to re-seed")
                 try:
                     reseed_from_archive(self.redis, self.db, slug, self.settings.tail_length)
                     self.needs_reseed.discard(slug)
@@ -128,6 +138,8 @@ class Pipeline:
     def publish_states(self, rows: Iterable[tuple[str, str, Any]]) -> None:
         """(event, source key, JSON-ready state) into the event's Redis status hash, best effort:
         the archive keeps the same states for `python -m collector status`."""
+        if self.redis is None:
+            return
         try:
             pipe = self.redis.pipeline(transaction=False)
             for slug, key, state in rows:

@@ -51,6 +51,7 @@ class EventData:
     inline_posts: int = 50
     state: str = ""  # a digest of the event's rows in the archive
     counts_as_of: datetime | None = None  # when reaction counts were last refreshed
+    room: Any = None  # room.RoomData: pins and meet-up proposals (read by room.read_room)
     memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
     store: Store = field(default_factory=lambda: Store(None), repr=False)  # the build's posts
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
