@@ -24,9 +24,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from core.archive import archive_state, open_archive
+from core.archive import archive_state, counts_as_of, open_archive
 from core.events import Event, Site
-from core.items import Item
+from core.items import Item, parse_time
 from core.settings import Settings
 
 from . import downloads, listings, meetups, pages, wall
@@ -213,6 +213,7 @@ class Archive:
         data.items, data.last_seq = reader.read(state)
         if prerender is not None:
             prerender.flush()
+        data.counts_as_of = parse_time(counts_as_of(self.db, event.slug))  # "counts as of"
         self.gone += reader.gone
         data.memo, data.store = self.memo, self.ctx.store
         data.assignment = assignment_of(event, data.items)

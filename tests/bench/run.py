@@ -12,6 +12,7 @@ BENCHES = [
     ["bench_moderation.py"],
     ["bench_wall.py"],
     ["bench_publish.py"],
+    ["bench_enrich.py"],
 ]
 
 failed = 0
