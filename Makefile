@@ -10,7 +10,7 @@ SPEED  ?= 60
 DURATION ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site publish restore live test bench bench-collector bench-site bench-live stop lint clean check-content vnu axe browser servers
+.PHONY: help setup demo run collect site publish restore live test bench bench-collector bench-site bench-live bench-publish bench-enrich stop lint clean check-content vnu axe browser servers
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
 AXE_JS := var/tools/axe/node_modules/axe-core/axe.min.js
@@ -86,8 +86,14 @@ bench-collector: $(STAMP) ## Collector throughput and source-to-Redis latency
 bench-site: $(STAMP) ## Site build at 100,000 and 1,000,000 posts: full, one session, no change, floor, search
 	$(PY) tests/bench/bench_site.py
 
-bench-live: $(STAMP) ## SSE fan-out to 1,000 / 5,000 / 10,000 clients, against nginx + Nchan
+bench-publish: $(STAMP) servers ## Publish the 100,000-post site to a local S3 server and rsync; Litestream's lag
+	$(PY) tests/bench/bench_publish.py
+
+bench-live: $(STAMP) servers ## SSE fan-out to 1,000 / 5,000 / 10,000 clients: a sidecar, two behind HAProxy, nginx + Nchan
 	$(PY) tests/bench/bench_live.py
+
+bench-enrich: $(STAMP) ## Bluesky author hydration latency and a 10,000-post count refresh per source
+	$(PY) tests/bench/bench_enrich.py
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

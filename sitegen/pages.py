@@ -51,6 +51,8 @@ class EventData:
     stream_url: str = ""
     inline_posts: int = 50
     state: str = ""  # a digest of the event's rows in the archive
+    counts_as_of: datetime | None = None  # when reaction counts were last refreshed
+    room: Any = None  # room.RoomData: pins and meet-up proposals (read by room.read_room)
     memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
     store: Store = field(default_factory=lambda: Store(None), repr=False)  # the build's posts
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -219,6 +221,7 @@ def _talk_context(
             "photos": stats.photos(posts),
             "boosted": data.whole(stats.most(posts, "boosts")),
             "liked": data.whole(stats.most(posts, "likes")),
+            "counts_as_of": data.counts_as_of,
             "people": stats.participants(posts),
             "og_description": _talk_summary(talk, posts),
             "og_image": _first_photo(posts),

@@ -316,7 +316,7 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
     last round builds the Pagefind indexes too, which must match as well."""
     import random
 
-    from collector.moderation import Moderator
+    from core.moderation.decisions import Moderator
 
     from sitegen import search
 
