@@ -317,7 +317,6 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
     import random
 
     from core.moderation.decisions import Moderator
-
     from sitegen import search
 
     settings, items = site
