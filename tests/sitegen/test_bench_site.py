@@ -14,7 +14,7 @@ def test_bench_site_runs_every_step(tmp_path):
     out = tmp_path / "site.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests/bench/bench_site.py"), "--posts", "400",
-         "--no-search", "--keep", str(tmp_path / "work"), "--json", str(out)],
+         "--keep", str(tmp_path / "work"), "--json", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -23,6 +23,8 @@ def test_bench_site_runs_every_step(tmp_path):
         "floor (plain loop):",
         "one-session rebuild:",
         "no-change rebuild:",
+        "search, a session's update:",
+        "| one-session rebuild |",
     ):
         assert line in done.stdout, done.stdout
     figures = json.loads(out.read_text())
@@ -31,6 +33,8 @@ def test_bench_site_runs_every_step(tmp_path):
         "session",
         "nochange",
         "rss_mb",
+        "search",
     }
+    assert figures["search"]["posts"] > 0 and figures["search"]["files"] > 0
     assert figures["session"]["rendered"] > 0 and figures["session"]["written"] > 0
     assert figures["nochange"]["pages"] == figures["session"]["pages"] > figures["full"]["pages"]
