@@ -245,28 +245,31 @@ def m007_counts(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m008_item_log(db: sqlite_utils.Database) -> None:
-    """Every write to an item row, numbered, by triggers: whoever writes (the collector, a
+    """Every write to an item row numbered, by triggers: whoever writes (the collector, a
     moderation decision, a count refresh, an organizer in the sqlite3 shell), a reader that
     remembers the last number it saw finds exactly the rows to read again, and tells that
-    nothing changed from one indexed look-up, however large the archive."""
+    nothing changed from one indexed look-up, however large the archive. One row per item (its
+    latest write), so the log is as long as the archive, not as its history."""
     db.executescript(
         """
         CREATE TABLE item_log (
-            n INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a position stays a position
+            item INTEGER PRIMARY KEY,   -- items.id (a row deleted from items keeps its entry)
             event TEXT NOT NULL,
-            item INTEGER NOT NULL                 -- items.id
+            n INTEGER NOT NULL          -- the write's number: above every earlier write's
         );
         CREATE INDEX item_log_event ON item_log (event, n);
+        CREATE INDEX item_log_n ON item_log (n);
         CREATE TRIGGER item_log_insert AFTER INSERT ON items BEGIN
-            INSERT INTO item_log (event, item) VALUES (NEW.event, NEW.id);
+            INSERT OR REPLACE INTO item_log (item, event, n)
+                VALUES (NEW.id, NEW.event, (SELECT coalesce(max(n), 0) + 1 FROM item_log));
         END;
-        CREATE TRIGGER item_log_update AFTER UPDATE ON items BEGIN
-            INSERT INTO item_log (event, item) VALUES (NEW.event, NEW.id);
-            INSERT INTO item_log (event, item) SELECT OLD.event, OLD.id
-                WHERE OLD.event IS NOT NEW.event OR OLD.id IS NOT NEW.id;
+        CREATE TRIGGER item_log_update AFTER UPDATE ON items BEGIN  -- (id and event never change)
+            INSERT OR REPLACE INTO item_log (item, event, n)
+                VALUES (NEW.id, NEW.event, (SELECT coalesce(max(n), 0) + 1 FROM item_log));
         END;
         CREATE TRIGGER item_log_delete AFTER DELETE ON items BEGIN
-            INSERT INTO item_log (event, item) VALUES (OLD.event, OLD.id);
+            INSERT OR REPLACE INTO item_log (item, event, n)
+                VALUES (OLD.id, OLD.event, (SELECT coalesce(max(n), 0) + 1 FROM item_log));
         END;
         """
     )
@@ -396,7 +399,7 @@ def log_position(db: sqlite_utils.Database, event: str) -> int:
 def logged_items(db: sqlite_utils.Database, event: str, after: int, limit: int) -> list[int] | None:
     """The ids of the event's items written after log position `after`, or None past `limit`."""
     rows = db.execute(
-        "SELECT DISTINCT item FROM item_log WHERE event = ? AND n > ? LIMIT ?",
+        "SELECT item FROM item_log WHERE event = ? AND n > ? LIMIT ?",
         [event, after, limit + 1],
     ).fetchall()
     return None if len(rows) > limit else [r[0] for r in rows]
