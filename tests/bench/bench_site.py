@@ -173,33 +173,42 @@ def child(step: str, work: Path) -> dict:
 
 
 def search_session(settings: Settings) -> dict:
-    """Index the last block of posts (where the session's posts went) the way the rebuild does:
-    read its rows, make each post's record, run Pagefind over them."""
+    """Index the block of posts the session's posts went into, the way the rebuild does it (read
+    its rows, make each post's entry, run Pagefind), and the block before it, which is full: the
+    most a session's update can cost (its posts may land in a nearly full block)."""
     from core.events import load_events
     from sitegen import search
-    from sitegen.posts import anchor_of, decode, place_of
 
     [event] = load_events(settings.content_dir)
     db = open_archive(settings.archive_path)
     top = db.execute("SELECT max(id) FROM items WHERE event = ?", [EVENT]).fetchone()[0]
+    last = search.block_of(top)
+    session = index_block_of(db, event, last)
+    full = index_block_of(db, event, last - 1) if last > 0 else session
+    db.close()
+    return {**session, "full": full, "rss_mb": rss_mb()}
+
+
+def index_block_of(db, event, block: int) -> dict:
+    from sitegen import search
+    from sitegen.posts import anchor_of, decode, place_of
+
     started = time.perf_counter()
     rows = db.execute(
         "SELECT id, data, seq FROM items WHERE event = ? AND status = 'visible' AND id >= ?"
-        " ORDER BY id",
-        [EVENT, search.block_of(top) * search.BLOCK],
+        " AND id < ? ORDER BY id",
+        [EVENT, block * search.BLOCK, (block + 1) * search.BLOCK],
     ).fetchall()
-    records = []
+    entries = []
     for _, data, seq in rows:
         item = decode(data, seq)
         if not item.author.noindex:
             photos = any(m.kind == "image" for m in item.media) and not item.sensitive
-            records.append(
+            entries.append(
                 search.entry(event, item, anchor_of(item.uri), place_of(event, item), photos)
             )
-    files = search.index_block(records, lambda path, data: None)
-    db.close()
-    return {"seconds": time.perf_counter() - started, "posts": len(records), "files": files,
-            "rss_mb": rss_mb()}  # fmt: skip
+    files = search.index_block(entries, lambda path, data: None)
+    return {"seconds": time.perf_counter() - started, "posts": len(entries), "files": files}
 
 
 def floor(settings: Settings, now: datetime) -> tuple[float, int]:
@@ -307,8 +316,10 @@ def run_size(posts: int, keep: Path | None, search: bool) -> dict:
         print(f"  no-change rebuild:   {results['nochange']['seconds']:.2f} s", flush=True)
         if search:
             results["search"] = run_child("search", work)
-            print(f"  search, a session's update: {results['search']['seconds']:.2f} s"
-                  f" ({results['search']['posts']} posts in its block)", flush=True)  # fmt: skip
+            found = results["search"]
+            print(f"  search, a session's update: {found['seconds']:.2f} s ({found['posts']} posts"
+                  f" in its block); a full block: {found['full']['seconds']:.2f} s"
+                  f" ({found['full']['posts']} posts)", flush=True)  # fmt: skip
         results["ratio"] = full["seconds"] / results["floor"]["seconds"]
         peak = max(r["rss_mb"] for r in (full, session, results["nochange"]))
         met = {
@@ -318,7 +329,8 @@ def run_size(posts: int, keep: Path | None, search: bool) -> dict:
             "rss_mb": peak <= targets["rss_mb"],
         }
         if search:
-            met["search"] = results["search"]["seconds"] <= targets["search"]
+            worst = max(results["search"]["seconds"], results["search"]["full"]["seconds"])
+            met["search"] = worst <= targets["search"]
         results.update(peak_rss_mb=peak, targets=targets, met=met)
         return results
     finally:
@@ -336,7 +348,8 @@ def print_table(figures: dict) -> None:
         ("no-change rebuild", lambda r: f"{r['nochange']['seconds']:.2f} s",
          lambda t: f"<= {t['nochange']:g} s", "nochange"),
         ("peak memory", lambda r: f"{r['peak_rss_mb']:.0f} MB", lambda t: f"<= {t['rss_mb']:g} MB", "rss_mb"),
-        ("search, a session's update", lambda r: f"{r['search']['seconds']:.2f} s" if "search" in r else "-",
+        ("search, a session's update", lambda r: (f"{r['search']['seconds']:.2f} s, a full block "
+         f"{r['search']['full']['seconds']:.2f} s") if "search" in r else "-",
          lambda t: f"<= {t['search']:g} s", "search"),
     ]  # fmt: skip
     sizes = list(figures)
