@@ -11,6 +11,7 @@ from core.archive import open_archive
 from core.cli import AfaGroup, configure_logging
 from core.errors import AfaError
 from core.events import load_events
+from core.paths import private_dir
 from core.redisconn import redact
 from core.settings import load_settings, secret
 
@@ -91,6 +92,7 @@ def supervise(
         AFA_ADMIN_SECRET=… python -m admin supervise northwind-2026
     """
     settings = load_settings()
+    private_dir(settings.var_dir)
     known = {e.slug: e for e in load_events(settings.content_dir)}
     missing = [slug for slug in events if slug not in known]
     if missing:

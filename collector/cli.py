@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import signal
 from pathlib import Path
 
 import click
-import redis as redis_lib
 
 from core.archive import open_archive, source_states
 from core.cli import AfaGroup, configure_logging, print_table, short_time
 from core.errors import AfaError
 from core.events import Event, find_event, load_events
 from core.moderation.commands import COMMANDS, sync_moderation
-from core.redisconn import connect
 from core.settings import Settings, load_settings
 
 from .collect import collect
-from .notes import make_note
-from .publish import publish_after_commit
+from .notes import make_note, post_note
 from .report import build_report, save_report, write_report
 from .runner import Replay, Stopper
-from .store import save_batch
 
 
 @click.group(cls=AfaGroup)
@@ -201,34 +198,45 @@ def report(event: str, json_path: Path | None) -> None:
 @click.argument("event")
 @click.argument("text")
 @click.option("--author", default="Organizers", show_default=True, help="Who signs the note.")
-def note(event: str, text: str, author: str) -> None:
+@click.option("--markdown", is_flag=True, help="TEXT is Markdown (sanitised like any post).")
+@click.option("--pin", is_flag=True, help="Pin it on the walls and live pages too.")
+@click.option("--by", help="Who pins it, for the audit log (default: your user name).")
+@click.option(
+    "--preview", is_flag=True, help="Print the note's HTML as it would be posted; post nothing."
+)
+def note(event: str, text: str, author: str, markdown: bool, pin: bool, by: str | None,
+         preview: bool) -> None:  # fmt: skip
     """Post an organizer's announcement into EVENT's archive and live stream.
 
     \b
     Example:
         python -m collector note northwind-2026 "Lunch is served in the Garden Room" \\
-            --author "Northwind team"
+            --author "Northwind team" --pin
     """
     settings = load_settings()
-    need_redis(settings)
     found = find_event(settings.content_dir, event)
     try:
-        item = make_note(found.slug, text, author)
+        item = make_note(found.slug, text, author, markdown=markdown)
     except ValueError as exc:
         raise AfaError(str(exc)) from exc
-    db = open_archive(settings.archive_path)
-    redis = connect(settings.redis_url, socket_timeout=5)
+    if preview:
+        click.echo(item.html)
+        return
+    need_redis(settings)
+    posted = post_note(settings, found.slug, item, pin=pin, who=by or _user())
+    if posted.redis_error:
+        click.echo(f"archived, not yet live (Redis: {posted.redis_error}); the collector will "
+                   "re-seed it", err=True)  # fmt: skip
+    click.echo(f"{item.uri} (seq {posted.seq or '-'})")
+    if posted.pinned:
+        click.echo(posted.pinned)
+
+
+def _user() -> str:
     try:
-        committed = save_batch(db, found.slug, [item], "note", None)
-        try:
-            publish_after_commit(redis, db, found.slug, committed, settings.tail_length)
-        except redis_lib.RedisError as exc:
-            click.echo(f"archived, not yet live (Redis: {exc}); the collector will re-seed it",
-                       err=True)  # fmt: skip
-    finally:
-        redis.close()
-        db.close()
-    click.echo(f"{item.uri} (seq {committed[0].seq if committed else '-'})")
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "organizer"
 
 
 def _seconds(value) -> str:

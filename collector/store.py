@@ -21,7 +21,7 @@ from core.items import Item, format_time, item_to_dict, parse_time
 from core.moderation.rules import Gate
 from core.tail import live_payload
 
-from . import jsontext
+from . import jsontext, reactions
 from .gate import admit, current_gate
 from .normalise import Delete
 
@@ -62,10 +62,11 @@ class _Batch:
     queued_changes: list[tuple] = field(default_factory=list)
     queued_items: list[tuple] = field(default_factory=list)
 
-    def record(self, kind: str, uri: str, item: Item | None) -> int:
+    def record(self, kind: str, uri: str, item: Item | None, more: dict | None = None) -> int:
         self.flush()
         self.seq += 1
         payload = live_payload(kind, self.seq, uri, item_to_dict(item) if item else None)
+        payload.update(more or {})
         text = _json(payload)
         self.db.execute(
             "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -158,6 +159,7 @@ def save_batch(
     """Apply changes and save the cursor in ONE transaction; return the changes to publish."""
     changes = list(changes)
     with write_transaction(db):
+        changes, boosts = reactions.prepare(db, event, changes)  # replies resolved, boosts apart
         batch = _Batch(db, event, _now(), last_seq(db, event))
         batch.gate = current_gate(db, event)  # moderation hook: one lookup per batch
         batch.known = _archived_uris(db, event, [c.uri for c in changes if isinstance(c, Item)])
@@ -171,6 +173,7 @@ def save_batch(
             else:
                 _queue_item(batch, change)
         batch.flush()
+        reactions.save_boosts(batch, boosts)
         for bad in malformed:
             save_malformed(db, event, source_key, bad, batch.now)
         if cursor is not None:

@@ -20,6 +20,7 @@ from sqlite_utils import Migrations
 
 from .errors import ArchiveError
 from .items import Item, item_from_dict
+from .paths import PRIVATE_FILE, private_dir, private_file, tighten
 
 migrations = Migrations("afa")
 
@@ -193,12 +194,41 @@ def m005_rebuild_requests(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m006_pins_and_boosts(db: sqlite_utils.Database) -> None:
+    """Organizers' pinned posts (core/moderation/pins.py), and who boosted a post
+    as the collector saw it (the meet-ups board counts them as going, core/meetups.py)."""
+    db.executescript(
+        """
+        CREATE TABLE pins (                 -- our data: a post pinned on the walls and live pages
+            event TEXT NOT NULL, uri TEXT NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL, why TEXT NOT NULL,
+            PRIMARY KEY (event, uri)
+        );
+        CREATE TABLE boosts (               -- source data: one row per account that boosted a post
+            event TEXT NOT NULL,
+            uri TEXT NOT NULL,              -- the boosted post's identity
+            author_id TEXT NOT NULL,        -- who boosted it
+            author TEXT NOT NULL,           -- their Author as JSON (name, handle, avatar)
+            at TEXT NOT NULL,               -- the boost's own time, UTC
+            PRIMARY KEY (event, uri, author_id)
+        );
+        """
+    )
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
-    """Open (and migrate) the archive in WAL mode."""
+    """Open (and migrate) the archive in WAL mode; the file is 0600, and a folder made for it
+    0700 (core.paths)."""
     path = Path(path)
     if not create and not path.exists():
         raise ArchiveError(f"archive not found: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)  # SQLite gives the WAL and shared-memory files the archive's mode
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if companion.exists():
+            tighten(companion, PRIVATE_FILE)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         db = sqlite_utils.Database(conn)

@@ -28,7 +28,7 @@ from core.archive import archive_state, open_archive
 from core.events import Event, Site
 from core.settings import Settings
 
-from . import downloads, listings, pages
+from . import downloads, listings, meetups, pages, wall
 from .assign import assign_all
 from .cache import BuildCache, digest
 from .content import load_content
@@ -37,6 +37,7 @@ from .fragments import Fragments
 from .pages import EventData, Page
 from .posts import EventPosts, Store, assignment_of
 from .render import make_env, post_list, post_macro
+from .room import read_room
 from .search import index_event
 from .writer import Writer, file_stamp
 
@@ -144,7 +145,9 @@ def plan(
         yield listings.day_pages(site, data)
         yield listings.archive_pages(site, data)
         yield listings.gallery_pages(site, data)
-        yield [pages.live_page(site, data), pages.search_page(site, data)]
+        yield [wall.live_page(site, data), pages.search_page(site, data)]
+        yield wall.wall_pages(site, data, settings.base_url)
+        yield meetups.meetup_pages(site, data)
         yield downloads.event_downloads(site, data, settings.base_url, fragments)
     yield listings.speaker_pages(site, datas)
 
@@ -205,6 +208,7 @@ class Archive:
         self.gone += reader.gone
         data.memo, data.store = self.memo, self.ctx.store
         data.assignment = assignment_of(event, data.items)
+        data.room = read_room(self.db, event)  # pins and meet-up proposals (room.py)
         log(f"{event.slug}: {len(data.items)} posts up to change {data.last_seq} ({reader.how})")
         return data
 

@@ -22,10 +22,14 @@ from core.events import Event, Site, load_events, load_site
 from .writer import _replace
 
 FORMAT = 2
+# The content model's dataclasses: those core.events defines or takes from another core module
+# (core.schedule's Room, Day, ...); nothing from outside core/ is ever built from the cache.
 CLASSES = {
     name: cls
     for name, cls in vars(model).items()
-    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == model.__name__
+    if isinstance(cls, type)
+    and dataclasses.is_dataclass(cls)
+    and cls.__module__.startswith("core.")
 }
 
 

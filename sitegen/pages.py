@@ -50,6 +50,7 @@ class EventData:
     stream_url: str = ""
     inline_posts: int = 50
     state: str = ""  # a digest of the event's rows in the archive
+    room: Any = None  # room.RoomData: pins and meet-up proposals (read by room.read_room)
     memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
     store: Store = field(default_factory=lambda: Store(None), repr=False)  # the build's posts
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
