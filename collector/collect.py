@@ -29,7 +29,7 @@ import httpx
 import redis as redis_lib
 import sqlite_utils
 
-from core.archive import load_cursor, open_archive, source_states
+from core.archive import last_seq, load_cursor, open_archive, source_states
 from core.errors import AfaError, SourceError
 from core.events import Event
 from core.items import format_time
@@ -38,7 +38,7 @@ from core.settings import Settings, secret
 from core.tail import status_key
 
 from .normalise import Change
-from .publish import publish_after_commit, reseed_from_archive
+from .publish import publish_after_commit, reseed_from_archive, stream_last_seq
 from .runner import event_hashtags
 from .sources import live_source
 from .sources.base import Backoff, SourceContext, SourceRun, SourceState
@@ -269,8 +269,21 @@ class Collector:
             for slug, key, state in rows:
                 pipe.hset(status_key(slug), key, _json(state))
             pipe.execute()
+            self._check_level()
         except redis_lib.RedisError as exc:
             log.debug("source states not written to Redis: %s", exc)
+
+    def _check_level(self) -> None:
+        """A stream behind the archive with no error seen: Redis failed over to a replica
+        that had not received the last entries (replication is asynchronous), or lost them.
+        Under the lock every commit is published, so any gap is one: re-seed it now rather
+        than at the event's next post."""
+        for event in self.events:
+            if event.slug not in self.needs_reseed and (
+                stream_last_seq(self.redis, event.slug) < last_seq(self.db, event.slug)
+            ):
+                log.warning("stream of %s is behind the archive: re-seeding it", event.slug)
+                self.needs_reseed.add(event.slug)
 
     async def _reseed_all(self, at_start: bool = False) -> None:
         slugs = [e.slug for e in self.events] if at_start else sorted(self.needs_reseed)
