@@ -10,9 +10,11 @@ SPEED  ?= 60
 DURATION ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site publish restore live test bench bench-collector bench-site bench-live stop lint clean check-content vnu browser servers
+.PHONY: help setup demo run collect site publish restore live test bench bench-collector bench-site bench-live bench-publish bench-enrich stop lint clean check-content vnu axe browser servers
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
+AXE_JS := var/tools/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
 CHROMIUM ?= /usr/bin/chromium
 
 help: ## List the targets
@@ -61,13 +63,18 @@ $(VNU_JAR): | browser
 
 vnu: $(VNU_JAR) ## Install the Nu HTML Checker (vnu-jar, from npm) used by the tests
 
+$(AXE_JS): | browser
+	npm install --prefix var/tools/axe --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+
+axe: $(AXE_JS) ## Install axe-core (from npm), the accessibility checker the browser tests inject
+
 browser: ## Debian's Chromium and a Java runtime for the browser and HTML tests (installed when root)
 	@scripts/need_system_packages.sh $(CHROMIUM):chromium java:default-jre-headless npm:npm
 
 servers: ## Debian's rsync and HAProxy for the publish and deployment tests (installed when root)
 	@scripts/need_system_packages.sh rsync:rsync /usr/sbin/haproxy:haproxy
 
-test: $(STAMP) browser servers $(VNU_JAR) ## Run the whole test suite against real Redis, SQLite, servers and a browser
+test: $(STAMP) browser servers $(VNU_JAR) $(AXE_JS) ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
@@ -76,11 +83,17 @@ bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 bench-collector: $(STAMP) ## Collector throughput and source-to-Redis latency
 	$(PY) tests/bench/bench_collector.py
 
-bench-site: $(STAMP) ## Site build on a 100,000-post event: full, one session, no change, floor
+bench-site: $(STAMP) ## Site build at 100,000 and 1,000,000 posts: full, one session, no change, floor, search
 	$(PY) tests/bench/bench_site.py
+
+bench-publish: $(STAMP) servers ## Publish the 100,000-post site to a local S3 server and rsync; Litestream's lag
+	$(PY) tests/bench/bench_publish.py
 
 bench-live: $(STAMP) servers ## SSE fan-out to 1,000 / 5,000 / 10,000 clients: a sidecar, two behind HAProxy, nginx + Nchan
 	$(PY) tests/bench/bench_live.py
+
+bench-enrich: $(STAMP) ## Bluesky author hydration latency and a 10,000-post count refresh per source
+	$(PY) tests/bench/bench_enrich.py
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -30,8 +30,9 @@ from core.archive import open_archive
 from core.errors import AfaError
 from core.events import load_events
 from core.settings import Settings
+from core.urls import http_url
 
-from . import health, moderate
+from . import health, moderate, room
 from .auth import Session, Sessions, SignInLimit, secret_matches
 from .processes import ACTIONS, Supervisor
 from .supervise import supervisor_url
@@ -76,7 +77,7 @@ def spark(values: list[int]) -> str:
     return "".join(SPARKS[round(v * (len(SPARKS) - 1) / top)] for v in values)
 
 
-templates.env.filters.update(duration=duration, mib=mib, spark=spark)
+templates.env.filters.update(duration=duration, mib=mib, spark=spark, http_url=http_url)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -334,6 +335,61 @@ async def moderation_action(request: Request) -> Response:
     return done(request, back, summary)
 
 
+# -- notes and pins (admin/room.py) -------------------------------------------------------------
+
+
+async def room_page(request: Request, preview: Any = None, form: dict | None = None,
+                    error: str = "") -> Response:  # fmt: skip
+    settings: Settings = request.state.settings
+    event = request.path_params["event"]
+    context = await anyio.to_thread.run_sync(room.view, settings, event)
+    context |= {"events": request.state.events, "preview": preview, "form": form or {},
+                "error": error}  # fmt: skip
+    return page(request, "room.html", context)
+
+
+@signed_in
+async def room_view(request: Request) -> Response:
+    if known_event(request) is None:
+        return PlainTextResponse("no such event", status_code=404)
+    return await room_page(request)
+
+
+@signed_in
+async def room_note(request: Request) -> Response:
+    """Preview a note (the page again, with the rendered note) or post it."""
+    event = known_event(request)
+    if event is None:
+        return PlainTextResponse("no such event", status_code=404)
+    form, who = form_of(request), session_of(request).who
+    try:
+        if form.get("action") != "post":
+            shown = await anyio.to_thread.run_sync(room.preview, event, form)
+            return await room_page(request, shown, form)
+        summary = await anyio.to_thread.run_sync(room.post, event, form, who)
+    except AfaError as exc:
+        return await room_page(request, None, form, f"Not posted: {exc}")
+    log.info("organizer %r: %s", who, summary)
+    return done(request, f"/room/{event}", summary)
+
+
+@signed_in
+async def room_pin(request: Request) -> Response:
+    event, action = known_event(request), request.path_params["action"]
+    if event is None or action not in ("pin", "unpin"):
+        return PlainTextResponse("no such event or action", status_code=404)
+    form, who = form_of(request), session_of(request).who
+    back = f"/moderate/{event}" if form.get("back") == "moderate" else f"/room/{event}"
+    try:
+        summary = await anyio.to_thread.run_sync(
+            room.pin, request.state.settings, event, action, form, who
+        )
+    except AfaError as exc:
+        return done(request, back, f"Not done: {exc}")
+    log.info("organizer %r: %s", who, summary)
+    return done(request, back, summary)
+
+
 # -- the app ------------------------------------------------------------------------------------
 
 
@@ -347,6 +403,9 @@ ROUTES = [
     Route("/processes/{name}/{action}", control, methods=["POST"]),
     Route("/moderate/{event}", moderation_page, methods=["GET"]),
     Route("/moderate/{event}/{action}", moderation_action, methods=["POST"]),
+    Route("/room/{event}", room_view, methods=["GET"]),
+    Route("/room/{event}/note", room_note, methods=["POST"]),
+    Route("/room/{event}/{action}", room_pin, methods=["POST"]),
 ]
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.paths import private_dir
+
 MIN_SECRET_LENGTH = 16
 ANONYMOUS_SECONDS = 3600  # a sign-in form's session, before anyone has signed in
 MAX_TRACKED_ADDRESSES = 10_000
@@ -129,7 +131,7 @@ class Revoked:
         self.until = {k: v for k, v in self.until.items() if v >= now}
         self.until[_digest(token)] = expires
         if self.path is not None:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from core.errors import AfaError
 from core.events import Event
+from core.paths import private_dir
 from core.redisd import EmbeddedRedis
 from core.settings import Settings
 
@@ -186,10 +187,9 @@ def render_program(program: Program, directory: Path, logs: Path) -> list[str]:
 
 
 def write_config(run: RunPlan, directory: Path) -> Path:
-    run.log_dir.mkdir(parents=True, exist_ok=True)
-    (run.run_dir / "redis").mkdir(exist_ok=True)
-    os.chmod(run.run_dir, 0o700)
-    os.chmod(run.run_dir / "redis", 0o700)
+    private_dir(run.log_dir)
+    private_dir(run.run_dir / "redis")
+    private_dir(run.run_dir)
     run.config_path.write_text(render_config(run, directory))
     return run.config_path
 

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import signal
 from pathlib import Path
 
 import click
-import redis as redis_lib
 
 from core.archive import open_archive, source_states
 from core.cli import AfaGroup, configure_logging, print_table, short_time
 from core.errors import AfaError
 from core.events import Event, find_event, load_events
 from core.moderation.commands import COMMANDS, sync_moderation
-from core.redisconn import connect
 from core.settings import Settings, load_settings
 
-from .collect import collect
-from .notes import make_note
-from .publish import publish_after_commit
+from .collect import USER_AGENT, collect
+from .enrich.refresh import refresh_now
+from .notes import make_note, post_note
+from .replay import Replay, Stopper
 from .report import build_report, save_report, write_report
-from .runner import Replay, Stopper
-from .store import save_batch
 
 
 @click.group(cls=AfaGroup)
@@ -135,7 +133,10 @@ def status() -> None:
 
 @cli.command()
 @click.argument("events", nargs=-1)
-def run(events: tuple[str, ...]) -> None:
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every delivery (enrichment answers too) to this afa-recording/1 "
+              "file, for `collector replay`; one event only. An existing file is continued.")  # fmt: skip
+def run(events: tuple[str, ...], record: Path | None) -> None:
     """Collect from every live source of EVENTS (all events by default) until stopped.
 
     Each source runs on its own; SIGTERM or Ctrl-C stop them all within a few seconds. Source
@@ -144,23 +145,50 @@ def run(events: tuple[str, ...]) -> None:
     \b
     Example:
         REDIS_URL=redis://127.0.0.1:6379/0 AFA_FLICKR_KEY=… python -m collector run northwind-2026
+        python -m collector run northwind-2026 --record var/recordings/northwind-2026-live.jsonl
     """
     settings = load_settings()
     need_redis(settings)
     content = settings.content_dir
     chosen = [find_event(content, slug) for slug in events] or load_events(content)
+    if record is not None and len(chosen) != 1:
+        raise AfaError("--record takes exactly one event: name it (run EVENT --record FILE)")
     sync_moderation(settings, chosen)
-    asyncio.run(_run_until_signal(settings, chosen))
+    asyncio.run(_run_until_signal(settings, chosen, record))
 
 
-async def _run_until_signal(settings: Settings, events: list[Event]) -> None:
+async def _run_until_signal(settings: Settings, events: list[Event], record: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    states = await collect(settings, events, stop)
+    states = await collect(settings, events, stop, record=record)
     for key, state in states.items():
         click.echo(f"{key}: {state.state}, {state.received} received, {state.errors} errors")
+
+
+@cli.command("refresh-counts")
+@click.argument("event")
+@click.option("--session", help="Only the posts of this session (by its slug); default: all.")
+def refresh_counts(event: str, session: str | None) -> None:
+    """Ask the sources for the current reaction counts of EVENT's posts.
+
+    Bluesky through the AppView's getPosts, Mastodon through each instance the event follows,
+    Flickr through its search; posts the sources no longer have are retracted. The counts
+    re-rank the pages at the next build; the live stream does not carry them.
+
+    \b
+    Example:
+        REDIS_URL=redis://127.0.0.1:6379/0 AFA_FLICKR_KEY=… \\
+            python -m collector refresh-counts northwind-2026
+    """
+    settings = load_settings()
+    need_redis(settings)
+    found = find_event(settings.content_dir, event)
+    outcome = asyncio.run(refresh_now(settings, found, session, user_agent=USER_AGENT))
+    if outcome.failed:  # for cron: what was asked is committed, what was not is an error
+        raise AfaError(outcome.summary())
+    click.echo(outcome.summary())
 
 
 @cli.command()
@@ -201,34 +229,45 @@ def report(event: str, json_path: Path | None) -> None:
 @click.argument("event")
 @click.argument("text")
 @click.option("--author", default="Organizers", show_default=True, help="Who signs the note.")
-def note(event: str, text: str, author: str) -> None:
+@click.option("--markdown", is_flag=True, help="TEXT is Markdown (sanitised like any post).")
+@click.option("--pin", is_flag=True, help="Pin it on the walls and live pages too.")
+@click.option("--by", help="Who pins it, for the audit log (default: your user name).")
+@click.option(
+    "--preview", is_flag=True, help="Print the note's HTML as it would be posted; post nothing."
+)
+def note(event: str, text: str, author: str, markdown: bool, pin: bool, by: str | None,
+         preview: bool) -> None:  # fmt: skip
     """Post an organizer's announcement into EVENT's archive and live stream.
 
     \b
     Example:
         python -m collector note northwind-2026 "Lunch is served in the Garden Room" \\
-            --author "Northwind team"
+            --author "Northwind team" --pin
     """
     settings = load_settings()
-    need_redis(settings)
     found = find_event(settings.content_dir, event)
     try:
-        item = make_note(found.slug, text, author)
+        item = make_note(found.slug, text, author, markdown=markdown)
     except ValueError as exc:
         raise AfaError(str(exc)) from exc
-    db = open_archive(settings.archive_path)
-    redis = connect(settings.redis_url, socket_timeout=5)
+    if preview:
+        click.echo(item.html)
+        return
+    need_redis(settings)
+    posted = post_note(settings, found.slug, item, pin=pin, who=by or _user())
+    if posted.redis_error:
+        click.echo(f"archived, not yet live (Redis: {posted.redis_error}); the collector will "
+                   "re-seed it", err=True)  # fmt: skip
+    click.echo(f"{item.uri} (seq {posted.seq or '-'})")
+    if posted.pinned:
+        click.echo(posted.pinned)
+
+
+def _user() -> str:
     try:
-        committed = save_batch(db, found.slug, [item], "note", None)
-        try:
-            publish_after_commit(redis, db, found.slug, committed, settings.tail_length)
-        except redis_lib.RedisError as exc:
-            click.echo(f"archived, not yet live (Redis: {exc}); the collector will re-seed it",
-                       err=True)  # fmt: skip
-    finally:
-        redis.close()
-        db.close()
-    click.echo(f"{item.uri} (seq {committed[0].seq if committed else '-'})")
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "organizer"
 
 
 def _seconds(value) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import AfaError, ContentError, ContentErrors
+from .meetups import Meetup, read_meetups
 from .schedule import (
     Break,
     Day,
@@ -57,6 +58,8 @@ class Event:
     grace_minutes: int = 10
     sources: tuple[dict[str, Any], ...] = ()
     path: Path = field(default=Path("."), compare=False)
+    meetup_hashtag: str | None = None  # attendees propose meet-ups with it (core/meetups.py)
+    meetups: tuple[Meetup, ...] = ()  # the organizers' meet-ups, from meetups.yaml
 
     @property
     def tz(self) -> ZoneInfo:
@@ -168,10 +171,14 @@ def load_event(folder: Path) -> Event:
     sources = reader.optional(data, "sources", list, [])
     description_path = folder / "description.md"
     description = description_path.read_text(encoding="utf-8") if description_path.exists() else ""
+    meetup_tag = reader.optional(data, "meetup_hashtag", str, None)
     days: tuple[Day, ...] = ()
+    meetups: tuple[Meetup, ...] = ()
     if tz and start and end:
         days, schedule_errors = read_schedule(folder / "schedule.yaml", tz, start, end, rooms)
         reader.errors.extend(schedule_errors)
+        meetups, meetup_errors = read_meetups(folder / "meetups.yaml", tz, start, end)
+        reader.errors.extend(meetup_errors)
     if reader.errors:
         raise ContentErrors(reader.errors)
     return Event(
@@ -188,6 +195,8 @@ def load_event(folder: Path) -> Event:
         grace_minutes=grace if grace is not None else 10,
         sources=tuple(_plain(s) for s in sources or ()),
         path=folder,
+        meetup_hashtag=normalise_tag(meetup_tag) if meetup_tag else None,
+        meetups=meetups,
     )
 
 

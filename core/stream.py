@@ -17,7 +17,8 @@ import sqlite_utils
 from .archive import Change, changes_after, last_seq
 from .tail import counters_key, encode_entry, entry_id, events_key, seq_of, stream_key
 
-COUNTED = {"post": "posts", "edit": "edits", "retract": "retracts"}
+COUNTED = {"post": "posts", "edit": "edits", "retract": "retracts", "pin": "pins", "unpin": "unpins",
+           "boost": "boosts"}  # fmt: skip
 
 
 def stream_last_seq(redis: redis_lib.Redis, event: str) -> int:

@@ -10,13 +10,10 @@ that decides what a post may contain stays in the collector.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -24,14 +21,13 @@ import nh3
 from markupsafe import Markup
 
 from core.items import format_time
+from core.urls import http_url
 
 from .listings import slugify
 from .posts import Post
 from .stats import anchor
 
 _NOINDEX = attrgetter("noindex")
-_CONTROL = re.compile(r"[\x00-\x20]")  # spaces and control characters
-_PLAIN = re.compile(r"https?://[A-Za-z0-9.-]+(?:[/?#]|\Z)")  # http(s), host name only
 TEMPLATES = Path(__file__).parent / "templates"
 
 _TAGS = {
@@ -59,20 +55,6 @@ _GUARD = nh3.Cleaner(
 def trusted_html(value: str | None) -> Markup:
     """Mark collector-sanitised post HTML or rendered organizer Markdown as safe."""
     return Markup(_GUARD.clean(value or ""))
-
-
-@functools.lru_cache(maxsize=65536)
-def http_url(value: str | None) -> str:
-    """The URL if it is absolute http(s), else '' (for href/src attributes sitegen writes itself)."""
-    if not value or _CONTROL.search(value):
-        return ""
-    if _PLAIN.match(value):
-        return value  # a plain host name: what urlsplit finds, without splitting
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return ""
-    return value if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
 
 
 def make_env(

@@ -17,6 +17,7 @@ from ..events import Event, find_event
 from ..settings import Settings, load_settings
 from . import queries
 from .decisions import Moderator
+from .pins import Pinner
 
 
 def sync_moderation(settings: Settings, events: list[Event]) -> None:
@@ -304,5 +305,54 @@ def _reading():
         db.close()
 
 
+# -- pinned posts (pins.py): on top of every wall and live page until unpinned
+
+
+def _pin(event: str, act) -> None:
+    settings = load_settings()
+    find_event(settings.content_dir, event)
+    pinner = Pinner.open(settings)
+    try:
+        outcome = act(pinner)
+    finally:
+        pinner.close()
+    click.echo(outcome.summary())
+    if pinner.redis is None:
+        click.echo("REDIS_URL is not set: the collector publishes it when it (re)starts", err=True)
+
+
+@click.command()
+@click.argument("event")
+@click.argument("uri")
+@click.option("--why", default="", help="Why, for the audit log.")
+@by_option
+def pin(event: str, uri: str, why: str, by: str | None) -> None:
+    """Pin a post: open walls and live pages show it on top until it is unpinned.
+
+    URI is the post's identity (its canonical URI). Only a post the pages show can be pinned;
+    hiding a pinned post still takes it off every page.
+
+    \b
+    Example:
+        python -m collector pin northwind-2026 https://mastodon.social/users/x/statuses/1
+    """
+    _pin(event, lambda p: p.pin(event, uri, who=_who(by), why=why))
+
+
+@click.command()
+@click.argument("event")
+@click.argument("uri")
+@click.option("--why", default="", help="Why, for the audit log.")
+@by_option
+def unpin(event: str, uri: str, why: str, by: str | None) -> None:
+    """Unpin a post: open walls and live pages drop it from the pinned posts.
+
+    \b
+    Example:
+        python -m collector unpin northwind-2026 https://mastodon.social/users/x/statuses/1
+    """
+    _pin(event, lambda p: p.unpin(event, uri, who=_who(by), why=why))
+
+
 COMMANDS = [hide, unhide, block, unblock, rule, approve_first_command, queue, approve, reject,
-            audit, moderation_sync]  # fmt: skip
+            audit, moderation_sync, pin, unpin]  # fmt: skip

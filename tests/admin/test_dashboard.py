@@ -268,6 +268,30 @@ def test_a_bad_number_in_a_form_is_a_clear_400(dashboard, number):
     assert len(response.text) < 200
 
 
+def test_the_original_link_is_http_only(dashboard):
+    """A post's URL goes through the same http(s) filter as on the site: a `javascript:` URL a
+    source slipped past would otherwise run in the organizer's signed-in page."""
+    from datetime import UTC, datetime
+
+    from collector.store import save_batch
+    from core.items import Author, Item
+
+    bad = Item(uri="https://evil.example/1", source="mastodon", origin="evil.example",
+               local_id="1", url="javascript:alert(document.cookie)", text="click original",
+               created_at=datetime.now(UTC), author=Author(id="https://evil.example/u"))  # fmt: skip
+    good = Item(uri="https://ok.example/2", source="mastodon", origin="ok.example",
+                local_id="2", url="https://ok.example/@u/2", text="fine post",
+                created_at=datetime.now(UTC), author=Author(id="https://ok.example/u"))  # fmt: skip
+    db = open_archive(dashboard.env["AFA_ARCHIVE_PATH"])
+    save_batch(db, EVENT, [bad, good], "test", None)
+    db.close()
+    with dashboard.client() as client:
+        sign_in(client)
+        page = client.get(f"/moderate/{EVENT}").text
+    assert "click original" in page and "javascript:" not in page
+    assert 'href="https://ok.example/@u/2"' in page
+
+
 def test_approve_first_holds_posts_in_the_dashboard_queue(dashboard):
     with dashboard.client() as client:
         sign_in(client, SECRET)

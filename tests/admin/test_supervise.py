@@ -215,3 +215,16 @@ def test_without_a_secret_the_run_leaves_the_dashboard_out(tmp_path):
                            text=True, timeout=60)  # fmt: skip
     assert wrong.returncode == 1
     assert f"Error: no event 'nosuch' in {ROOT / 'content'}/ (known: {EVENT})" in wrong.stderr
+
+
+def test_var_is_created_private(tmp_path):
+    """var/ holds logs, the supervisor's socket and the dashboard's signed-out sessions: 0700."""
+    env = dashboard_env(tmp_path)
+    command = [sys.executable, "-m", "admin", "supervise", "--config-only", "--no-static"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60, preexec_fn=lambda: os.umask(0o022))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    var = Path(env["AFA_VAR_DIR"])
+    for folder in (var, var / "run", var / "run" / "logs"):
+        assert oct(folder.stat().st_mode & 0o777) == "0o700", folder
+    assert oct(Path(env["AFA_ARCHIVE_PATH"]).stat().st_mode & 0o777) == "0o600"

@@ -10,6 +10,9 @@ BENCHES = [
     ["bench_site.py"],
     ["bench_live.py"],
     ["bench_moderation.py"],
+    ["bench_wall.py"],
+    ["bench_publish.py"],
+    ["bench_enrich.py"],
 ]
 
 failed = 0

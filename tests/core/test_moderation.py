@@ -63,11 +63,12 @@ def test_bad_rules_are_refused_with_the_reason():
 
 
 @pytest.mark.parametrize("pattern", [r"(a+)+$", r"(\w+\s?)+$", r"(x*y?)*z", r"((ab)+c)*d"])
-def test_a_pattern_with_nested_repetition_is_refused_when_added(pattern):
+def test_a_pattern_with_nested_repetition_is_refused_when_added(pattern, tmp_path):
     with pytest.raises(ValueError, match="nested repetition"):
         check_rule("pattern", pattern)
     with pytest.raises(AfaError, match="nested repetition"):
-        Moderator(open_archive(":memory:")).add_rule("ev", "pattern", pattern, who="a", why="b")
+        Moderator(open_archive(tmp_path / "a.db")).add_rule("ev", "pattern", pattern, who="a",
+                                                            why="b")  # fmt: skip
 
 
 @pytest.mark.parametrize("pattern", [r"bit\.ly/\w+", r"(foo|bar)+", r"(\d{1,3}\.){3}\d+", r"a++b"])

@@ -12,11 +12,20 @@ from datetime import UTC, datetime
 from core.errors import ParseError
 from core.items import Author, Item, Media
 
-from ...normalise import Delete, SkipItem, clamp, normalise_tags, parse_source_time, tags_from_text
+from ...normalise import (
+    Delete,
+    ProfileHint,
+    SkipItem,
+    clamp,
+    normalise_tags,
+    parse_source_time,
+    tags_from_text,
+)
 from ...sanitise import facet_links, safe_url, text_to_html
 
 SOURCE = "bluesky"
 POST = "app.bsky.feed.post"
+PROFILE = "app.bsky.actor.profile"  # an author's own record: name, avatar, self-labels
 CDN = "https://cdn.bsky.app/img"
 HIDE_LABEL = "!no-unauthenticated"  # the author asked apps not to show logged-out viewers
 
@@ -31,9 +40,10 @@ def web_url(did: str, rkey: str) -> str:
 
 def parse_jetstream(
     event: dict, hashtags: set[str], handles: dict[str, str] | None = None
-) -> Item | Delete | None:
-    """One Jetstream v1 event. Posts not carrying one of `hashtags` give None, as do likes,
-    follows and account events. Identity events teach `handles` (did → handle) and give None."""
+) -> Item | Delete | ProfileHint | None:
+    """One Jetstream v1 event. Posts not carrying one of `hashtags` give None, as do likes
+    and follows. Identity events teach `handles` (did → handle); they, account events and
+    profile record commits give a ProfileHint (enrichment looks the author up again)."""
     if not isinstance(event, dict) or not isinstance(event.get("did"), str):
         raise ParseError("event has no did")
     did, kind = event["did"], event.get("kind")
@@ -41,8 +51,12 @@ def parse_jetstream(
         identity = event.get("identity") or {}
         if handles is not None and identity.get("handle"):
             handles[did] = str(identity["handle"])
-        return None
+        return ProfileHint(SOURCE, did)
+    if kind == "account":
+        return ProfileHint(SOURCE, did)
     commit = event.get("commit")
+    if kind == "commit" and isinstance(commit, dict) and commit.get("collection") == PROFILE:
+        return ProfileHint(SOURCE, did)  # a new name, avatar or self-label (an opt-out)
     if kind != "commit" or not isinstance(commit, dict) or commit.get("collection") != POST:
         return None
     rkey, operation = commit.get("rkey"), commit.get("operation")

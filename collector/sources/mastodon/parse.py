@@ -51,8 +51,9 @@ def parse_status(status: dict, origin: str) -> Item:
     """
     if not isinstance(status, dict):
         raise ParseError("status is not an object")
+    booster = None
     if isinstance(status.get("reblog"), dict):
-        status = status["reblog"]
+        booster, status = status, status["reblog"]  # the wrapper says who boosted it, and when
     host = origin_host(origin)
     uri, local_id = status.get("uri"), status.get("id")
     if not isinstance(uri, str) or not uri or local_id in (None, ""):
@@ -88,7 +89,7 @@ def parse_status(status: dict, origin: str) -> Item:
         likes=_count(status.get("favourites_count")),
         replies=_count(status.get("replies_count")),
         edited_at=_maybe_time(status.get("edited_at")),
-        extra=_extra(status),
+        extra=_extra(status) | _boosted(booster, host),
     )
 
 
@@ -143,6 +144,21 @@ def _extra(status: dict) -> dict:
     if status.get("uri") != canonical_uri(status.get("uri", "")):
         extra["bridged_from"] = status["uri"]
     return extra
+
+
+def _boosted(wrapper: dict | None, host: str) -> dict:
+    """Who boosted the post, from a boost's wrapper (collector/reactions.py keeps it apart)."""
+    if wrapper is None:
+        return {}
+    try:
+        by = parse_account(wrapper.get("account"), host)
+    except ParseError:
+        return {}  # the boosted post is still a post; only who boosted it is unknown
+    found = {"boosted_by": {"id": by.id, "handle": by.handle, "name": by.name, "url": by.url,
+                            "avatar": by.avatar}}  # fmt: skip
+    if isinstance(wrapper.get("created_at"), str):
+        found["boosted_at"] = wrapper["created_at"]
+    return found
 
 
 def _count(value) -> int:

@@ -8,12 +8,14 @@ import asyncio
 import json
 import logging
 import re
+from typing import Any
 
 from core.errors import ParseError
 from core.items import format_time
 
 from ...normalise import SkipItem
 from ...store import Malformed
+from ..base import SourceContext
 from .instance import Feed, Seen, id_key, remember, seen_in
 from .parse import SOURCE, parse_status, parse_stream_event
 from .sse import SSEEvent
@@ -32,16 +34,19 @@ async def save_statuses(feed: Feed, tag: str, page: list[dict], advance: bool = 
     for status in reversed(page):  # oldest first: the live tail reads in order
         try:
             items.append(parse_status(status, feed.host))
+            feed.ctx.record("update", status, feed.host)
         except SkipItem:
             continue
         except ParseError as exc:
             bad.append(_malformed(feed, str(status.get("id")), str(exc), _json_text(status)))
+            feed.ctx.record("update", status, feed.host)
     await save(feed, tag, items, bad, seen_in(page), advance)
 
 
 async def save_events(feed: Feed, tag: str, events: list[SSEEvent]) -> None:
     changes, bad, seen = [], [], Seen()
     for event in events:
+        _record_event(feed.ctx, event, feed.host)
         if event.error:
             bad.append(_malformed(feed, _id_in(event.data), event.error, event.data))
             continue
@@ -61,6 +66,19 @@ async def save_events(feed: Feed, tag: str, events: list[SSEEvent]) -> None:
             seen.ids.append((parsed.item.local_id, parsed.item.created_at))
     if changes or bad:
         await save(feed, tag, changes, bad, seen, advance=bool(seen.ids))
+
+
+def _record_event(ctx: SourceContext, event: SSEEvent, host: str) -> None:
+    """A stream event for the recording: a status as its JSON object, a delete's bare id."""
+    if ctx.recorded is None:
+        return
+    payload: Any = event.data
+    if event.name in ("update", "status.update") and not event.error:
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            pass
+    ctx.record(event.name, payload, host)
 
 
 async def save(feed: Feed, tag: str, changes: list, bad: list[Malformed], seen: Seen,
