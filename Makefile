@@ -83,7 +83,7 @@ bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 bench-collector: $(STAMP) ## Collector throughput and source-to-Redis latency
 	$(PY) tests/bench/bench_collector.py
 
-bench-site: $(STAMP) ## Site build on a 100,000-post event: full, one session, no change, floor
+bench-site: $(STAMP) ## Site build at 100,000 and 1,000,000 posts: full, one session, no change, floor, search
 	$(PY) tests/bench/bench_site.py
 
 bench-publish: $(STAMP) servers ## Publish the 100,000-post site to a local S3 server and rsync; Litestream's lag

@@ -25,6 +25,7 @@ from .assign import Assignment
 from .cache import digest
 from .markdown import render_markdown
 from .posts import Post, Store, by_arrival, micros
+from .search import block_of
 
 ARCHIVE_PAGE = 500  # posts per page of the full archive
 ID, SEQ, T = itemgetter(0), itemgetter(1), itemgetter(3)  # a Post's fields, at C speed
@@ -286,8 +287,24 @@ def newest(posts: list[Post], n: int) -> list[Post]:
 
 
 def search_page(site: Site, data: EventData) -> Page:
-    context = {"site": site, "event": data.event}
-    return Page(f"{data.event.slug}/search/index.html", "search.html", lambda: context, ("search",))
+    """The event's search: its form, and the Pagefind indexes its script merges."""
+    blocks = list(search_blocks(data))
+    bundles = [f"../pagefind/block-{b}/" for b in blocks]
+    context = {"site": site, "event": data.event, "bundles": bundles}
+    key = ("search", blocks)
+    return Page(f"{data.event.slug}/search/index.html", "search.html", lambda: context, key)
+
+
+def search_blocks(data: EventData) -> dict[int, list[Post]]:
+    """The posts search may show (not from `noindex` accounts), by index block, in row id
+    order: made once per build."""
+    found = data._cache.get("search")
+    if found is None:
+        found = data._cache["search"] = {}
+        for post in data.arrival:
+            if not post.noindex:
+                found.setdefault(block_of(post.id), []).append(post)
+    return found
 
 
 def schedule_rows(day: Day) -> list[Slot]:
