@@ -8,9 +8,10 @@ EVENT  ?= northwind-2026
 RECORDING := var/recordings/$(EVENT).jsonl
 SPEED  ?= 60
 DURATION ?= 0
+FUZZ_EXAMPLES ?= 100000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site live test bench bench-collector bench-site bench-live stop lint clean check-content vnu browser
+.PHONY: help setup demo run collect site live test fuzz bench bench-collector bench-site bench-live stop lint clean check-content vnu browser
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
 CHROMIUM ?= /usr/bin/chromium
@@ -60,6 +61,9 @@ browser: ## Debian's Chromium and a Java runtime for the browser and HTML tests 
 
 test: $(STAMP) browser $(VNU_JAR) ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+fuzz: $(STAMP) ## Fuzz every source's parsing with mutated real payloads (FUZZ_EXAMPLES=100000 per source)
+	AFA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/collector/test_sources_fuzz.py -p no:cacheprovider -q --durations=0 --hypothesis-show-statistics
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 	$(PY) tests/bench/run.py

@@ -25,6 +25,7 @@ from core.items import Item
 from .. import jsontext
 from ..normalise import Delete, parse_source_time
 from . import bluesky, flickr, mastodon
+from .base import parser
 
 FORMAT = "afa-recording/1"
 
@@ -78,10 +79,13 @@ def line_time(data: dict) -> datetime:
     return parse_source_time(data.get("at"), "at")
 
 
+@parser  # a payload's surprise is this line's malformed record, never the replay's end
 def parse_delivery(
     data: dict, number: int, hashtags: set[str], handles: dict[str, str]
 ) -> Delivery:
-    """Parse one delivery's payload. Raises ParseError when the payload is malformed."""
+    """Parse one delivery's payload. Raises ParseError when the payload is malformed, whatever
+    broke in it (see collector.sources.base.parser), SkipItem when it is deliberately not
+    archived."""
     delivery = Delivery(number, line_time(data), data["source"])
     change = _parse_payload(data, hashtags, handles)
     if change is not None:

@@ -80,11 +80,15 @@ def test_invalid_key_is_a_configuration_error(make_settings, redis_url):
 
 def test_missing_key_is_a_configuration_error(make_settings, redis_url):
     settings = make_settings(redis_url=redis_url)
+    db = settings.archive_path
+
+    def failing() -> bool:  # as persisted (every 0.2 s), not after a fixed time: a loaded
+        return db.exists() and count(  # machine may not have started the source by then
+            db, "SELECT count(*) FROM source_state WHERE state LIKE '%\"failing\"%'") > 0  # fmt: skip
+
     with FlickrFake() as fake:
         event = sample_event(flickr_source(fake))
-        states, _ = asyncio.run(
-            run_until(settings, [event], lambda: False, timeout=0.3, environ={})
-        )
+        states, _ = asyncio.run(run_until(settings, [event], failing, environ={}))
     assert states[KEY].last_error == (
         f"{KEY}: no Flickr API key: set the environment variable: 'TEST_FLICKR_KEY'"
     )
