@@ -11,9 +11,11 @@ DURATION ?= 0
 FUZZ_EXAMPLES ?= 100000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site live test fuzz bench bench-collector bench-site bench-live stop lint clean check-content vnu browser
+.PHONY: help setup demo run collect site publish restore live test fuzz bench bench-collector bench-site bench-live stop lint clean check-content vnu axe browser servers
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
+AXE_JS := var/tools/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
 CHROMIUM ?= /usr/bin/chromium
 
 help: ## List the targets
@@ -45,6 +47,12 @@ collect: $(STAMP) ## Collect every event's sources into the archive and Redis
 site: $(STAMP) ## Build the static site into output/
 	$(PY) -m sitegen build
 
+publish: $(STAMP) ## Publish output/ to AFA_PUBLISH_TARGET (S3-compatible storage or rsync): only what changed
+	$(PY) -m sitegen publish
+
+restore: $(STAMP) ## Bring the archive back from its Litestream replica (AFA_REPLICA_URL)
+	$(PY) -m admin restore
+
 live: $(STAMP) ## Serve the live SSE sidecar
 	$(PY) scripts/with_redis.py -- $(PY) -m live serve
 
@@ -56,10 +64,18 @@ $(VNU_JAR): | browser
 
 vnu: $(VNU_JAR) ## Install the Nu HTML Checker (vnu-jar, from npm) used by the tests
 
+$(AXE_JS): | browser
+	npm install --prefix var/tools/axe --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+
+axe: $(AXE_JS) ## Install axe-core (from npm), the accessibility checker the browser tests inject
+
 browser: ## Debian's Chromium and a Java runtime for the browser and HTML tests (installed when root)
 	@scripts/need_system_packages.sh $(CHROMIUM):chromium java:default-jre-headless npm:npm
 
-test: $(STAMP) browser $(VNU_JAR) ## Run the whole test suite against real Redis, SQLite, servers and a browser
+servers: ## Debian's rsync and HAProxy for the publish and deployment tests (installed when root)
+	@scripts/need_system_packages.sh rsync:rsync /usr/sbin/haproxy:haproxy
+
+test: $(STAMP) browser servers $(VNU_JAR) $(AXE_JS) ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 fuzz: $(STAMP) ## Fuzz every source's parsing with mutated real payloads (FUZZ_EXAMPLES=100000 per source)
@@ -74,7 +90,7 @@ bench-collector: $(STAMP) ## Collector throughput and source-to-Redis latency
 bench-site: $(STAMP) ## Site build on a 100,000-post event: full, one session, no change, floor
 	$(PY) tests/bench/bench_site.py
 
-bench-live: $(STAMP) ## SSE fan-out to 1,000 / 5,000 / 10,000 clients, against nginx + Nchan
+bench-live: $(STAMP) servers ## SSE fan-out to 1,000 / 5,000 / 10,000 clients: a sidecar, two behind HAProxy, nginx + Nchan
 	$(PY) tests/bench/bench_live.py
 
 lint: $(STAMP) ## ruff check and format check

@@ -30,8 +30,9 @@ from core.archive import open_archive
 from core.errors import AfaError
 from core.events import load_events
 from core.settings import Settings
+from core.urls import http_url
 
-from . import health, moderate
+from . import health, moderate, room
 from .auth import Session, Sessions, SignInLimit, secret_matches
 from .processes import ACTIONS, Supervisor
 from .supervise import supervisor_url
@@ -76,7 +77,7 @@ def spark(values: list[int]) -> str:
     return "".join(SPARKS[round(v * (len(SPARKS) - 1) / top)] for v in values)
 
 
-templates.env.filters.update(duration=duration, mib=mib, spark=spark)
+templates.env.filters.update(duration=duration, mib=mib, spark=spark, http_url=http_url)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -172,11 +173,10 @@ async def signin(request: Request) -> Response:
     session = sessions.load(request.cookies.get(COOKIE))
     if session is None or not session.csrf_matches(form.get("csrf")):
         return PlainTextResponse("missing or wrong CSRF token: reload the page", status_code=403)
-    left = limit.seconds_left(address)
-    if left > 0:
-        log.warning("sign-in refused: %s is locked out for %.0f s", address, left)
-        error = f"Too many failed sign-ins from your address. Try again in {left / 60:.0f} min."
-        return signin_form(request, session, error, 429)
+    wait = limit.delay(address)
+    if wait > 0:
+        log.warning("sign-in from %s held back %.1f s after repeated failures", address, wait)
+        await anyio.sleep(wait)
     if not secret_matches(request.state.secret, form.get("secret", "")):
         limit.failed(address)
         log.warning("failed sign-in from %s", address)
@@ -192,6 +192,7 @@ async def signin(request: Request) -> Response:
 
 @signed_in
 async def signout(request: Request) -> Response:
+    await anyio.to_thread.run_sync(request.state.sessions.revoke, session_of(request))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -326,6 +327,63 @@ async def moderation_action(request: Request) -> Response:
         summary = await anyio.to_thread.run_sync(
             moderate.decide, settings, event, action, form, who
         )
+    except moderate.BadForm as exc:
+        return PlainTextResponse(str(exc), status_code=400)
+    except AfaError as exc:
+        return done(request, back, f"Not done: {exc}")
+    log.info("organizer %r: %s", who, summary)
+    return done(request, back, summary)
+
+
+# -- notes and pins (admin/room.py) -------------------------------------------------------------
+
+
+async def room_page(request: Request, preview: Any = None, form: dict | None = None,
+                    error: str = "") -> Response:  # fmt: skip
+    settings: Settings = request.state.settings
+    event = request.path_params["event"]
+    context = await anyio.to_thread.run_sync(room.view, settings, event)
+    context |= {"events": request.state.events, "preview": preview, "form": form or {},
+                "error": error}  # fmt: skip
+    return page(request, "room.html", context)
+
+
+@signed_in
+async def room_view(request: Request) -> Response:
+    if known_event(request) is None:
+        return PlainTextResponse("no such event", status_code=404)
+    return await room_page(request)
+
+
+@signed_in
+async def room_note(request: Request) -> Response:
+    """Preview a note (the page again, with the rendered note) or post it."""
+    event = known_event(request)
+    if event is None:
+        return PlainTextResponse("no such event", status_code=404)
+    form, who = form_of(request), session_of(request).who
+    try:
+        if form.get("action") != "post":
+            shown = await anyio.to_thread.run_sync(room.preview, event, form)
+            return await room_page(request, shown, form)
+        summary = await anyio.to_thread.run_sync(room.post, event, form, who)
+    except AfaError as exc:
+        return await room_page(request, None, form, f"Not posted: {exc}")
+    log.info("organizer %r: %s", who, summary)
+    return done(request, f"/room/{event}", summary)
+
+
+@signed_in
+async def room_pin(request: Request) -> Response:
+    event, action = known_event(request), request.path_params["action"]
+    if event is None or action not in ("pin", "unpin"):
+        return PlainTextResponse("no such event or action", status_code=404)
+    form, who = form_of(request), session_of(request).who
+    back = f"/moderate/{event}" if form.get("back") == "moderate" else f"/room/{event}"
+    try:
+        summary = await anyio.to_thread.run_sync(
+            room.pin, request.state.settings, event, action, form, who
+        )
     except AfaError as exc:
         return done(request, back, f"Not done: {exc}")
     log.info("organizer %r: %s", who, summary)
@@ -345,6 +403,9 @@ ROUTES = [
     Route("/processes/{name}/{action}", control, methods=["POST"]),
     Route("/moderate/{event}", moderation_page, methods=["GET"]),
     Route("/moderate/{event}/{action}", moderation_action, methods=["POST"]),
+    Route("/room/{event}", room_view, methods=["GET"]),
+    Route("/room/{event}/note", room_note, methods=["POST"]),
+    Route("/room/{event}/{action}", room_pin, methods=["POST"]),
 ]
 
 
@@ -360,8 +421,16 @@ def create_app(settings: Settings, secret: str) -> Starlette:
                 "settings": settings,
                 "events": events,
                 "secret": secret,
-                "sessions": Sessions(secret, settings.admin_session_hours),
-                "limit": SignInLimit(settings.admin_signin_limit, settings.admin_lockout_seconds),
+                "sessions": Sessions(
+                    secret,
+                    settings.admin_session_hours,
+                    revoked=settings.var_dir / "run" / "signed-out.json",
+                ),
+                "limit": SignInLimit(
+                    settings.admin_signin_limit,
+                    settings.admin_signin_max_delay,
+                    settings.admin_signin_forget_seconds,
+                ),
                 "supervisor": Supervisor(supervisor_url(settings)),
                 "http": http,
             }

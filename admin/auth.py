@@ -1,20 +1,27 @@
-"""The dashboard's one secret: sign-in, signed session cookies, CSRF tokens, a lockout.
+"""The dashboard's one secret: sign-in, signed session cookies, CSRF tokens, a slow-down.
 
 The secret (AFA_ADMIN_SECRET) is only ever compared with hmac.compare_digest and used to derive
 the key that signs session cookies, so changing it signs every organizer out. A session cookie is
 `expires.csrf.signed_in.who.mac`; the CSRF token inside it must come back with every POST (double
-submit, checked in constant time). Sign-ins are throttled per client address.
+submit, checked in constant time), and signing out revokes the session (`Revoked`). Repeated
+failed sign-ins are slowed down per client address.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import json
+import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from core.paths import private_dir
 
 MIN_SECRET_LENGTH = 16
 ANONYMOUS_SECONDS = 3600  # a sign-in form's session, before anyone has signed in
@@ -54,10 +61,18 @@ class Session:
 class Sessions:
     """Signs and reads session cookies with a key derived from the secret."""
 
-    def __init__(self, secret: str, hours: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret: str, hours: float, clock: Callable[[], float] = time.time,
+        revoked: Path | None = None,
+    ) -> None:  # fmt: skip
         self.key = hmac.new(secret.encode(), b"afa-admin-session/1", hashlib.sha256).digest()
         self.seconds = int(hours * 3600)
         self.clock = clock
+        self.revoked = Revoked(revoked, clock)
+
+    def revoke(self, session: Session) -> None:
+        """Sign a session out for good: its cookie, wherever a copy is, is refused from now on."""
+        self.revoked.add(session.csrf, session.expires)
 
     def new(self, signed_in: bool, who: str = "") -> Session:
         seconds = self.seconds if signed_in else ANONYMOUS_SECONDS
@@ -76,6 +91,8 @@ class Sessions:
             return None
         expires, csrf, signed_in, who = body.split(".")
         if not expires.isdigit() or int(expires) < self.clock():
+            return None
+        if csrf in self.revoked:
             return None
         name = base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)).decode("utf-8", "replace")
         return Session(int(expires), csrf, signed_in == "1", name)
@@ -97,39 +114,78 @@ class Sessions:
         return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
 
 
+class Revoked:
+    """Signed-out sessions, by a hash of their CSRF token (a session's unique part), each kept
+    until the session would have expired anyway. Saved to `path` (mode 0600) when given, so a
+    restart of the dashboard does not bring a signed-out session back."""
+
+    def __init__(self, path: Path | None, clock: Callable[[], float]) -> None:
+        self.path, self.clock = path, clock
+        self.until: dict[str, int] = {}
+        if path is not None and path.exists():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                self.until = {str(k): int(v) for k, v in json.loads(path.read_text()).items()}
+
+    def add(self, token: str, expires: int) -> None:
+        now = self.clock()
+        self.until = {k: v for k, v in self.until.items() if v >= now}
+        self.until[_digest(token)] = expires
+        if self.path is not None:
+            private_dir(self.path.parent)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(self.until, out)
+            os.replace(tmp, self.path)
+
+    def __contains__(self, token: str) -> bool:
+        return _digest(token) in self.until
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class SignInLimit:
-    """`limit` failed sign-ins from one address lock it out for `lockout` seconds. A success
-    clears the count; so does the end of a lockout."""
+    """Failed sign-ins slow an address down; they never lock it out, since everyone behind one
+    venue NAT shares it (a lockout would let anyone there lock the organizers out).
+
+    Below `limit` failures an attempt is checked at once; from then on each attempt waits
+    1 s, 2 s, 4 s … (at most `max_delay`) before its check, whatever secret it carries. A success
+    clears the count; so do `forget` seconds without a failure. Concurrent attempts wait side by
+    side rather than in a queue, so a flood delays the right secret by `max_delay` at most."""
 
     def __init__(
-        self, limit: int, lockout: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit, self.lockout, self.clock = limit, lockout, clock
-        self.failures: dict[str, int] = {}
-        self.locked_until: dict[str, float] = {}
+        self, limit: int, max_delay: float, forget: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.limit, self.max_delay, self.forget, self.clock = limit, max_delay, forget, clock
+        self.failures: dict[str, tuple[int, float]] = {}  # address -> (count, last failure)
 
-    def seconds_left(self, address: str) -> float:
-        until = self.locked_until.get(address)
-        if until is None:
+    def delay(self, address: str) -> float:
+        """Seconds an attempt from `address` waits before the secret is checked."""
+        count = self._count(address)
+        if count < self.limit:
             return 0.0
-        left = until - self.clock()
-        if left <= 0:
-            del self.locked_until[address]
-            self.failures.pop(address, None)
-            return 0.0
-        return left
+        return min(2.0 ** min(count - self.limit, 32), self.max_delay)
 
     def failed(self, address: str) -> None:
-        if len(self.failures) >= MAX_TRACKED_ADDRESSES:
+        if address not in self.failures and len(self.failures) >= MAX_TRACKED_ADDRESSES:
             self._forget_some()
-        self.failures[address] = self.failures.get(address, 0) + 1
-        if self.failures[address] >= self.limit:
-            self.locked_until[address] = self.clock() + self.lockout
+        self.failures[address] = (self._count(address) + 1, self.clock())
 
     def succeeded(self, address: str) -> None:
         self.failures.pop(address, None)
 
+    def _count(self, address: str) -> int:
+        count, last = self.failures.get(address, (0, 0.0))
+        if count and self.clock() - last > self.forget:
+            del self.failures[address]
+            return 0
+        return count
+
     def _forget_some(self) -> None:
-        """Drop addresses with failures but no lockout, so the table stays bounded."""
-        for address in [a for a in self.failures if a not in self.locked_until]:
+        """Drop the oldest half, so the table stays bounded."""
+        oldest = sorted(self.failures, key=lambda a: self.failures[a][1])
+        for address in oldest[: len(oldest) // 2 + 1]:
             del self.failures[address]

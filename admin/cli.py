@@ -11,13 +11,14 @@ from core.archive import open_archive
 from core.cli import AfaGroup, configure_logging
 from core.errors import AfaError
 from core.events import load_events
+from core.paths import private_dir
 from core.redisconn import redact
-from core.redisd import port_or_free
 from core.settings import load_settings, secret
 
 from . import supervise as sv
 from .app import create_app
 from .auth import secret_problem
+from .replica import restore_archive, write_replica_config
 
 SECRET_NAME = "AFA_ADMIN_SECRET"
 
@@ -52,8 +53,8 @@ def serve(host: str | None, port: int | None) -> None:
         app,
         host=host or settings.admin_host,
         port=port or settings.admin_port,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=bool(settings.admin_trusted_proxies),  # else a client names itself
+        forwarded_allow_ips=settings.admin_trusted_proxies or None,
         log_level="info",
         server_header=False,
     )
@@ -73,18 +74,11 @@ def serve(host: str | None, port: int | None) -> None:
     show_default=True,
     help="Also serve output/ (leave it out when a web server or CDN serves it).",
 )
-@click.option(
-    "--redis-port",
-    type=int,
-    default=6379,
-    show_default=True,
-    help="Port of the embedded Redis (when REDIS_URL is unset); 0 picks a free one.",
-)
 @click.option("--config-only", is_flag=True,
               help="Write var/run/supervisord.conf and print its path; do not start.")  # fmt: skip
 def supervise(
     events: tuple[str, ...], replay: Path | None, speed: float | None, static: bool,
-    redis_port: int, config_only: bool,
+    config_only: bool,
 ) -> None:  # fmt: skip
     """Run every process of EVENTS (all events by default) under supervisord until Ctrl-C.
 
@@ -97,6 +91,7 @@ def supervise(
         AFA_ADMIN_SECRET=… python -m admin supervise northwind-2026
     """
     settings = load_settings()
+    private_dir(settings.var_dir)
     known = {e.slug: e for e in load_events(settings.content_dir)}
     missing = [slug for slug in events if slug not in known]
     if missing:
@@ -108,12 +103,14 @@ def supervise(
     problem = secret_problem(secret(SECRET_NAME))
     if problem:
         click.echo(f"dashboard left out: {problem}", err=True)
-    redis_port = None if settings.redis_url else port_or_free(redis_port)
-    found = sv.programs(settings, chosen, redis_port=redis_port, replay=replay, speed=speed,
+    embedded = not settings.redis_url
+    found = sv.programs(settings, chosen, embedded_redis=embedded, replay=replay, speed=speed,
                         static=static, dashboard=problem is None)  # fmt: skip
-    redis_url = settings.redis_url or f"redis://127.0.0.1:{redis_port}/0"
-    run = sv.plan(settings, found, redis_url if redis_port else "")
+    redis_url = sv.embedded(settings).url if embedded else settings.redis_url
+    run = sv.plan(settings, found, redis_url if embedded else "")
     config = sv.write_config(run, Path.cwd())
+    if settings.replica_url:
+        write_replica_config(settings, run.run_dir)
     open_archive(settings.archive_path).close()  # migrate once, not in six processes at once
     if config_only:
         click.echo(str(config))
@@ -132,3 +129,20 @@ def banner(settings, run: sv.RunPlan, redis_url: str, static: bool, dashboard: b
     lines += [f"  redis        {redact(redis_url)}", f"  logs         {run.log_dir}/",
               f"  config       {run.config_path}", "Press Ctrl-C to stop everything.", ""]  # fmt: skip
     click.echo("\n".join(lines))
+
+
+@cli.command()
+def restore() -> None:
+    """Bring the archive back from its Litestream replica as of its last replicated transaction.
+
+    The replica is AFA_REPLICA_URL. Stop `make run` first. An archive still in place is kept
+    beside it as archive.db.before-restore-TIME. Start again afterwards: each collector resumes
+    from the restored cursors, and its source's backfill fetches what came after them.
+
+    \b
+    Example:
+        AFA_REPLICA_URL=s3://my-bucket/archive python -m admin restore
+    """
+    settings = load_settings()
+    config = write_replica_config(settings, sv.run_dir(settings))
+    click.echo(restore_archive(settings, config))

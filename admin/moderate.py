@@ -1,5 +1,5 @@
 """The dashboard's moderation: what an organizer sees (the queue, recent posts, decisions, the
-audit log) and the decisions a form asks for, made through collector.moderation's Moderator.
+audit log) and the decisions a form asks for, made through core.moderation.decisions.Moderator.
 
 Blocking (SQLite, Redis); the app runs these in a worker thread. Posts are shown as plain text
 (the template escapes it), never as HTML.
@@ -8,16 +8,17 @@ Blocking (SQLite, Redis); the app runs these in a worker thread. Posts are shown
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
-from collector.moderation import Moderator, Outcome
-from core import moderation as reading
 from core.archive import open_archive
 from core.errors import AfaError
+from core.moderation import queries as reading
+from core.moderation.decisions import Moderator, Outcome
 from core.settings import Settings
 
 RECENT = 40
@@ -96,10 +97,18 @@ def _need(form: dict[str, str], name: str) -> str:
     return value
 
 
+class BadForm(AfaError):
+    """A form field no page of ours sends (a rule number that is not one): the app answers 400."""
+
+
+RULE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only, and within SQLite's INTEGER
+
+
 def _rule_id(form: dict[str, str]) -> int:
     value = _need(form, "rule")
-    if not value.isdigit():
-        raise AfaError(f"rule must be a number, not {value!r}")
+    if not RULE_NUMBER.fullmatch(value):
+        shown = value if len(value) <= 24 else value[:24] + "…"
+        raise BadForm(f"rule must be a rule's number (digits 0-9), not {shown!r}")
     return int(value)
 
 

@@ -1,8 +1,9 @@
 """`make run`: every process under supervisord, with a configuration generated under var/run/.
 
-    programs(...)      what runs: the embedded Redis (when REDIS_URL is unset), one collector and
-                       one site scheduler per event, the live sidecar, the static server, the
-                       dashboard; each with its restart policy
+    programs(...)      what runs: the embedded Redis (when REDIS_URL is unset), Litestream (when
+                       AFA_REPLICA_URL is set), one collector and one site rebuild loop per event,
+                       the live sidecar, the static server, the dashboard; each with its restart
+                       policy
     render_config(...) those programs as a supervisord.conf: a log per process, rotated; an
                        XML-RPC socket only the owner can open (the dashboard's way in)
     exec_supervisord() replaces this process with supervisord in the foreground, so Ctrl-C
@@ -23,8 +24,11 @@ from pathlib import Path
 
 from core.errors import AfaError
 from core.events import Event
+from core.paths import private_dir
 from core.redisd import EmbeddedRedis
 from core.settings import Settings
+
+from .replica import replicate_command
 
 LOG_MAXBYTES = "10MB"
 LOG_BACKUPS = 5
@@ -80,7 +84,7 @@ def programs(
     settings: Settings,
     events: Sequence[Event],
     *,
-    redis_port: int | None = None,
+    embedded_redis: bool = False,
     replay: Path | None = None,
     speed: float | None = None,
     static: bool = True,
@@ -88,9 +92,13 @@ def programs(
 ) -> list[Program]:
     """What `make run` supervises. Redis starts first and stops last (lowest priority)."""
     found: list[Program] = []
-    if redis_port is not None:
-        redis = EmbeddedRedis(run_dir(settings) / "redis", port=redis_port, persist=True)
+    if embedded_redis:
+        redis = embedded(settings)
+        redis.prepare()  # its folder, 0700, and a socket path that fits
         found.append(Program("redis", redis.command(), priority=10, stopwaitsecs=30))
+    if settings.replica_url:  # starts before the collectors and stops after them
+        command = replicate_command(run_dir(settings) / "litestream.yml")
+        found.append(Program("litestream", command, priority=15, stopwaitsecs=30))
     for event in events:
         if replay is not None:
             speed_arg = str(settings.replay_speed if speed is None else speed)
@@ -100,7 +108,7 @@ def programs(
         else:
             command = python("-m", "collector", "run", event.slug)
             found.append(Program(f"collector-{event.slug}", command, priority=20))
-        command = python("-m", "sitegen", "schedule", event.slug)
+        command = python("-m", "sitegen", "schedule", event.slug)  # sitegen/rebuild_loop.py
         found.append(Program(f"scheduler-{event.slug}", command, priority=30, once=True))
     found.append(Program("live", python("-m", "live", "serve", "--port", str(settings.live_port))))
     if static:
@@ -109,6 +117,11 @@ def programs(
     if dashboard:
         found.append(Program("dashboard", python("-m", "admin", "serve"), priority=200))
     return found
+
+
+def embedded(settings: Settings) -> EmbeddedRedis:
+    """The embedded Redis of `make run`: on a Unix socket in var/run/redis/ (0700)."""
+    return EmbeddedRedis(run_dir(settings) / "redis", persist=True)
 
 
 def plan(settings: Settings, found: list[Program], redis_url: str) -> RunPlan:
@@ -174,9 +187,9 @@ def render_program(program: Program, directory: Path, logs: Path) -> list[str]:
 
 
 def write_config(run: RunPlan, directory: Path) -> Path:
-    run.log_dir.mkdir(parents=True, exist_ok=True)
-    (run.run_dir / "redis").mkdir(exist_ok=True)
-    os.chmod(run.run_dir, 0o700)
+    private_dir(run.log_dir)
+    private_dir(run.run_dir / "redis")
+    private_dir(run.run_dir)
     run.config_path.write_text(render_config(run, directory))
     return run.config_path
 

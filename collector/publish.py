@@ -1,5 +1,5 @@
-"""Publish committed changes to the event's Redis stream, with the change's sequence number as
-the entry ID (`SEQ-0`), and re-seed the stream from the archive when Redis is behind it.
+"""Publish a committed batch to the event's Redis stream (core.stream), and re-seed the stream
+from the archive when Redis is behind it.
 
 The archive is the truth: anything here can be rebuilt from it with the same IDs, so publishing
 is idempotent and a crash between commit and publish loses nothing.
@@ -8,103 +8,16 @@ is idempotent and a crash between commit and publish loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 
 import redis as redis_lib
 import sqlite_utils
 
 from core.archive import Change, changes_after, last_seq
-from core.tail import counters_key, encode_entry, entry_id, events_key, seq_of, stream_key
+from core.stream import COUNTED, publish_changes, stream_last_seq
+from core.tail import counters_key, events_key, stream_key
 
 log = logging.getLogger("collector.publish")
 RESEED_CHUNK = 1_000
-COUNTED = {"post": "posts", "edit": "edits", "retract": "retracts"}
-
-
-def stream_last_seq(redis: redis_lib.Redis, event: str) -> int:
-    """The sequence number of the stream's newest entry; 0 for an empty or missing stream."""
-    entries = redis.xrevrange(stream_key(event), count=1)
-    return seq_of(entries[0][0]) if entries else 0
-
-
-def publish_changes(
-    redis: redis_lib.Redis, event: str, changes: Iterable[Change], tail_length: int
-) -> int:
-    """XADD each change and bump the counters in one script call (one round trip); entries
-    already in the stream are skipped and not counted. Returns entries added."""
-    return _publish(redis, event, list(changes), tail_length, after=None)
-
-
-def _publish(
-    redis: redis_lib.Redis, event: str, changes: list[Change], tail_length: int,
-    after: int | None,
-) -> int:  # fmt: skip
-    """Run _PUBLISH over `changes`; when `after` is given and the stream ends before it, add
-    nothing and return -1 (the stream has a gap the caller must re-seed)."""
-    if not changes:
-        return 0
-    args: list = [tail_length, -1 if after is None else after, changes[-1].seq]
-    for change in changes:
-        if change.kind not in COUNTED:
-            raise ValueError(f"unknown change kind {change.kind!r}")
-        fields = _entry(change)
-        args += (entry_id(change.seq), fields["kind"], fields["data"])
-    return _script(redis)(keys=[stream_key(event), counters_key(event)], args=args, client=redis)
-
-
-# XADD every entry (an ID already in the stream is a replay or a reseed: skipped, not an error),
-# then count what was added, per kind, and set last_seq: the work of a pipeline of 2,000 XADDs
-# in one command, so the client encodes three strings per change and reads one reply.
-_PUBLISH = """
-local stream, counters = KEYS[1], KEYS[2]
-local maxlen, after, last_seq = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-if after >= 0 then
-  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-  if (newest and tonumber(string.match(newest[1], '^%d+')) or 0) < after then
-    return -1
-  end
-end
-local names = {NAMES}
-local added, counts, order = 0, {}, {}
-for i = 4, #ARGV, 3 do
-  local kind = ARGV[i + 1]
-  if counts[kind] == nil then
-    counts[kind] = 0
-    order[#order + 1] = kind
-  end
-  local reply = redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, ARGV[i],
-                            'kind', kind, 'data', ARGV[i + 2])
-  if type(reply) == 'table' and reply.err then
-    if not string.find(reply.err, 'equal or smaller', 1, true) then
-      return redis.error_reply(reply.err)
-    end
-  else
-    added = added + 1
-    counts[kind] = counts[kind] + 1
-  end
-end
-for _, kind in ipairs(order) do
-  redis.call('HINCRBY', counters, names[kind], counts[kind])
-end
-redis.call('HSET', counters, 'last_seq', last_seq)
-return added
-""".replace("NAMES", ", ".join(f"{kind} = '{name}'" for kind, name in COUNTED.items()))
-_SCRIPT: list = []
-
-
-def _script(redis: redis_lib.Redis):
-    """The registered script (EVALSHA, loaded again by redis-py if Redis lost it)."""
-    if not _SCRIPT:
-        _SCRIPT.append(redis.register_script(_PUBLISH))
-    return _SCRIPT[0]
-
-
-def _entry(change: Change) -> dict[str, str]:
-    """The stream entry; a change just saved carries its payload's JSON already."""
-    text = getattr(change, "text", "")
-    if text and change.kind in COUNTED:
-        return {"kind": change.kind, "data": text}  # what encode_entry would write
-    return encode_entry(change.kind, change.data)
 
 
 def publish_after_commit(
@@ -115,7 +28,7 @@ def publish_after_commit(
     lost data mid-run), re-seed from the archive instead so the stream never has a gap."""
     if not changes:
         return 0
-    added = _publish(redis, event, changes, tail_length, after=changes[0].seq - 1)
+    added = publish_changes(redis, event, changes, tail_length, after=changes[0].seq - 1)
     if added < 0:
         return reseed_from_archive(redis, db, event, tail_length)
     return added

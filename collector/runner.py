@@ -39,6 +39,7 @@ from .store import Checkpointer, Malformed, save_batch, save_cursor, tune_for_wr
 log = logging.getLogger("collector")
 BATCH_LINES = 2_000
 PROGRESS_SECONDS = 5.0
+HEAL_SECONDS = 60.0  # how long a replay that ends with Redis away keeps trying to re-seed
 
 
 def event_hashtags(event: Event) -> set[str]:
@@ -120,11 +121,12 @@ class Replay:
         self.stats, self.pending = Stats(), _Pending()
         self.clock: ReplayClock | None = None
         self.last_progress = time.monotonic()
+        self.behind = False  # a publish failed: the stream lacks committed changes
 
     def run(self) -> Stats:
         self.db = open_archive(self.settings.archive_path)
         tune_for_writing(self.db)
-        self.redis = connect(self.settings.redis_url)
+        self.redis = connect(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
         try:
             self._reseed()
             cursor = load_cursor(self.db, self.slug, self.source_key) or {}
@@ -133,6 +135,7 @@ class Replay:
             with Checkpointer(self.db, self.settings.archive_path):
                 self._read(self.pending.last_line)
                 self.flush()
+            self._heal()
             self._progress("done" if not self.stopper.stopped else "stopped")
         finally:
             self.redis.close()
@@ -146,6 +149,21 @@ class Replay:
             raise AfaError(
                 f"cannot reach Redis at {redact(self.settings.redis_url)}: {exc}"
             ) from exc
+
+    def _heal(self) -> None:
+        """The last publish failed (Redis away, or failing over to a replica): keep trying to
+        bring the stream level with the archive for a while, so the replay does not end with
+        the live tail short of what it committed."""
+        delay, deadline = 0.2, time.monotonic() + HEAL_SECONDS
+        while self.behind and not self.stopper.stopped and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            try:
+                reseed_from_archive(self.redis, self.db, self.slug, self.settings.tail_length)
+                self.behind = False
+                log.info("Redis answers again: stream %s re-seeded from the archive", self.slug)
+            except redis_lib.RedisError as exc:
+                log.debug("re-seed failed, retrying: %s", exc)
 
     def _read(self, after: int) -> None:
         for outcome in self._outcomes(after):
@@ -242,9 +260,13 @@ class Replay:
                 self.redis, self.db, self.slug, committed, self.settings.tail_length
             )
             self.redis.hset(status_key(self.slug), self.source_key, _dump(self._cursor()))
+            self.behind = False
         except redis_lib.RedisError as exc:
-            # The archive holds the batch; the next publish (or restart) re-seeds the gap.
-            log.warning("Redis unavailable, will re-seed from the archive: %s", exc)
+            # The archive holds the batch; the next publish (or _heal, or a restart) re-seeds
+            # the gap, whichever server is the primary by then.
+            if not self.behind:
+                log.warning("Redis unavailable, will re-seed from the archive: %s", exc)
+            self.behind = True
 
     def _maybe_progress(self) -> None:
         if time.monotonic() - self.last_progress >= PROGRESS_SECONDS:

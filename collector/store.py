@@ -18,9 +18,11 @@ import sqlite_utils
 
 from core.archive import Change, last_seq, write_transaction
 from core.items import Item, format_time, item_to_dict, parse_time
+from core.moderation.rules import Gate
 from core.tail import live_payload
 
-from . import jsontext, moderation
+from . import jsontext, reactions
+from .gate import admit, current_gate
 from .normalise import Delete
 
 log = logging.getLogger("collector.store")
@@ -69,16 +71,17 @@ class _Batch:
     now: str
     seq: int
     changes: list[Change] = field(default_factory=list)
-    gate: moderation.Gate | None = None  # moderation hook: None when the event has none
+    gate: Gate | None = None  # moderation hook: None when the event has none
     known: set[str] = field(default_factory=set)  # uris in the archive or queued
     queued_ids: list[tuple] = field(default_factory=list)
     queued_changes: list[tuple] = field(default_factory=list)
     queued_items: list[tuple] = field(default_factory=list)
 
-    def record(self, kind: str, uri: str, item: Item | None) -> int:
+    def record(self, kind: str, uri: str, item: Item | None, more: dict | None = None) -> int:
         self.flush()
         self.seq += 1
         payload = live_payload(kind, self.seq, uri, item_to_dict(item) if item else None)
+        payload.update(more or {})
         text = _json(payload)
         self.db.execute(
             "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -171,8 +174,9 @@ def save_batch(
     """Apply changes and save the cursor in ONE transaction; return the changes to publish."""
     changes = list(changes)
     with write_transaction(db):
+        changes, boosts = reactions.prepare(db, event, changes)  # replies resolved, boosts apart
         batch = _Batch(db, event, _now(), last_seq(db, event))
-        batch.gate = moderation.current_gate(db, event)  # moderation hook: one lookup per batch
+        batch.gate = current_gate(db, event)  # moderation hook: one lookup per batch
         batch.known = _archived_uris(db, event, [c.uri for c in changes if isinstance(c, Item)])
         for change in changes:
             if isinstance(change, Delete):
@@ -184,6 +188,7 @@ def save_batch(
             else:
                 _queue_item(batch, change)
         batch.flush()
+        reactions.save_boosts(batch, boosts)
         for bad in malformed:
             save_malformed(db, event, source_key, bad, batch.now)
         if cursor is not None:
@@ -216,7 +221,7 @@ def _queue_item(batch: _Batch, item: Item) -> None:
     batch.queued_ids.append((batch.event, item.origin, item.local_id, item.uri))
     status = "hidden" if item.author.hidden else "visible"
     if batch.gate is not None and status == "visible":  # moderation hook: held or moderated
-        status = moderation.admit(batch.db, batch.event, batch.gate, item, batch.now)
+        status = admit(batch.db, batch.event, batch.gate, item, batch.now)
     data = item_to_dict(item)
     core, text = _item_json(data)
     seq = batch.queue_post(item, data, core) if status == "visible" else 0
@@ -294,7 +299,7 @@ def _insert_item(batch: _Batch, item: Item) -> None:
     # Hidden authors (Bluesky "!no-unauthenticated") are kept for the record, never published.
     status = "hidden" if item.author.hidden else "visible"
     if batch.gate is not None and status == "visible":  # moderation hook: held or moderated
-        status = moderation.admit(batch.db, batch.event, batch.gate, item, batch.now)
+        status = admit(batch.db, batch.event, batch.gate, item, batch.now)
     seq = batch.record("post", item.uri, item) if status == "visible" else 0
     batch.db.execute(
         "INSERT INTO items (event, uri, source, origin, local_id, created_at, author_id, data, "

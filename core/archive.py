@@ -20,6 +20,7 @@ from sqlite_utils import Migrations
 
 from .errors import ArchiveError
 from .items import Item, item_from_dict
+from .paths import PRIVATE_FILE, private_dir, private_file, tighten
 
 migrations = Migrations("afa")
 
@@ -124,7 +125,7 @@ def m002_source_state(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_moderation(db: sqlite_utils.Database) -> None:
-    """Organizer moderation (core/moderation.py): decisions, rules, the approval queue, an audit log.
+    """Organizer moderation (core/moderation/): decisions, rules, the approval queue, an audit log.
 
     Items gain two statuses: 'moderated' (hidden by a decision or rule) and 'held' (waiting for
     approval). 'hidden' stays the author's own choice (never shown, never moderated)."""
@@ -178,12 +179,56 @@ def m004_items_state_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_event_status ON items (event, status, seq, version)")
 
 
+@migrations()
+def m005_rebuild_requests(db: sqlite_utils.Database) -> None:
+    """Rebuild requests from moderation decisions to the site scheduler (core/rebuild.py)."""
+    db.executescript(
+        """
+        CREATE TABLE rebuild_requests (     -- one row per event: its latest request
+            event TEXT PRIMARY KEY,
+            number INTEGER NOT NULL,        -- grows by one with each request
+            at TEXT NOT NULL, reason TEXT NOT NULL,
+            last_seq INTEGER NOT NULL       -- the sequence number the decision reached
+        );
+        """
+    )
+
+
+@migrations()
+def m006_pins_and_boosts(db: sqlite_utils.Database) -> None:
+    """Organizers' pinned posts (core/moderation/pins.py), and who boosted a post
+    as the collector saw it (the meet-ups board counts them as going, core/meetups.py)."""
+    db.executescript(
+        """
+        CREATE TABLE pins (                 -- our data: a post pinned on the walls and live pages
+            event TEXT NOT NULL, uri TEXT NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL, why TEXT NOT NULL,
+            PRIMARY KEY (event, uri)
+        );
+        CREATE TABLE boosts (               -- source data: one row per account that boosted a post
+            event TEXT NOT NULL,
+            uri TEXT NOT NULL,              -- the boosted post's identity
+            author_id TEXT NOT NULL,        -- who boosted it
+            author TEXT NOT NULL,           -- their Author as JSON (name, handle, avatar)
+            at TEXT NOT NULL,               -- the boost's own time, UTC
+            PRIMARY KEY (event, uri, author_id)
+        );
+        """
+    )
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
-    """Open (and migrate) the archive in WAL mode."""
+    """Open (and migrate) the archive in WAL mode; the file is 0600, and a folder made for it
+    0700 (core.paths)."""
     path = Path(path)
     if not create and not path.exists():
         raise ArchiveError(f"archive not found: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)  # SQLite gives the WAL and shared-memory files the archive's mode
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if companion.exists():
+            tighten(companion, PRIVATE_FILE)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         db = sqlite_utils.Database(conn)

@@ -25,3 +25,18 @@ def configure_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )  # fmt: skip
+
+
+def print_table(headers: list[str], rows) -> None:
+    """Rows as plain columns under their headers (`collector status`, `collector queue` …)."""
+    rows = [[str(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def short_time(iso: str | None) -> str:
+    """An archive time (UTC ISO 8601) as "YYYY-MM-DD HH:MM:SS", or "-"."""
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:19]

@@ -1,75 +1,46 @@
 """Events as organizers write them in content/, checked with file:line errors.
 
-Content is YAML (ruamel.yaml keeps the line of every key, so a semantic mistake such as an end
-before its start is reported where it is written). Times in a schedule are the event's local wall
-times; they are converted to UTC here, so DST changes and time zones are handled once.
+Content is YAML read by core.yamlreader, which locates every mistake. An event's schedule (rooms,
+days, sessions, presentations, breaks) is read by core.schedule, where the event's local wall times
+become UTC, so DST changes and time zones are handled once. The schedule's types are importable
+from here too.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from .errors import AfaError, ContentError, ContentErrors
+from .meetups import Meetup, read_meetups
+from .schedule import (
+    Break,
+    Day,
+    Presentation,
+    Room,
+    Session,
+    normalise_tag,
+    read_schedule,
+)
+from .yamlreader import SLUG_RE, YamlReader, display_path
 
-from .errors import ContentError, ContentErrors
-
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
-
-
-@dataclass(frozen=True)
-class Room:
-    slug: str
-    name: str
-    hashtag: str | None = None
-
-
-@dataclass(frozen=True)
-class Presentation:
-    slug: str
-    title: str
-    speakers: tuple[str, ...]
-    room: str  # room slug
-    start: datetime  # UTC
-    end: datetime  # UTC
-    day: date
-    session: str  # session slug
-    hashtag: str | None = None  # lowercase, without '#'
-    kind: str = "talk"  # talk, keynote, lightning, panel
-    abstract: str = ""
-
-
-@dataclass(frozen=True)
-class Break:
-    slug: str
-    title: str
-    start: datetime
-    end: datetime
-    day: date
-
-
-@dataclass(frozen=True)
-class Session:
-    slug: str
-    title: str
-    start: datetime
-    end: datetime
-    day: date
-    presentations: tuple[Presentation, ...]
-
-
-@dataclass(frozen=True)
-class Day:
-    date: date
-    title: str
-    sessions: tuple[Session, ...]
-    breaks: tuple[Break, ...]
+__all__ = [
+    "Break",
+    "Day",
+    "Event",
+    "Presentation",
+    "Room",
+    "Session",
+    "Site",
+    "find_event",
+    "load_event",
+    "load_events",
+    "load_site",
+    "normalise_tag",
+]
 
 
 @dataclass(frozen=True)
@@ -87,6 +58,8 @@ class Event:
     grace_minutes: int = 10
     sources: tuple[dict[str, Any], ...] = ()
     path: Path = field(default=Path("."), compare=False)
+    meetup_hashtag: str | None = None  # attendees propose meet-ups with it (core/meetups.py)
+    meetups: tuple[Meetup, ...] = ()  # the organizers' meet-ups, from meetups.yaml
 
     @property
     def tz(self) -> ZoneInfo:
@@ -122,120 +95,11 @@ class Site:
     base_url: str = ""
 
 
-def normalise_tag(tag: str) -> str:
-    return tag.strip().lstrip("#＃").casefold()
-
-
-class _Reader:
-    """Collects every error in one file instead of stopping at the first."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.errors: list[ContentError] = []
-
-    def error(self, node: Any, key: Any, message: str) -> None:
-        self.errors.append(ContentError(_display(self.path), _line(node, key), message))
-
-    def load(self) -> Any:
-        try:
-            return YAML(typ="rt").load(self.path.read_text(encoding="utf-8"))
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else None
-            problem = exc.problem or exc.context or "invalid YAML"
-            self.errors.append(ContentError(_display(self.path), line, f"YAML syntax: {problem}"))
-        except (OSError, UnicodeDecodeError) as exc:
-            self.errors.append(ContentError(_display(self.path), None, f"cannot read: {exc}"))
-        return None
-
-    def mapping(self, node: Any, where: Any, key: Any, what: str) -> dict | None:
-        if not isinstance(node, dict):
-            self.error(where, key, f"{what} must be a mapping of keys to values")
-            return None
-        return node
-
-    def require(self, node: dict, key: str, kind: type | tuple, what: str) -> Any:
-        if key not in node or node[key] is None:
-            self.error(node, None, f"{what} is missing '{key}'")
-            return None
-        value = node[key]
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            self.error(node, key, f"'{key}' must be {_kind_name(kind)}, not {value!r}")
-            return None
-        return value
-
-    def optional(self, node: dict, key: str, kind: type | tuple, default: Any) -> Any:
-        if node.get(key) is None:
-            return default
-        return self.require(node, key, kind, "")
-
-    def slug(self, node: dict, key: str, what: str) -> str | None:
-        value = self.require(node, key, str, what)
-        if value is not None and not SLUG_RE.match(value):
-            self.error(node, key, f"'{key}' must be lowercase letters, digits and '-': {value!r}")
-            return None
-        return value
-
-    def day(self, node: dict, key: str, what: str) -> date | None:
-        value = self.require(node, key, (str, date), what)
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                self.error(node, key, f"'{key}' is not a date (YYYY-MM-DD): {value!r}")
-                return None
-        return value
-
-    def clock(self, node: dict, key: str, what: str) -> time | None:
-        value = self.require(node, key, (str, int), what)
-        if value is None:
-            return None
-        match = TIME_RE.match(str(value))
-        if not match or int(match[1]) > 23 or int(match[2]) > 59:
-            self.error(node, key, f"'{key}' is not a time of day (HH:MM): {value!r}")
-            return None
-        return time(int(match[1]), int(match[2]))
-
-
-def _kind_name(kind: type | tuple) -> str:
-    names = {str: "text", int: "a whole number", list: "a list", dict: "a mapping", date: "a date"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _line(node: Any, key: Any) -> int | None:
-    lc = getattr(node, "lc", None)
-    if lc is None:
-        return None
-    try:
-        if key is not None and isinstance(node, dict) and key in node:
-            return lc.key(key)[0] + 1
-        if key is not None and isinstance(node, list):
-            return lc.item(key)[0] + 1
-    except (KeyError, TypeError, IndexError):
-        pass
-    return lc.line + 1
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _at(day: date, clock: time, tz: ZoneInfo) -> datetime:
-    """A local wall time on a day in the event's zone, as UTC (fold=0 picks the first of a DST repeat)."""
-    return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
-
-
 def load_site(content_dir: Path) -> Site:
     path = Path(content_dir) / "site.yaml"
     if not path.exists():
         return Site()
-    reader = _Reader(path)
+    reader = YamlReader(path)
     data = reader.load()
     if data is not None and reader.mapping(data, data, None, "site.yaml"):
         site = Site(
@@ -256,7 +120,9 @@ def load_events(content_dir: Path) -> list[Event]:
     errors: list[ContentError] = []
     events: list[Event] = []
     if not content_dir.is_dir():
-        raise ContentErrors([ContentError(_display(content_dir), None, "content folder not found")])
+        raise ContentErrors(
+            [ContentError(display_path(content_dir), None, "content folder not found")]
+        )
     for folder in sorted(p for p in content_dir.iterdir() if (p / "event.yaml").exists()):
         try:
             events.append(load_event(folder))
@@ -267,11 +133,18 @@ def load_events(content_dir: Path) -> list[Event]:
     return events
 
 
-def load_event(folder: Path) -> Event:
-    from .schedule import read_schedule  # the schedule reader is long enough for its own module
+def find_event(content_dir: Path, slug: str) -> Event:
+    """The event `slug` under content_dir; AfaError names the events there when it is not one."""
+    events = {e.slug: e for e in load_events(content_dir)}
+    if slug not in events:
+        known = ", ".join(sorted(events)) or "none"
+        raise AfaError(f"no event {slug!r} in {content_dir}/ (known: {known})")
+    return events[slug]
 
+
+def load_event(folder: Path) -> Event:
     folder = Path(folder)
-    reader = _Reader(folder / "event.yaml")
+    reader = YamlReader(folder / "event.yaml")
     data = reader.load()
     if data is None or not reader.mapping(data, data, None, "event.yaml"):
         raise ContentErrors(reader.errors)
@@ -298,10 +171,14 @@ def load_event(folder: Path) -> Event:
     sources = reader.optional(data, "sources", list, [])
     description_path = folder / "description.md"
     description = description_path.read_text(encoding="utf-8") if description_path.exists() else ""
+    meetup_tag = reader.optional(data, "meetup_hashtag", str, None)
     days: tuple[Day, ...] = ()
+    meetups: tuple[Meetup, ...] = ()
     if tz and start and end:
         days, schedule_errors = read_schedule(folder / "schedule.yaml", tz, start, end, rooms)
         reader.errors.extend(schedule_errors)
+        meetups, meetup_errors = read_meetups(folder / "meetups.yaml", tz, start, end)
+        reader.errors.extend(meetup_errors)
     if reader.errors:
         raise ContentErrors(reader.errors)
     return Event(
@@ -318,10 +195,12 @@ def load_event(folder: Path) -> Event:
         grace_minutes=grace if grace is not None else 10,
         sources=tuple(_plain(s) for s in sources or ()),
         path=folder,
+        meetup_hashtag=normalise_tag(meetup_tag) if meetup_tag else None,
+        meetups=meetups,
     )
 
 
-def _tags(reader: _Reader, data: dict, key: str) -> tuple[str, ...]:
+def _tags(reader: YamlReader, data: dict, key: str) -> tuple[str, ...]:
     value = reader.optional(data, key, list, [])
     tags = []
     for i, tag in enumerate(value or []):
@@ -332,7 +211,7 @@ def _tags(reader: _Reader, data: dict, key: str) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _rooms(reader: _Reader, data: dict) -> tuple[Room, ...]:
+def _rooms(reader: YamlReader, data: dict) -> tuple[Room, ...]:
     value = reader.require(data, "rooms", list, "the event")
     rooms: list[Room] = []
     for i, node in enumerate(value or []):

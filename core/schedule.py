@@ -1,28 +1,79 @@
-"""The schedule reader: days → sessions → presentations, plus breaks, with every mistake located."""
+"""The schedule: rooms, days → sessions → presentations, plus breaks, and the reader of
+schedule.yaml, with every mistake located. Local wall times become UTC here."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .errors import ContentError
-from .events import (
-    Break,
-    Day,
-    Presentation,
-    Room,
-    Session,
-    _at,
-    _Reader,
-    normalise_tag,
-)
+from .yamlreader import YamlReader
+
+
+@dataclass(frozen=True)
+class Room:
+    slug: str
+    name: str
+    hashtag: str | None = None
+
+
+@dataclass(frozen=True)
+class Presentation:
+    slug: str
+    title: str
+    speakers: tuple[str, ...]
+    room: str  # room slug
+    start: datetime  # UTC
+    end: datetime  # UTC
+    day: date
+    session: str  # session slug
+    hashtag: str | None = None  # lowercase, without '#'
+    kind: str = "talk"  # talk, keynote, lightning, panel
+    abstract: str = ""
+
+
+@dataclass(frozen=True)
+class Break:
+    slug: str
+    title: str
+    start: datetime
+    end: datetime
+    day: date
+
+
+@dataclass(frozen=True)
+class Session:
+    slug: str
+    title: str
+    start: datetime
+    end: datetime
+    day: date
+    presentations: tuple[Presentation, ...]
+
+
+@dataclass(frozen=True)
+class Day:
+    date: date
+    title: str
+    sessions: tuple[Session, ...]
+    breaks: tuple[Break, ...]
+
+
+def normalise_tag(tag: str) -> str:
+    return tag.strip().lstrip("#＃").casefold()
+
+
+def local_to_utc(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    """A local wall time on a day in the event's zone, as UTC (fold=0 picks the first of a DST repeat)."""
+    return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
 def read_schedule(
     path: Path, tz: ZoneInfo, start: date, end: date, rooms: tuple[Room, ...]
 ) -> tuple[tuple[Day, ...], list[ContentError]]:
-    reader = _Reader(path)
+    reader = YamlReader(path)
     if not path.exists():
         reader.error(None, None, "schedule.yaml not found")
         return (), reader.errors
@@ -39,12 +90,12 @@ def read_schedule(
     return days, reader.errors
 
 
-def _list(reader: _Reader, node: dict, key: str) -> list:
+def _list(reader: YamlReader, node: dict, key: str) -> list:
     return reader.optional(node, key, list, []) or []
 
 
 class _Checker:
-    def __init__(self, reader: _Reader, tz: ZoneInfo, start: date, end: date, rooms: set[str]):
+    def __init__(self, reader: YamlReader, tz: ZoneInfo, start: date, end: date, rooms: set[str]):
         self.r = reader
         self.tz = tz
         self.start = start
@@ -82,7 +133,7 @@ class _Checker:
         if end <= start:
             self.r.error(node, "end", f"end {end:%H:%M} is not after start {start:%H:%M}")
             return None
-        return _at(day, start, self.tz), _at(day, end, self.tz)
+        return local_to_utc(day, start, self.tz), local_to_utc(day, end, self.tz)
 
     def unique(self, node: dict, what: str) -> str | None:
         slug = self.r.slug(node, "slug", what)

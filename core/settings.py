@@ -17,8 +17,9 @@ from starlette.config import Config
 from .errors import AfaError
 
 
-def setting(default, help: str, env: str | None = None):  # noqa: A002
-    return field(default=default, metadata={"help": help, "env": env})
+def setting(default, help: str, env: str | None = None, shown: bool = True):  # noqa: A002
+    """`shown` False keeps the value out of repr(settings): a URL that may hold a password."""
+    return field(default=default, repr=shown, metadata={"help": help, "env": env})
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class Settings:
     output_dir: Path = setting(Path("output"), "Where sitegen writes the static site.")
     var_dir: Path = setting(Path("var"), "Runtime files: the embedded Redis, logs, recordings.")
     redis_url: str = setting(
-        "", "Redis to use; empty starts the embedded redis-server under var/redis."
+        "",
+        "Redis to use (redis://, unix://, or redis+sentinel://HOST:PORT,…/SERVICE/DB for a "
+        "primary found by its Sentinels); empty starts the embedded redis-server under var/redis.",
+        shown=False,
     )
     live_host: str = setting("127.0.0.1", "Address the live sidecar listens on.")
     live_port: int = setting(8001, "Port of the live sidecar.")
@@ -67,15 +71,46 @@ class Settings:
     replay_speed: float = setting(60.0, "Replay clock speed-up for the demo; 0 means no waiting.")
     grace_minutes: int = setting(10, "Minutes after a talk's end whose posts still belong to it.")
     base_url: str = setting("", "Absolute URL the site is published at (for feeds and cards).")
+    publish_target: str = setting(
+        "",
+        "Where `make publish` and the rebuild loop send output/: s3://BUCKET/PREFIX (object "
+        "storage), or an rsync destination (/path, host:path, rsync://host/module/path); empty "
+        "publishes nothing.",
+    )
+    s3_endpoint: str = setting(
+        "",
+        "Endpoint URL of the S3-compatible storage (R2, B2, MinIO, SeaweedFS) for publishing and "
+        "the archive replica; empty means AWS S3. Keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.",
+    )
+    s3_region: str = setting("us-east-1", "Region of the bucket(s) (auto for Cloudflare R2).")
+    publish_gzip: bool = setting(
+        True, "Store HTML, CSS, JS, JSON and feeds gzip-compressed (Content-Encoding: gzip)."
+    )
+    publish_concurrency: int = setting(16, "Uploads to object storage at once.")
+    replica_url: str = setting(
+        "",
+        "Litestream replica of the archive (s3://BUCKET/PATH, or a folder); when set, `make run` "
+        "replicates the archive continuously and `make restore` brings it back.",
+    )
     admin_host: str = setting("127.0.0.1", "Address the organizers' dashboard listens on.")
     admin_port: int = setting(
         8002, "Port of the organizers' dashboard (its secret: AFA_ADMIN_SECRET)."
     )
     admin_signin_limit: int = setting(
-        5, "Failed dashboard sign-ins from one address before it is locked out."
+        5, "Failed dashboard sign-ins from one address before its next attempts are slowed down."
     )
-    admin_lockout_seconds: float = setting(
-        900.0, "How long an address that failed too many sign-ins is refused."
+    admin_signin_max_delay: float = setting(
+        30.0,
+        "Longest wait before a sign-in from an address past the limit is checked (1 s, doubling "
+        "with each further failure); the right secret is never refused.",
+    )
+    admin_signin_forget_seconds: float = setting(
+        900.0, "Failed sign-ins from one address are forgotten after this long without another."
+    )
+    admin_trusted_proxies: str = setting(
+        "",
+        "Comma-separated addresses of the proxies in front of the dashboard whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty believes no one.",
     )
     admin_session_hours: float = setting(12.0, "How long a dashboard sign-in lasts.")
     admin_live_stats: str = setting(

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-KINDS = ("post", "edit", "retract")
+# post, edit and retract change what a post shows; pin and unpin are organizers' pinned posts
+# (the wall and the live page keep them on top); boost says who boosted a post (the meet-ups
+# board counts them as going). Each is a numbered change like any other.
+KINDS = ("post", "edit", "retract", "pin", "unpin", "boost")
 
 
 def stream_key(event: str) -> str:
@@ -58,7 +61,7 @@ def decode_entry(fields: dict) -> tuple[str, str]:
 
 
 def live_payload(kind: str, seq: int, uri: str, item: dict[str, Any] | None) -> dict[str, Any]:
-    """What a live page receives for one change. `item` is None for a retract."""
+    """What a live page receives for one change. `item` is None for a retract and an unpin."""
     payload: dict[str, Any] = {"seq": seq, "kind": kind, "uri": uri}
     if item is not None:
         payload["item"] = {k: v for k, v in item.items() if k != "extra"}

@@ -152,12 +152,14 @@ async def stream_for(request: Request, event: str) -> Response | LiveResponse:
         return JSONResponse({"error": "Last-Event-ID / after must be a sequence number"}, 400)
     if fanout.closing:
         return too_busy("this live server is shutting down; try again shortly")
-    if fanout.clients >= settings.live_max_clients:
+    # Both limits count streams from enter() on, before any await: a burst on an idle reader
+    # (whose subscribe() awaits Redis) cannot slip past them while the first ones subscribe.
+    if fanout.admitted >= settings.live_max_clients:
         fanout.stats.rejected += 1
         return too_busy("this live server is full; try again shortly")
     address = request.client.host if request.client else ""
     per_address = settings.live_max_per_address
-    fanout.enter(address)  # before any await, so a burst cannot slip past the limit
+    fanout.enter(address)
     try:
         if per_address and not await request.state.census.admit(address, per_address):
             fanout.stats.rejected_per_address += 1  # admit() has given the place back

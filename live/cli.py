@@ -13,6 +13,13 @@ from core.settings import Settings, load_settings
 from .app import create_app
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
+# uvicorn's parent pings each worker and kills one that has not answered within this many
+# seconds, as hung. Its default, 5 s, killed workers that were only starved of CPU (a loaded
+# host, or a worker still importing after spawn), and every viewer of a killed worker
+# reconnects at once. A worker that is really gone is noticed at once anyway (not alive). The
+# cost: the parent checks its workers one by one, so a worker that does not answer holds up
+# the parent's reaction to SIGTERM for as long (stop timeouts: 60 s in the README's systemd unit).
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 @click.group(cls=AfaGroup)
@@ -63,5 +70,6 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         uvicorn.Server(uvicorn.Config(app, **options)).run()
         return
     config = uvicorn.Config("live.app:app_from_environment", factory=True, workers=workers,
+                            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
                             **options)  # fmt: skip
     Multiprocess(config, sockets=[config.bind_socket()]).run()

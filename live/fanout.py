@@ -335,6 +335,7 @@ class Fanout:
         self.stats = Stats()
         self.feeds: dict[str, Feed] = {}
         self.addresses: dict[str, int] = {}
+        self.admitted = 0  # streams between enter() and leave(): counted before any await
         self.on_leave: Callable[[str], None] | None = None  # census.py: a count went down
         self.closing = False
 
@@ -353,9 +354,11 @@ class Fanout:
         return sum(len(feed.subscribers) for feed in self.feeds.values())
 
     def enter(self, address: str) -> None:
+        self.admitted += 1
         self.addresses[address] = self.addresses.get(address, 0) + 1
 
     def leave(self, address: str) -> None:
+        self.admitted -= 1
         left = self.addresses.get(address, 0) - 1
         if left > 0:
             self.addresses[address] = left

@@ -1,5 +1,5 @@
-"""Run the whole system on one machine: embedded Redis, collector, site scheduler, live sidecar and a
-static server for output/. Ctrl-C stops every process it started.
+"""Run the whole system on one machine: embedded Redis, collector, the site's rebuild loop, live
+sidecar and a static server for output/. Ctrl-C stops every process it started.
 
     python scripts/demo.py --event northwind-2026 --recording var/recordings/northwind-2026.jsonl
 """
@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.errors import AfaError, ContentErrors  # noqa: E402
 from core.events import load_events  # noqa: E402
+from core.paths import private_dir  # noqa: E402
 from core.redisconn import redact  # noqa: E402
 from core.redisd import EmbeddedRedis, port_or_free  # noqa: E402
 from core.settings import load_settings  # noqa: E402
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     var = settings.var_dir / "demo"
     if not args.keep and var.exists():
         shutil.rmtree(var)
-    (var / "logs").mkdir(parents=True, exist_ok=True)
+    private_dir(settings.var_dir)
+    private_dir(var / "logs")
     speed = args.speed if args.speed is not None else settings.replay_speed
     site_port = port_or_free(settings.site_port)
     live_port = port_or_free(settings.live_port)
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "AFA_LIVE_PORT": str(live_port),
         "AFA_SITE_PORT": str(site_port),
         "AFA_SITE_ORIGIN": f"http://127.0.0.1:{site_port}",
+        "AFA_BASE_URL": settings.base_url or f"http://127.0.0.1:{site_port}",  # the wall's QR code
         "PYTHONUNBUFFERED": "1",
     }
     procs = Processes(env, var / "logs")
@@ -173,6 +176,8 @@ def print_banner(name, slug, site_port, live_port, redis_url, speed, var) -> Non
         f"\nA Feed Apart demo: {name}, replayed at {speed:g}x\n"
         f"  event page   {site}/{slug}/\n"
         f"  live page    {site}/{slug}/live/\n"
+        f"  venue wall   {site}/{slug}/wall/ (one room's: {site}/{slug}/wall/ROOM/)\n"
+        f"  meet-ups     {site}/{slug}/meetups/\n"
         f"  live stream  http://127.0.0.1:{live_port}/live/{slug}/stream\n"
         f"  redis        {redact(redis_url)}\n"
         f"  archive      {var / 'archive.db'}\n"

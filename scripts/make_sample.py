@@ -37,6 +37,7 @@ from sample.mastodon import (  # noqa: E402
     edited,
     reblog_wrapper,
 )
+from sample.meetups import add_meetups  # noqa: E402
 from sample.plan import Timeline  # noqa: E402
 from sample.world import LISTENED, Author, build_authors  # noqa: E402
 
@@ -356,6 +357,7 @@ def generate(content: Path, seed: int, posts: int) -> tuple[Event, Recording, li
     bsky_posts = make_bluesky(rng, event, timeline, by_source["bluesky"], n_bsky, rec)
     add_bridgy_mirrors(rng, world, bsky_posts, rec)
     make_flickr(rng, event, by_source["flickr"], n_flickr, rec)
+    add_meetups(random.Random(f"{seed}-meetups"), event, world, by_source["mastodon"], rec)
     rec.stats["two_origin_uris"] = sum(len({d.origin for d in r.deliveries}) > 1 for r in records)
     rec.stats["hostile"] = (
         sum(1 for r in records if r.draft.hostile)
@@ -393,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         f"flickr={s['flickr']} (total {s['mastodon'] + s['bluesky'] + s['flickr']}); "
         f"authors={s['authors']}; two-origin uris={s['two_origin_uris']}; hostile={s['hostile']}; "
         f"edits={s['edits']} deletes={s['deletes'] + s['bluesky_deletes']} boosts={s['boosts']} "
-        f"bridgy={s['bridgy']}"
+        f"bridgy={s['bridgy']} meetups={s['meetups']} ({s['meetup_replies']} replies, "
+        f"{s['meetup_boosts']} boosts)"
     )
     return 0
 

@@ -15,6 +15,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         || { echo "could not install:$missing" >&2; exit 1; }
     exit 0
 fi
-echo "missing:$missing (the browser and HTML tests need them). Install them with:" >&2
+echo "missing:$missing (the tests need them). Install them with:" >&2
 echo "  sudo apt-get install$missing" >&2
 exit 1

@@ -1,8 +1,8 @@
 """Run a command against the embedded default Redis when no REDIS_URL is set.
 
 `make collect` and `make live` run in separate terminals and must meet on one Redis server, so
-the first of them starts a real redis-server in the background under var/redis/ (loopback, a free
-port, its port and pid written there) and the others find it. `make stop` stops it. With REDIS_URL
+the first of them starts a real redis-server in the background under var/redis/ (on the Unix
+socket var/redis/redis.sock, its pid written there) and the others find it. `make stop` stops it. With REDIS_URL
 set this only runs the command.
 
     python scripts/with_redis.py -- python -m collector run
@@ -20,13 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.redisd import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
+from core.redisd import EmbeddedRedis, wait_for_socket  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 
 
-def answers(port: int) -> bool:
+def answers(path: Path) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(0.5)
+            s.connect(str(path))
             s.sendall(b"PING\r\n")
             return s.recv(16).startswith(b"+PONG")
     except OSError:
@@ -34,19 +36,15 @@ def answers(port: int) -> bool:
 
 
 def shared_redis(workdir: Path) -> str:
-    port_file = workdir / "redis.port"
-    if port_file.exists():
-        port = int(port_file.read_text().strip() or 0)
-        if port and answers(port):
-            return f"redis://127.0.0.1:{port}/0"
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    subprocess.run(EmbeddedRedis(workdir, port=port).command(detached=True), check=True)
-    wait_for_port(port)
-    port_file.write_text(f"{port}\n")
-    print(f"started the embedded Redis at redis://127.0.0.1:{port}/0 (files in {workdir}; "
-          "`make stop` stops it)", file=sys.stderr, flush=True)  # fmt: skip
-    return f"redis://127.0.0.1:{port}/0"
+    redis = EmbeddedRedis(workdir)
+    if answers(redis.socket):
+        return redis.url
+    redis.prepare()
+    subprocess.run(redis.command(detached=True), check=True)
+    wait_for_socket(redis.socket)
+    print(f"started the embedded Redis at {redis.url} (`make stop` stops it)",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return redis.url
 
 
 def stop(workdir: Path) -> None:
@@ -66,7 +64,6 @@ def stop(workdir: Path) -> None:
             break
         time.sleep(0.05)
     pid_file.unlink(missing_ok=True)
-    (workdir / "redis.port").unlink(missing_ok=True)
     print(f"stopped the embedded Redis (pid {pid})", file=sys.stderr)
 
 

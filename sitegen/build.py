@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -27,16 +28,18 @@ from core.archive import archive_state, open_archive
 from core.events import Event, Site
 from core.settings import Settings
 
-from . import downloads, listings, pages
+from . import downloads, listings, meetups, pages, wall
 from .assign import assign_all
-from .cache import BuildCache, code_digest, digest
+from .cache import BuildCache, digest
 from .content import load_content
+from .context import BuildContext
 from .fragments import Fragments
 from .pages import EventData, Page
-from .posts import EventPosts, assignment_of, use_store
+from .posts import EventPosts, Store, assignment_of
 from .render import make_env, post_list, post_macro
+from .room import read_room
 from .search import index_event
-from .writer import CACHE_DIR, Writer, file_stamp
+from .writer import Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
 Log = Callable[[str], None]
@@ -79,21 +82,20 @@ def build_site(
     `now` decides which events are live, upcoming or past (default: the wall clock); `search`
     runs Pagefind over each event whose archive pages changed."""
     started = time.perf_counter()
-    pages.forget_seqs()
     now = now or datetime.now(UTC)
-    output = Path(settings.output_dir).resolve()
-    site, events = load_content(settings.content_dir, output)
-    cache = BuildCache.load(output)
+    ctx = BuildContext.for_settings(settings)
+    forget_old_cache(Path(settings.output_dir))
+    site, events = load_content(settings.content_dir, ctx.cache)
+    cache = BuildCache.load(ctx.cache)
     builder = _Builder(Writer(settings.output_dir), cache, log)
-    code = code_digest()
-    builder.site = digest(code, _settings_key(settings), site, events, _statuses(events, now))
+    builder.site = digest(ctx.code, _settings_key(settings), site, events, _statuses(events, now))
     builder.base = (settings.base_url or site.base_url).rstrip("/")
-    with Archive(settings, output, code) as archive:
+    with Archive(ctx) as archive:
         builder.states = archive.states(events)
         if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
             log("nothing changed since the last build")
         else:
-            builder.use_fragments(Fragments(output, code), output)
+            builder.use_fragments(Fragments(ctx.cache, ctx.code), ctx)
             archive.memo = builder.fragments.memo
             with _no_gc():
                 datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
@@ -109,9 +111,7 @@ def build_site(
         builder.report.posts = sum(len(d.items) for d in datas)
         builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
     gc.unfreeze()
-    pages.forget_seqs()
-    use_store(None)  # let the decoded posts go: a scheduler process lives on between builds
-    builder.finish(output)
+    builder.finish(ctx.cache)
     builder.report.seconds = time.perf_counter() - started
     return builder.report
 
@@ -145,7 +145,9 @@ def plan(
         yield listings.day_pages(site, data)
         yield listings.archive_pages(site, data)
         yield listings.gallery_pages(site, data)
-        yield [pages.live_page(site, data), pages.search_page(site, data)]
+        yield [wall.live_page(site, data), pages.search_page(site, data)]
+        yield wall.wall_pages(site, data, settings.base_url)
+        yield meetups.meetup_pages(site, data)
         yield downloads.event_downloads(site, data, settings.base_url, fragments)
     yield listings.speaker_pages(site, datas)
 
@@ -158,14 +160,22 @@ def _statuses(events: list[Event], now: datetime) -> list[str]:
     return [EventData(e, [], None).status(now) for e in events]  # type: ignore[arg-type]
 
 
+def forget_old_cache(output: Path) -> None:
+    """Remove output/.build-cache/, where the cache lived before it moved under var/: it held
+    every post, and was served with the site."""
+    old = output / ".build-cache"
+    if old.is_symlink() or old.is_file():
+        old.unlink()
+    elif old.is_dir():
+        shutil.rmtree(old)
+
+
 class Archive:
     """The archive opened for one build, in one read transaction (one consistent snapshot) that
     stays open while pages render, so a post decoded late is the post the pages were planned with."""
 
-    def __init__(
-        self, settings: Settings, output: Path, code: str, memo: Memo | None = None
-    ) -> None:
-        self.settings, self.output, self.code = settings, output, code
+    def __init__(self, ctx: BuildContext, memo: Memo | None = None) -> None:
+        self.ctx, self.settings = ctx, ctx.settings
         self.memo = memo or _no_memo
         self.db: sqlite_utils.Database | None = None
         self.gone: list[int] = []  # row ids of posts no longer shown, by every read_event
@@ -175,6 +185,7 @@ class Archive:
         if path.exists():
             self.db = open_archive(path)
             self.db.execute("BEGIN")
+            self.ctx.store = Store(self.db)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -192,26 +203,27 @@ class Archive:
         if self.db is None:
             log(f"no archive at {self.settings.archive_path} yet: building pages without posts")
             return data
-        reader = EventPosts(self.db, event, self.output, digest(self.code, event))
+        reader = EventPosts(self.ctx.store, event, self.ctx.cache, digest(self.ctx.code, event))
         data.items, data.last_seq = reader.read(state)
         self.gone += reader.gone
-        data.memo = self.memo
+        data.memo, data.store = self.memo, self.ctx.store
         data.assignment = assignment_of(event, data.items)
+        data.room = read_room(self.db, event)  # pins and meet-up proposals (room.py)
         log(f"{event.slug}: {len(data.items)} posts up to change {data.last_seq} ({reader.how})")
         return data
 
 
 def read_archive(settings: Settings, events: list[Event], log: Log) -> list[EventData]:
-    """Every event's posts, read whole (no build cache): for tools and the benchmark's floor."""
+    """Every event's posts, read whole (no build cache) and decoded: for tools and the
+    benchmark's floor."""
     path = Path(settings.archive_path)
     if not path.exists():
         return [_empty(settings, e) for e in events]
     with tempfile.TemporaryDirectory(prefix="afa-read-") as tmp:
-        with Archive(settings, Path(tmp), "") as archive:
+        with Archive(BuildContext(settings, Path(tmp), "")) as archive:
             datas = [archive.read_event(e, log) for e in events]
             for data in datas:
-                for post in data.items:
-                    post.item  # noqa: B018 - decode now, while the transaction is open
+                data.whole(data.items)  # decode now, while the transaction is open
     return datas
 
 
@@ -240,18 +252,18 @@ class _Builder:
         self.states: dict[str, str] = {}
         self.fragments: Fragments | None = None
 
-    def use_fragments(self, fragments: Fragments, output: Path) -> None:
+    def use_fragments(self, fragments: Fragments, ctx: BuildContext) -> None:
         """Posts come from (and go to) the fragment store: rendered once per version."""
         self.fragments = fragments
-        self.env = make_env(compiled=output / CACHE_DIR / "jinja")
-        macro = post_macro(self.env)
+        self.env = make_env(compiled=ctx.cache / "jinja")
+        macro, whole = post_macro(self.env), ctx.store.get
 
         def cached(post, tz: str):
-            return fragments.html(post, tz, lambda: macro(post.item, tz))
+            return fragments.html(post, tz, lambda: macro(whole(post[0]), tz))
 
         self.env.globals["post"] = cached
         self.env.globals["post_list"] = lambda posts, tz: post_list(
-            fragments.html_texts(posts, tz, lambda post: macro(post.item, tz))
+            fragments.html_texts(posts, tz, lambda post: macro(whole(post[0]), tz))
         )
 
     def keep_all(self) -> bool:
@@ -340,8 +352,8 @@ class _Builder:
         stamp = file_stamp(self.writer.target(path))
         self.files[path] = [key, self.writer.files[path], *(stamp or (0, 0))]
 
-    def finish(self, output: Path) -> None:
+    def finish(self, folder: Path) -> None:
         """The manifest after every page, then the cache: the order a reader can rely on."""
         self.writer.write_manifest()
         self.report.removed = self.writer.removed
-        BuildCache(self.site, self.states, self.files).save(output)
+        BuildCache(self.site, self.states, self.files).save(folder)

@@ -1,7 +1,9 @@
 """The build cache: what the last build rendered, so the next one renders only what changed.
 
-It lives in output/.build-cache/ beside the files it describes (delete output/ and the cache goes
-with it) and is never listed in the manifest. For each file: the digest of its inputs, the sha256
+It lives under var/ (cache_dir), never in output/: output/ is what a server or a CDN shows and
+what deploy tools write, and nothing read back into a build may come from there. A cache folder
+belongs to one output folder (its name carries a digest of that path), so two builds into two
+folders never share one. Deleting output/ alone is safe: a page whose file is gone is rendered. For each file: the digest of its inputs, the sha256
 of its bytes and its (size, mtime) as written. A page whose input digest is unchanged and whose
 file is still as written is kept without rendering. Per event it records the archive's state, so
 a build with nothing new can keep every file without reading a single post.
@@ -18,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .writer import CACHE_DIR, _replace
+from core.settings import Settings
+
+from .writer import _replace
 
 FORMAT = 1
 SITEGEN = Path(__file__).parent
@@ -33,6 +37,13 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def cache_dir(settings: Settings) -> Path:
+    """var/cache/site/<output folder's name>-<digest of its resolved path>/."""
+    output = Path(settings.output_dir).resolve()
+    key = hashlib.sha256(str(output).encode("utf-8")).hexdigest()[:12]
+    return Path(settings.var_dir).resolve() / "cache" / "site" / f"{output.name}-{key}"
+
+
 def digest(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
 
@@ -44,15 +55,15 @@ class BuildCache:
     files: dict[str, list] = field(default_factory=dict)  # path -> [digest, sha256, size, mtime]
 
     @classmethod
-    def load(cls, output: Path) -> BuildCache:
+    def load(cls, folder: Path) -> BuildCache:
         try:
-            data = json.loads((output / CACHE_DIR / "pages.json").read_text(encoding="utf-8"))
+            data = json.loads((folder / "pages.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()
         if data.get("format") != FORMAT:
             return cls()
         return cls(data["site"], data["states"], data["files"])
 
-    def save(self, output: Path) -> None:
+    def save(self, folder: Path) -> None:
         data = {"format": FORMAT, "site": self.site, "states": self.states, "files": self.files}
-        _replace(output / CACHE_DIR / "pages.json", json.dumps(data, sort_keys=True).encode())
+        _replace(folder / "pages.json", json.dumps(data, sort_keys=True).encode())

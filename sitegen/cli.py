@@ -12,11 +12,12 @@ import click
 
 from core.errors import AfaError, ContentError, ContentErrors
 from core.events import load_events
-from core.moderation import load_content_moderation
+from core.moderation.content import load_content_moderation
 from core.settings import Settings, load_settings
 
 from .build import build_site
-from .schedule import run_schedule
+from .publish import publish_site
+from .rebuild_loop import run_rebuild_loop
 from .serve import serve_output
 
 
@@ -115,7 +116,26 @@ def schedule(event: str, interval: float) -> None:
     """
     stop = threading.Event()
     with stop_on_signals(stop):
-        run_schedule(load_settings(), event, interval, stop, log=click.echo)
+        run_rebuild_loop(load_settings(), event, interval, stop, log=click.echo)
+
+
+@cli.command()
+@click.option(
+    "--full", is_flag=True, help="Ignore what this machine knows the target holds: list it first."
+)
+@reports_errors
+def publish(full: bool) -> None:
+    """Publish output/ to AFA_PUBLISH_TARGET (object storage or rsync): only what changed.
+
+    New and changed files go up before the pages that link to them, and files the build removed
+    are deleted last. Object storage credentials come from AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY, and its endpoint from AFA_S3_ENDPOINT.
+
+    \b
+    Example:
+        AFA_PUBLISH_TARGET=s3://my-bucket/site python -m sitegen publish
+    """
+    click.echo(publish_site(load_settings(), full=full, log=click.echo).summary())
 
 
 @cli.command()

@@ -18,31 +18,31 @@ from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from core.events import Event, Presentation, Site
-from core.items import format_time, item_to_dict
+from core.items import Item, format_time, item_to_dict
 
 from .fragments import Fragments
 from .listings import event_chunks
 from .pages import EventData, Page, seqs
-from .posts import Post, preload
+from .posts import Post, Store
 from .render import trusted_html
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_POSTS = 50
 
 
-def jsonl_line(post: Post) -> str:
-    data = item_to_dict(post.item)
-    data["html"] = str(trusted_html(post.item.html))  # as the pages show it
+def jsonl_line(item: Item) -> str:
+    data = item_to_dict(item)
+    data["html"] = str(trusted_html(item.html))  # as the pages show it
     data["extra"] = {k: v for k, v in data["extra"].items() if k in ("seq",)}
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
-def jsonl(posts: Sequence[Post], cache: Fragments | None = None) -> bytes:
+def jsonl(posts: Sequence[Post], store: Store, cache: Fragments | None = None) -> bytes:
     if cache is None:
-        lines = [jsonl_line(p) for p in posts]
+        lines = [jsonl_line(item) for item in store.whole(posts)]
     else:
         cache.prefetch(posts, "line")
-        lines = cache.lines(posts, jsonl_line)
+        lines = cache.lines(posts, lambda post: jsonl_line(store.get(post[0])))
     return ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
 
 
@@ -51,11 +51,11 @@ def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
     members = []
     saved = cache.members(data.event.slug) if cache is not None else {}
     for n, chunk in event_chunks(data):
-        key = seqs(chunk)
+        key = data.seqs(chunk)
         if saved.get(n, ("",))[0] == key:
             members.append(saved[n][1])
             continue
-        member = gzip.compress(jsonl(chunk, cache), compresslevel=6, mtime=0)
+        member = gzip.compress(jsonl(chunk, data.store, cache), compresslevel=6, mtime=0)
         if cache is not None:
             cache.save_member(data.event.slug, n, key, member)
         members.append(member)
@@ -64,10 +64,11 @@ def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
     return b"".join(members) or gzip.compress(b"", mtime=0)
 
 
-def atom(feed_id: str, title: str, page_url: str, self_url: str, items: Sequence[Post]) -> bytes:
+def atom(
+    feed_id: str, title: str, page_url: str, self_url: str, items: Sequence[Post], store: Store
+) -> bytes:
     """A valid Atom 1.0 feed of the newest FEED_POSTS indexable posts, newest first."""
-    shown = newest_indexable(items)
-    preload(shown)
+    shown = store.whole(newest_indexable(items))
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     _text(feed, "id", feed_id)
@@ -95,7 +96,7 @@ def newest_indexable(items: Sequence[Post]) -> list[Post]:
     return found
 
 
-def _entry(item: Post) -> ET.Element:
+def _entry(item: Item) -> ET.Element:
     entry = ET.Element(f"{{{ATOM}}}entry")
     _text(entry, "id", item.uri)
     text = item.text or item.spoiler or "(a post)"
@@ -130,29 +131,37 @@ def event_downloads(
 ) -> list[Page]:
     event, root = data.event, base(site, base_url)
     page_url = f"{root}/{event.slug}/"
-    key = ("jsonl.gz", [seqs(chunk) for _, chunk in event_chunks(data)])  # the members' keys
+    key = ("jsonl.gz", [data.seqs(chunk) for _, chunk in event_chunks(data)])  # members' keys
     out = [
         _feed(f"{event.slug}/feed.atom", f"{root}/{event.slug}/feed.atom", page_url,
-              f"tag:afeedapart,{event.start}:{event.slug}", event.name, data.items),
+              f"tag:afeedapart,{event.start}:{event.slug}", event.name, data.items, data.store),
         Page(f"{event.slug}/posts.jsonl.gz", "", key=key, body=lambda: jsonl_gz(data, cache)),
     ]  # fmt: skip
     for talk in event.presentations:
-        out += talk_downloads(event, talk, data.posts(talk.slug), root, cache)
+        out += talk_downloads(event, talk, data.posts(talk.slug), root, data, cache)
     return out
 
 
 def talk_downloads(
-    event: Event, talk: Presentation, posts: list[Post], root: str, cache: Fragments | None = None
+    event: Event,
+    talk: Presentation,
+    posts: list[Post],
+    root: str,
+    data: EventData,
+    cache: Fragments | None = None,
 ) -> list[Page]:
     folder = f"{event.slug}/talks/{talk.slug}"
     return [
         _feed(f"{folder}/feed.atom", f"{root}/{folder}/feed.atom", f"{root}/{folder}/",
               f"tag:afeedapart,{event.start}:{event.slug}/{talk.slug}",
-              f"{talk.title} · {event.name}", posts),
-        Page(f"{folder}/posts.jsonl", "", key=("jsonl", seqs(posts)), body=lambda: jsonl(posts, cache)),
+              f"{talk.title} · {event.name}", posts, data.store),
+        Page(f"{folder}/posts.jsonl", "", key=("jsonl", data.seqs(posts)),
+             body=lambda: jsonl(posts, data.store, cache)),
     ]  # fmt: skip
 
 
-def _feed(path, self_url, page_url, feed_id, title, items) -> Page:
+def _feed(path, self_url, page_url, feed_id, title, items, store: Store) -> Page:
     key = ("atom", self_url, title, seqs(newest_indexable(items)))
-    return Page(path, "", key=key, body=lambda: atom(feed_id, title, page_url, self_url, items))
+    return Page(
+        path, "", key=key, body=lambda: atom(feed_id, title, page_url, self_url, items, store)
+    )

@@ -4,7 +4,7 @@ the event's JSON Lines download. A page lists posts by joining these, so a talk 
 posts costs 2,000 look-ups, not 2,000 renders, and a post shown on a talk page and an archive page
 is rendered once.
 
-It is a SQLite file in output/.build-cache/, emptied when sitegen's code changes (the same
+It is a SQLite file in the build's cache folder (cache.cache_dir), emptied when sitegen's code changes (the same
 digest that decides whether any cached page may be kept). A post's HTML depends on the post, the
 event's time zone and the templates, and nothing else. What a post rendered to is dropped when a
 build reads that it is gone (deleted, retracted, moderated or hidden), so the store holds the
@@ -21,14 +21,12 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from .writer import CACHE_DIR
-
 FLUSH = 2000  # rows held before they are written
 
 
 class Fragments:
-    def __init__(self, output: Path, code: str) -> None:
-        path = Path(output) / CACHE_DIR / "posts.sqlite"
+    def __init__(self, folder: Path, code: str) -> None:
+        path = Path(folder) / "posts.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), isolation_level=None)
         self.db.executescript(

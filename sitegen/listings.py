@@ -63,7 +63,7 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
                 "counts": {t.slug: data.count(t.slug) for t in talks},
             }
 
-        key = ("day", str(day.date), seqs(posts), [n for n, _ in archive])
+        key = ("day", str(day.date), data.seqs(posts), [n for n, _ in archive])
         path = f"{event.slug}/days/{day.date}/index.html"
         pages.append(Page(path, "day.html", context, key))
     return pages
@@ -100,7 +100,7 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
         def context(n=n, posts=posts) -> dict[str, Any]:
             return {"site": site, "event": event, "posts": posts, "n": n, "more": n < total}
 
-        key = ("archive", n, n < total, seqs(posts))
+        key = ("archive", n, n < total, data.seqs(posts))
         pages.append(
             Page(f"{event.slug}/archive/page-{n}/index.html", "archive.html", context, key)
         )
@@ -135,7 +135,7 @@ def gallery_pages(site: Site, data: EventData) -> list[Page]:
                 "locate": data.locate,
             }
 
-        key = ("gallery", n, len(chunks) > 1, n < len(chunks), seqs([row[0] for row in chunk]))
+        key = ("gallery", n, len(chunks) > 1, n < len(chunks), data.seqs([row[0] for row in chunk]))
         path = (
             f"{event.slug}/photos/index.html"
             if n == 1

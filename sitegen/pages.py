@@ -18,12 +18,13 @@ from operator import itemgetter
 from typing import Any
 
 from core.events import Break, Day, Event, Presentation, Site
+from core.items import Item
 
 from . import charts, stats
 from .assign import Assignment
 from .cache import digest
 from .markdown import render_markdown
-from .posts import Post, by_arrival, micros
+from .posts import Post, Store, by_arrival, micros
 
 ARCHIVE_PAGE = 500  # posts per page of the full archive
 ID, SEQ, T = itemgetter(0), itemgetter(1), itemgetter(3)  # a Post's fields, at C speed
@@ -49,8 +50,18 @@ class EventData:
     stream_url: str = ""
     inline_posts: int = 50
     state: str = ""  # a digest of the event's rows in the archive
+    room: Any = None  # room.RoomData: pins and meet-up proposals (read by room.read_room)
     memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    store: Store = field(default_factory=lambda: Store(None), repr=False)  # the build's posts
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def seqs(self, items: Iterable[Post]) -> str:
+        """seqs(items), each list digested once per build."""
+        return seqs(items, self._cache.setdefault("seqs", {}))
+
+    def whole(self, posts: Iterable[Post]) -> list[Item]:
+        """The whole Items of these posts (for what their summary rows do not hold)."""
+        return self.store.whole(posts)
 
     @property
     def arrival(self) -> list[Post]:
@@ -91,7 +102,7 @@ class EventData:
     def sparkline(self, talk: Presentation):
         posts, end = self.posts(talk.slug), talk.end + self.event.grace
         return self.memo(
-            digest(("sparkline", talk.slug, talk.title, talk.start, end, seqs(posts))),
+            digest(("sparkline", talk.slug, talk.title, talk.start, end, self.seqs(posts))),
             lambda: charts.sparkline(
                 activity(posts, talk.start, end, timedelta(minutes=5)),
                 f"Posts per 5 minutes during {talk.title}",
@@ -109,24 +120,21 @@ class Slot:
     brk: Break | None = None
 
 
-def seqs(items: Iterable[Post]) -> str:
+def seqs(items: Iterable[Post], memo: dict[int, tuple] | None = None) -> str:
     """A digest of the posts' seqs, for page keys: every change has its own seq, so the same
     digest means the same posts in the same versions. (Python's hash of a tuple of ints is the
     same in every process; with the count and sum beside it, two lists that differ are as good
     as never confused.) A list digested once in a build (a talk's posts key its page, its feed
-    and its download) is remembered until forget_seqs()."""
-    if isinstance(items, list):
-        found = _SEQS.get(id(items))
+    and its download) is remembered in `memo` (EventData.seqs passes the event's)."""
+    if memo is not None and isinstance(items, list):
+        found = memo.get(id(items))
         if found is not None and found[0] is items and found[1] == len(items):
             return found[2]
     values = tuple(map(SEQ, items))
     digest = f"{len(values)}:{sum(values)}:{hash(values) & 0xFFFFFFFFFFFFFFFF:x}"
-    if isinstance(items, list):
-        _SEQS[id(items)] = (items, len(items), digest)
+    if memo is not None and isinstance(items, list):
+        memo[id(items)] = (items, len(items), digest)
     return digest
-
-
-_SEQS: dict[int, tuple[list, int, str]] = {}
 
 
 def assigned_seqs(data: EventData) -> list[str]:
@@ -134,11 +142,7 @@ def assigned_seqs(data: EventData) -> list[str]:
     in one; their pages digest them anyway): the same digests mean the same posts."""
     found = data.assignment
     lists = [*found.talks.values(), *found.breaks.values(), found.unplaced]
-    return [seqs(posts) for posts in lists]
-
-
-def forget_seqs() -> None:
-    _SEQS.clear()
+    return [data.seqs(posts) for posts in lists]
 
 
 def index_page(site: Site, events: list[EventData], now: datetime) -> Page:
@@ -181,8 +185,8 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
         previous = same_room[i - 1] if i > 0 else None
         following = same_room[i + 1] if i + 1 < len(same_room) else None
         posts = data.assignment.talks[talk.slug]
-        key = ("talk", talk.slug, _slug(previous), _slug(following), seqs(posts))
-        context = _talk_context(site, event, talk, posts, previous, following, data.memo)
+        key = ("talk", talk.slug, _slug(previous), _slug(following), data.seqs(posts))
+        context = _talk_context(site, event, talk, posts, previous, following, data)
         pages.append(
             Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context, key)
         )
@@ -198,7 +202,7 @@ def markdown(memo: Callable[[str, Callable[[], Any]], Any], text: str) -> str:
 
 
 def _talk_context(
-    site, event, talk, posts, previous, following, memo=lambda key, make: make()
+    site, event, talk, posts, previous, following, data: EventData
 ) -> Callable[[], dict[str, Any]]:
     def context() -> dict[str, Any]:
         return {
@@ -206,15 +210,15 @@ def _talk_context(
             "event": event,
             "talk": talk,
             "room": event.room(talk.room),
-            "abstract": markdown(memo, talk.abstract),
+            "abstract": markdown(data.memo, talk.abstract),
             "posts": posts,
             "chart": span_chart(event, posts, talk.start, talk.end + event.grace, talk.title),
             "previous": previous,
             "next": following,
             "links": stats.top_links(posts),
             "photos": stats.photos(posts),
-            "boosted": stats.most(posts, "boosts"),
-            "liked": stats.most(posts, "likes"),
+            "boosted": data.whole(stats.most(posts, "boosts")),
+            "liked": data.whole(stats.most(posts, "likes")),
             "people": stats.participants(posts),
             "og_description": _talk_summary(talk, posts),
             "og_image": _first_photo(posts),
@@ -249,7 +253,7 @@ def break_pages(site: Site, data: EventData) -> list[Page]:
                 "chart": span_chart(event, posts, brk.start, brk.end, brk.title),
             }
 
-        key = ("break", brk.slug, seqs(posts))
+        key = ("break", brk.slug, data.seqs(posts))
         pages.append(Page(f"{event.slug}/breaks/{brk.slug}/index.html", "break.html", context, key))
     return pages
 
@@ -266,7 +270,7 @@ def live_page(site: Site, data: EventData) -> Page:
         "stream": data.stream_url,
         "max_posts": max(200, data.inline_posts * 4),
     }
-    key = ("live", seqs(shown), after, data.stream_url)
+    key = ("live", data.seqs(shown), after, data.stream_url)
     return Page(f"{data.event.slug}/live/index.html", "live.html", lambda: context, key)
 
 
@@ -311,7 +315,7 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     chart_id = chart_id or f"chart-{day.date}"
     posts = data.span(*span)
     return data.memo(
-        digest(("day", day.date, day.title, span, data.event.timezone, chart_id, seqs(posts))),
+        digest(("day", day.date, day.title, span, data.event.timezone, chart_id, data.seqs(posts))),
         lambda: charts.svg(
             day_activity(data, span),
             data.event.tz,

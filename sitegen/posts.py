@@ -2,7 +2,7 @@
 
 A Post carries the few fields pages arrange and count by (time, place, author, links, media,
 reactions); the whole Item is decoded from the archive only when a page shows it. The fields of
-every visible post are kept in the build cache (output/.build-cache/posts-<event>.marshal) with
+every visible post are kept in the build cache (cache.cache_dir: posts-<event>.marshal) with
 the sequence number and the archive state they reflect, so the next build reads just the rows
 named in `changes` after that sequence. Before it trusts the result, the reader checks it against
 the archive's own fingerprint (count, seqs, versions, ids): a change made without a sequence
@@ -22,7 +22,6 @@ from itertools import starmap
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
-from typing import Any
 
 import sqlite_utils
 
@@ -31,7 +30,7 @@ from core.events import Event, Presentation
 from core.items import Item, Media, item_from_dict
 
 from .assign import Assignment, assign
-from .writer import CACHE_DIR, _replace
+from .writer import _replace
 
 FORMAT = 5
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,8 +41,8 @@ TIME_ORDER = itemgetter(3, 0)  # (created_at in microseconds, row id): the archi
 
 
 class Store:
-    """Whole Items by row id: those the build decoded anyway, the rest read from the archive
-    when a page first needs them, within the build's one read transaction."""
+    """Whole Items by row id, for one build: those the build decoded anyway, the rest read from
+    the archive when a page first needs them, within the build's one read transaction."""
 
     def __init__(self, db: sqlite_utils.Database | None) -> None:
         self.db = db
@@ -55,6 +54,12 @@ class Store:
             row = self.db.execute("SELECT data, seq FROM items WHERE id = ?", [row_id]).fetchone()
             item = self.items[row_id] = decode(row[0], row[1])
         return item
+
+    def whole(self, posts: Iterable[Post]) -> list[Item]:
+        """The whole Items of these posts, decoded in one query."""
+        posts = list(posts)
+        self.load(map(itemgetter(0), posts))
+        return [self.get(p[0]) for p in posts]
 
     def load(self, row_ids: Iterable[int]) -> None:
         """Decode many rows in one query (a feed's worth) before their posts are looked at."""
@@ -68,26 +73,10 @@ class Store:
                 self.items[row_id] = decode(data, seq)
 
 
-def preload(posts: Iterable[Post]) -> None:
-    """Decode the whole Items of these posts now, in one query."""
-    _store.load(map(itemgetter(0), posts))
-
-
-def use_store(db: sqlite_utils.Database | None) -> Store:
-    """The Store Posts decode from: one per build (row ids are unique across events)."""
-    global _store
-    if _store.db is not db:
-        _store = Store(db)
-    return _store
-
-
-_store = Store(None)
-
-
 class Post(tuple):
     """One visible post: the cached summary row itself (see `summary`), so that 100,000 of them
-    are made in milliseconds. Fields pages arrange by are read from the row; any other attribute
-    comes from the whole Item, decoded on first use from the build's Store."""
+    are made in milliseconds. It holds the fields pages arrange by; the whole Item comes from
+    the build's Store (Store.get(post.id)), asked for by whoever shows it."""
 
     __slots__ = ()
     id = property(itemgetter(0))
@@ -113,23 +102,17 @@ class Post(tuple):
 
     @property
     def anchor(self) -> str:
-        return self[13][0] if self[13] else anchor_of(self.item.uri)
+        """Its fragment id (photo strips link to it): kept in the row of a post with media."""
+        if not self[13]:
+            raise AttributeError(f"{self!r} has no media: its anchor is the whole post's")
+        return self[13][0]
 
     @property
     def by(self) -> str:
-        """Who posted it, as photo captions name them."""
-        if self[13]:
-            return self[13][1]
-        return self.item.author.name or self.item.author.handle
-
-    @property
-    def item(self) -> Item:
-        return _store.get(self[0])
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.item, name)
+        """Who posted it, as photo captions name them (a post with media only)."""
+        if not self[13]:
+            raise AttributeError(f"{self!r} has no media: its author is the whole post's")
+        return self[13][1]
 
     def __repr__(self) -> str:
         return f"Post({self[0]}, seq={self[1]})"
@@ -193,11 +176,10 @@ class EventPosts:
     after a session writes the few rows it read, not all of them. Past JOURNAL_LIMIT changed rows
     the journal is folded into a new base."""
 
-    def __init__(self, db: sqlite_utils.Database, event: Event, output: Path, key: str) -> None:
-        self.db, self.event, self.key = db, event, key
-        self.base_path = Path(output) / CACHE_DIR / f"posts-{event.slug}.marshal"
+    def __init__(self, store: Store, event: Event, folder: Path, key: str) -> None:
+        self.db, self.event, self.key, self.store = store.db, event, key, store
+        self.base_path = Path(folder) / f"posts-{event.slug}.marshal"
         self.journal_path = self.base_path.with_suffix(".journal")
-        self.store = use_store(db)
         self.how = ""  # "cached", "delta" or "whole", for the build's log
         self.gone: list[int] = []  # rows pages showed before and show no more (deleted, hidden)
 

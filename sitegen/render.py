@@ -10,12 +10,10 @@ that decides what a post may contain stays in the collector.
 
 from __future__ import annotations
 
-import functools
-import re
+from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -23,13 +21,13 @@ import nh3
 from markupsafe import Markup
 
 from core.items import format_time
+from core.urls import http_url
 
 from .listings import slugify
+from .posts import Post
 from .stats import anchor
 
 _NOINDEX = attrgetter("noindex")
-_CONTROL = re.compile(r"[\x00-\x20]")  # spaces and control characters
-_PLAIN = re.compile(r"https?://[A-Za-z0-9.-]+(?:[/?#]|\Z)")  # http(s), host name only
 TEMPLATES = Path(__file__).parent / "templates"
 
 _TAGS = {
@@ -59,22 +57,12 @@ def trusted_html(value: str | None) -> Markup:
     return Markup(_GUARD.clean(value or ""))
 
 
-@functools.lru_cache(maxsize=65536)
-def http_url(value: str | None) -> str:
-    """The URL if it is absolute http(s), else '' (for href/src attributes sitegen writes itself)."""
-    if not value or _CONTROL.search(value):
-        return ""
-    if _PLAIN.match(value):
-        return value  # a plain host name: what urlsplit finds, without splitting
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return ""
-    return value if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
-
-
-def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Environment:
-    """The environment; `compiled` keeps compiled templates between builds (keyed by source)."""
+def make_env(
+    timezone: str = "UTC", compiled: Path | None = None, whole: Callable | None = None
+) -> jinja2.Environment:
+    """The environment; `compiled` keeps compiled templates between builds (keyed by source);
+    `whole(post)` gives the whole Item of a Post for the `post` macro (Items are shown as they
+    are)."""
     compiled_cache = None
     if compiled is not None:
         compiled.mkdir(parents=True, exist_ok=True)
@@ -95,9 +83,13 @@ def make_env(timezone: str = "UTC", compiled: Path | None = None) -> jinja2.Envi
     env.filters["any_noindex"] = any_noindex
     env.globals["anchor"] = anchor
     env.globals["speaker_slug"] = slugify
-    env.globals["post"] = lambda item, tz: post_macro(env)(getattr(item, "item", item), tz)
+
+    def item_of(post):
+        return whole(post) if whole is not None and isinstance(post, Post) else post
+
+    env.globals["post"] = lambda item, tz: post_macro(env)(item_of(item), tz)
     env.globals["post_list"] = lambda posts, tz: post_list(
-        post_macro(env)(getattr(p, "item", p), tz) for p in posts
+        post_macro(env)(item_of(p), tz) for p in posts
     )
     return env
 

@@ -17,7 +17,6 @@ from pathlib import Path, PurePosixPath
 from core.errors import AfaError
 
 MANIFEST = "manifest.json"
-CACHE_DIR = ".build-cache"  # the build's own memory of what it wrote; not part of the site
 
 
 class WriterError(AfaError):
@@ -74,7 +73,9 @@ class Writer:
         """Write one file; True when its bytes changed. Each path once per build."""
         data = content.encode("utf-8") if isinstance(content, str) else content
         path, key = self._located(relpath)
-        if key in self.files or key == MANIFEST or key.startswith(CACHE_DIR):
+        if any(part.startswith(".") for part in key.split("/")):
+            raise WriterError(f"refusing to write a hidden path under {self.root}: {relpath!r}")
+        if key in self.files or key == MANIFEST:
             raise WriterError(f"{key} is written twice in one build")
         self.files[key] = hashlib.sha256(data).hexdigest()
         if _same_bytes(path, data):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import redis as redis_lib
 
 from core.archive import open_archive
+from core.errors import AfaError
 from core.redisd import EmbeddedRedis, free_port, wait_for_port
 from core.settings import Settings
 
@@ -82,24 +86,40 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: stop() ends its workers too
         )
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        try:
-            wait_for_port(self.port, timeout)
-        except Exception:
-            self.stop()
-            output = self.process.stdout.read() if self.process.stdout else ""
-            raise RuntimeError(f"child did not start: {output}") from None
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Until the child listens on its port, failing at once (with its output) if it exits
+        first. A loaded machine only makes a start slower, so the bound is a last resort for a
+        child that hangs, not a measure of how long a start may take."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                wait_for_port(self.port, 0.5)
+                return
+            except AfaError:
+                continue
+        code = self.process.poll()
+        output = self.stop()
+        state = (
+            f"exited with {code}" if code is not None else f"not listening after {timeout:.0f} s"
+        )
+        raise RuntimeError(f"child did not start ({state}): {output}")
 
     def stop(self) -> str:
+        """SIGTERM the child and wait for it; then SIGKILL whatever is left of its process
+        group (a server's workers, which hold its output pipe open: reading the output would
+        wait for them forever)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         return self.process.stdout.read() if self.process.stdout else ""
 
 
@@ -120,3 +140,13 @@ def start_child():
 
 PYTHON = sys.executable
 assert shutil.which(PYTHON) or Path(PYTHON).exists()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS) for the whole session; use a bucket of your own."""
+    from tests.s3server import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()

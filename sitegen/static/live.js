@@ -7,6 +7,11 @@
  *            html, spoiler, sensitive, media[{kind,url,preview_url,alt}], edited_at, ...}}
  *   edit    same shape; replaces the post with that uri in place
  *   retract {"seq", "kind": "retract", "uri"}; removes the post with that uri
+ *   pin     {"seq", "kind": "pin", "uri", "item"}: shown in #live-pinned until unpinned (a
+ *           pinned post that is retracted leaves, and comes back pinned if shown again)
+ *   unpin   {"seq", "kind": "unpin", "uri"}
+ *   boost   {"seq", "kind": "boost", "uri", "by"}: for the meet-ups board (board.js), which
+ *           gets every change
  *   reset   this page is older than the live tail; reload it once (a rebuilt page is newer),
  *           and if the reloaded page is no newer (a stale cached copy, a rebuild not done yet),
  *           go on from the oldest change the tail still holds (the reset's id) instead
@@ -29,6 +34,11 @@
   if (!main || !list || !status || !window.EventSource || !window.DOMParser) return;
   var announcer = document.getElementById("live-announce");
   var newButton = document.getElementById("live-new");
+  var pinnedList = document.getElementById("live-pinned");
+  var pinnedUris = {};
+  var board = window.AfaBoard && window.AfaBoard.create(document.getElementById("board-list"), {
+    tag: main.getAttribute("data-meetup-tag"), tz: main.getAttribute("data-tz")
+  });
 
   var stream = main.getAttribute("data-stream");
   var after = parseInt(main.getAttribute("data-after"), 10) || 0;
@@ -83,6 +93,9 @@
     source.addEventListener("post", function (e) { handle(e, upsert); });
     source.addEventListener("edit", function (e) { handle(e, upsert); });
     source.addEventListener("retract", function (e) { handle(e, retract); });
+    source.addEventListener("pin", function (e) { handle(e, pin); });
+    source.addEventListener("unpin", function (e) { handle(e, unpin); });
+    source.addEventListener("boost", function (e) { handle(e, function () {}); });
     source.addEventListener("reset", reset);
   }
 
@@ -115,6 +128,7 @@
     seenSeqs[seq] = true;
     if (seq > after) after = seq;
     apply(change, seq);
+    if (board) board.change(message.type, change);
   }
 
   // ---- the list ---------------------------------------------------------------------------
@@ -129,6 +143,7 @@
 
   function upsert(change, seq) {
     if (!change.item) return;
+    if (pinnedUris[change.uri]) { pin(change, seq); return; }
     var existing = findPost(change.uri);  // dedupe by uri: the newer change wins
     if (existing) {
       if ((parseInt(existing.getAttribute("data-seq"), 10) || 0) >= seq) return;
@@ -200,6 +215,46 @@
       var li = existing.parentNode;
       li.parentNode.removeChild(li);
     }
+    var shown = findPinned(change.uri);  // still pinned: a post change brings it back
+    if (shown) shown.parentNode.parentNode.removeChild(shown.parentNode);
+    showPinned();
+  }
+
+  // ---- pinned posts, on top until unpinned ----------------------------------------------------
+
+  function findPinned(uri) {
+    var posts = pinnedList ? pinnedList.querySelectorAll("article.post[data-uri]") : [];
+    for (var i = 0; i < posts.length; i++) {
+      if (posts[i].getAttribute("data-uri") === uri) return posts[i];
+    }
+    return null;
+  }
+
+  function showPinned() {
+    if (pinnedList) pinnedList.parentNode.hidden = !pinnedList.children.length;
+  }
+
+  function pin(change, seq) {
+    if (!pinnedList || !change.item) return;
+    pinnedUris[change.uri] = true;
+    var node = renderPost(change.item, seq), old = findPinned(change.uri);
+    if (old) {
+      old.parentNode.replaceChild(node, old);
+    } else {
+      var listed = findPost(change.uri);  // not twice on the page
+      if (listed) listed.parentNode.parentNode.removeChild(listed.parentNode);
+      var li = document.createElement("li");
+      li.appendChild(node);
+      pinnedList.insertBefore(li, pinnedList.firstChild);
+    }
+    showPinned();
+  }
+
+  function unpin(change) {
+    delete pinnedUris[change.uri];
+    var old = findPinned(change.uri);
+    if (old) old.parentNode.parentNode.removeChild(old.parentNode);
+    showPinned();
   }
 
   // ---- one post, built with DOM APIs (mirrors templates/_post.html) --------------------------
@@ -377,6 +432,8 @@
     setInterval(update, 30000);
   }
 
+  var pins = pinnedList ? pinnedList.querySelectorAll("article.post[data-uri]") : [];
+  for (var p = 0; p < pins.length; p++) pinnedUris[pins[p].getAttribute("data-uri")] = true;
   // Posts already on the page count as seen: a replayed change for them is ignored by seq.
   var initial = list.querySelectorAll("article.post[data-seq]");
   for (var i = 0; i < initial.length; i++) seenSeqs[initial[i].getAttribute("data-seq")] = true;

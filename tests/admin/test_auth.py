@@ -1,4 +1,4 @@
-"""The dashboard's gate without a server: session cookies, CSRF tokens, the sign-in lockout."""
+"""The dashboard's gate without a server: session cookies, CSRF tokens, the sign-in slow-down."""
 
 from __future__ import annotations
 
@@ -46,6 +46,23 @@ def test_an_anonymous_session_is_not_signed_in_and_csrf_is_compared_exactly():
     assert sessions.new(False).csrf != sessions.new(False).csrf
 
 
+def test_a_revoked_session_stays_revoked_after_a_restart(tmp_path):
+    clock = Clock()
+    path = tmp_path / "run" / "signed-out.json"
+    sessions = Sessions(SECRET, hours=1, clock=clock, revoked=path)
+    kept, gone = sessions.new(signed_in=True), sessions.new(signed_in=True)
+    sessions.revoke(gone)
+    assert sessions.load(sessions.dump(gone)) is None
+    assert sessions.load(sessions.dump(kept)) == kept
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and gone.csrf not in path.read_text()
+    restarted = Sessions(SECRET, hours=1, clock=clock, revoked=path)
+    assert restarted.load(sessions.dump(gone)) is None
+    assert restarted.load(sessions.dump(kept)) == kept
+    clock.now += 3601  # both expired: the next revocation drops the old entry
+    restarted.revoke(restarted.new(signed_in=True))
+    assert len(restarted.revoked.until) == 1
+
+
 def test_flash_messages_are_signed():
     sessions = Sessions(SECRET, hours=1)
     signed = sessions.sign("hide https://x/1: 1 retract")
@@ -62,29 +79,42 @@ def test_the_secret_must_be_set_and_long_and_is_compared_whole():
     assert not secret_matches(SECRET, SECRET[:-1]) and not secret_matches(SECRET, "")
 
 
-def test_failed_sign_ins_lock_one_address_out_for_a_while():
+def test_failed_sign_ins_slow_one_address_down_and_are_forgotten():
     clock = Clock()
-    limit = SignInLimit(3, lockout=60, clock=clock)
-    limit.failed("10.0.0.1")
-    limit.failed("10.0.0.1")
-    assert limit.seconds_left("10.0.0.1") == 0
-    limit.failed("10.0.0.1")
-    assert limit.seconds_left("10.0.0.1") == 60
-    assert limit.seconds_left("10.0.0.2") == 0
-    clock.now += 59
-    assert limit.seconds_left("10.0.0.1") == 1
-    clock.now += 1
-    assert limit.seconds_left("10.0.0.1") == 0
-    limit.failed("10.0.0.1")  # a fresh count after the lockout
-    assert limit.seconds_left("10.0.0.1") == 0
+    limit = SignInLimit(3, max_delay=5, forget=60, clock=clock)
+    delays = []
+    for _ in range(7):
+        limit.failed("10.0.0.1")
+        delays.append(limit.delay("10.0.0.1"))
+    assert delays == [0, 0, 1, 2, 4, 5, 5]  # doubling from the limit on, up to max_delay
+    assert limit.delay("10.0.0.2") == 0
+    clock.now += 60
+    assert limit.delay("10.0.0.1") == 5
+    clock.now += 1  # a minute and a second without a failure
+    assert limit.delay("10.0.0.1") == 0
+    limit.failed("10.0.0.1")  # a fresh count
+    assert limit.delay("10.0.0.1") == 0
 
 
 def test_a_success_clears_the_count():
-    limit = SignInLimit(2, lockout=60, clock=Clock())
+    limit = SignInLimit(2, max_delay=30, forget=60, clock=Clock())
     limit.failed("a")
+    limit.failed("a")
+    assert limit.delay("a") == 1
     limit.succeeded("a")
     limit.failed("a")
-    assert limit.seconds_left("a") == 0
+    assert limit.delay("a") == 0
+
+
+def test_the_table_of_addresses_stays_bounded(monkeypatch):
+    monkeypatch.setattr("admin.auth.MAX_TRACKED_ADDRESSES", 10)
+    clock = Clock()
+    limit = SignInLimit(1, max_delay=30, forget=600, clock=clock)
+    for k in range(25):
+        clock.now += 1
+        limit.failed(f"10.0.0.{k}")
+    assert len(limit.failures) <= 10
+    assert limit.delay("10.0.0.24") == 1  # the newest are kept
 
 
 def test_dashboard_formatting():

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from core.archive import open_archive
-from core.redisd import free_port, wait_for_port
+from core.redisd import wait_for_port
 from tests.collector.conftest import build_recording
 
 from .conftest import EVENT, ROOT, SECRET, Supervised, start_supervised
@@ -43,9 +43,7 @@ def browser() -> Iterator[Browser]:
 def system(tmp_path) -> Iterator[Supervised]:
     rec = build_recording(tmp_path / "recording.jsonl", size=40)
     rec.write()
-    supervised = start_supervised(
-        tmp_path, EVENT, "--replay", str(rec.path), "--speed", "0", "--redis-port", str(free_port())
-    )
+    supervised = start_supervised(tmp_path, EVENT, "--replay", str(rec.path), "--speed", "0")
     try:
         yield supervised
     finally:

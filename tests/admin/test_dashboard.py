@@ -1,7 +1,8 @@
 """The dashboard over real HTTP (`python -m admin serve` in a subprocess, a real archive and
 Redis): it will not start without a secret; every organizer endpoint refuses without a session,
-every POST without the CSRF token; failed sign-ins lock an address out; moderation from the
-dashboard reaches the archive, the audit log and the live tail."""
+every POST without the CSRF token; repeated failed sign-ins are slowed down, never refused;
+X-Forwarded-For counts only from a configured proxy; moderation from the dashboard reaches the
+archive, the audit log and the live tail."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,13 +18,14 @@ import redis as redis_lib
 
 from admin.app import COOKIE, ROUTES
 from core.archive import open_archive
+from core.rebuild import rebuild_request
 from core.redisd import EmbeddedRedis, free_port, wait_for_port
 from core.tail import decode_entry, stream_key
 from tests.collector.conftest import build_recording
 
 from .conftest import EVENT, ROOT, SECRET, csrf_of, dashboard_env, sign_in
 
-LOCKOUT_SECONDS = 1.5
+MAX_DELAY = 0.5
 LIMIT = 3
 
 
@@ -54,7 +55,7 @@ def dashboard(tmp_path_factory):
     port = free_port()
     env = dashboard_env(tmp, REDIS_URL=redis_server.url, AFA_ADMIN_PORT=str(port),
                         AFA_ADMIN_SIGNIN_LIMIT=str(LIMIT),
-                        AFA_ADMIN_LOCKOUT_SECONDS=str(LOCKOUT_SECONDS))  # fmt: skip
+                        AFA_ADMIN_SIGNIN_MAX_DELAY=str(MAX_DELAY))  # fmt: skip
     replay = [sys.executable, "-m", "collector", "replay", EVENT, str(rec.path), "--speed", "0"]
     subprocess.run(replay, env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
     process = subprocess.Popen([sys.executable, "-m", "admin", "serve"], cwd=ROOT, env=env,
@@ -145,20 +146,69 @@ def test_sign_in_needs_its_csrf_token_and_sets_a_strict_cookie(dashboard):
     assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_failed_sign_ins_lock_the_address_out(dashboard):
-    other = {"X-Forwarded-For": "203.0.113.9"}  # trusted from 127.0.0.1, as behind a proxy
-    with dashboard.client() as client, dashboard.client(headers=other) as elsewhere:
-        for _ in range(LIMIT):
-            assert sign_in(client, "not the secret at all").status_code == 401
-        locked = sign_in(client)  # the right secret, but too late
-        assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
-        assert client.get("/api/status").status_code == 401
-        assert sign_in(elsewhere).status_code == 303  # another address is not locked out
-        deadline = time.monotonic() + LOCKOUT_SECONDS + 5
-        while sign_in(client).status_code == 429:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+def failing(client: httpx.Client, times: int) -> None:
+    for _ in range(times):
+        assert sign_in(client, "not the secret at all").status_code == 401
+
+
+def timed_sign_in(client: httpx.Client, secret: str = SECRET) -> tuple[int, float]:
+    page = client.get("/signin")
+    started = time.monotonic()
+    response = client.post("/signin", data={"secret": secret, "csrf": csrf_of(page.text)})
+    return response.status_code, time.monotonic() - started
+
+
+def test_repeated_failures_are_slowed_down_but_the_right_secret_still_gets_in(dashboard):
+    """Anyone behind the organizers' venue NAT can fail on purpose: that must not lock the
+    organizers out. Past the limit, each attempt waits before its check (a lower bound only:
+    a loaded machine can make it slower, never faster)."""
+    with dashboard.client() as client:
+        failing(client, LIMIT)
+        status, slowed = timed_sign_in(client, "still not the secret")
+        assert status == 401 and slowed >= MAX_DELAY
+        status, slowed = timed_sign_in(client)
+        assert status == 303 and slowed >= MAX_DELAY
         assert client.get("/api/status").status_code == 200
+
+
+def test_x_forwarded_for_is_a_clients_word_without_a_configured_proxy(dashboard):
+    """Without AFA_ADMIN_TRUSTED_PROXIES the header names no one: failures sent with made-up
+    addresses count against the address they came from."""
+    for k in range(LIMIT):
+        with dashboard.client(headers={"X-Forwarded-For": f"203.0.113.{k}"}) as liar:
+            failing(liar, 1)
+    with dashboard.client() as client:
+        status, slowed = timed_sign_in(client)
+    assert status == 303 and slowed >= MAX_DELAY
+
+
+def test_x_forwarded_for_is_believed_from_the_configured_proxy(tmp_path):
+    port = free_port()
+    env = dashboard_env(tmp_path, AFA_ADMIN_PORT=str(port),
+                        AFA_ADMIN_TRUSTED_PROXIES="127.0.0.1")  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "admin", "serve"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_for_port(port, timeout=90)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15,
+                          headers={"X-Forwarded-For": "203.0.113.9"}) as client:  # fmt: skip
+            assert sign_in(client, "not the secret at all").status_code == 401
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0]
+    assert "failed sign-in from 203.0.113.9" in output
+
+
+def test_signing_out_revokes_the_session(dashboard):
+    """A copy of the cookie (another tab, a stolen one) is worth nothing after sign-out."""
+    with dashboard.client() as client:
+        assert sign_in(client).status_code == 303
+        cookie = client.cookies[COOKIE]
+        token = csrf_of(client.get("/").text)
+        assert client.post("/signout", data={"csrf": token}).status_code == 303
+    with dashboard.client(cookies={COOKIE: cookie}) as copy:
+        assert copy.get("/api/status").status_code == 401
+        assert copy.post("/signout", data={"csrf": token}).status_code == 403
 
 
 def test_the_secret_is_in_no_url_and_no_log_line(dashboard):
@@ -200,8 +250,46 @@ def test_hide_and_unhide_from_the_dashboard(dashboard):
         assert held_or_visible(dashboard, uri) == "visible"
         nothing = client.post(f"/moderate/{EVENT}/unhide", data={"csrf": token, "uri": uri})
         assert "Not done:" in client.get(nothing.headers["location"]).text
-    rebuild = Path(dashboard.env["AFA_VAR_DIR"]) / "rebuild" / f"{EVENT}.json"
-    assert rebuild.exists()
+    db = open_archive(dashboard.env["AFA_ARCHIVE_PATH"])
+    request = rebuild_request(db, EVENT)
+    db.close()
+    assert request.reason == f"unhide {uri}"
+
+
+@pytest.mark.parametrize("number", ["²", "٣", "9" * 5000, "9" * 20, "-1", "0x1"])
+def test_a_bad_number_in_a_form_is_a_clear_400(dashboard, number):
+    with dashboard.client() as client:
+        sign_in(client)
+        token = csrf_of(client.get(f"/moderate/{EVENT}").text)
+        response = client.post(f"/moderate/{EVENT}/rule-remove",
+                               data={"csrf": token, "rule": number, "why": "x"})  # fmt: skip
+    assert response.status_code == 400
+    assert response.text.startswith("rule must be a rule's number (digits 0-9), not ")
+    assert len(response.text) < 200
+
+
+def test_the_original_link_is_http_only(dashboard):
+    """A post's URL goes through the same http(s) filter as on the site: a `javascript:` URL a
+    source slipped past would otherwise run in the organizer's signed-in page."""
+    from datetime import UTC, datetime
+
+    from collector.store import save_batch
+    from core.items import Author, Item
+
+    bad = Item(uri="https://evil.example/1", source="mastodon", origin="evil.example",
+               local_id="1", url="javascript:alert(document.cookie)", text="click original",
+               created_at=datetime.now(UTC), author=Author(id="https://evil.example/u"))  # fmt: skip
+    good = Item(uri="https://ok.example/2", source="mastodon", origin="ok.example",
+                local_id="2", url="https://ok.example/@u/2", text="fine post",
+                created_at=datetime.now(UTC), author=Author(id="https://ok.example/u"))  # fmt: skip
+    db = open_archive(dashboard.env["AFA_ARCHIVE_PATH"])
+    save_batch(db, EVENT, [bad, good], "test", None)
+    db.close()
+    with dashboard.client() as client:
+        sign_in(client)
+        page = client.get(f"/moderate/{EVENT}").text
+    assert "click original" in page and "javascript:" not in page
+    assert 'href="https://ok.example/@u/2"' in page
 
 
 def test_approve_first_holds_posts_in_the_dashboard_queue(dashboard):

@@ -21,7 +21,7 @@ import redis as redis_lib
 from admin import supervise as sv
 from core.archive import open_archive
 from core.events import load_events
-from core.redisd import free_port, wait_for_port
+from core.redisd import wait_for_port
 from core.settings import Settings
 from core.tail import seq_of, stream_key
 from tests.collector.conftest import Recording, build_recording
@@ -50,8 +50,9 @@ def test_the_generated_config_restarts_rotates_and_holds_no_secret(tmp_path, mon
     monkeypatch.setenv("AFA_ADMIN_SECRET", SECRET)
     settings = settings_for(tmp_path)
     events = load_events(settings.content_dir)
-    found = sv.programs(settings, events, redis_port=6390, static=True)
-    run = sv.plan(settings, found, "redis://127.0.0.1:6390/0")
+    found = sv.programs(settings, events, embedded_redis=True, static=True)
+    redis_url = sv.embedded(settings).url
+    run = sv.plan(settings, found, redis_url)
     config = configparser.RawConfigParser()
     config.read_string(sv.render_config(run, ROOT))
     programs = [s.removeprefix("program:") for s in config.sections() if s.startswith("program:")]
@@ -66,9 +67,9 @@ def test_the_generated_config_restarts_rotates_and_holds_no_secret(tmp_path, mon
     assert config[f"program:{COLLECTOR}"]["command"].endswith(f"-m collector run {EVENT}")
     assert config[f"program:scheduler-{EVENT}"]["autorestart"] == "unexpected"
     assert int(config["program:redis"]["priority"]) < int(config["program:live"]["priority"])
-    assert config["supervisord"]["environment"] == (
-        'PYTHONUNBUFFERED="1",REDIS_URL="redis://127.0.0.1:6390/0"'
-    )
+    assert config["supervisord"]["environment"] == (f'PYTHONUNBUFFERED="1",REDIS_URL="{redis_url}"')
+    assert redis_url == f"unix://{tmp_path.resolve()}/var/run/redis/redis.sock?db=0"
+    assert "--port 0 " in config["program:redis"]["command"]  # no TCP: the socket only
     assert config["unix_http_server"]["chmod"] == "0700"
     assert SECRET not in sv.render_config(run, ROOT)
 
@@ -86,12 +87,10 @@ def system(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     rec = build_recording(tmp / "recording.jsonl", size=120)
     rec.write()
-    redis_port = free_port()
-    supervised = start_supervised(
-        tmp, EVENT, "--replay", str(rec.path), "--speed", "300", "--redis-port", str(redis_port)
-    )
+    supervised = start_supervised(tmp, EVENT, "--replay", str(rec.path), "--speed", "300")
     supervised.recording = rec
-    supervised.redis = redis_lib.Redis(port=redis_port, decode_responses=True)
+    socket = Path(supervised.env["AFA_VAR_DIR"]).resolve() / "run" / "redis" / "redis.sock"
+    supervised.redis = redis_lib.Redis(unix_socket_path=str(socket), decode_responses=True)
     yield supervised
     supervised.redis.close()
     supervised.stop()
@@ -174,6 +173,8 @@ def test_the_live_sidecar_and_site_are_served(system):
     wait_for_port(system.live_port, timeout=90)  # RUNNING means up for a second, not listening
     stats = httpx.get(f"http://127.0.0.1:{system.live_port}/stats", timeout=10)
     assert stats.status_code == 200 and "viewers" in stats.json()
+    system.wait_state("static", {"RUNNING"})
+    wait_for_port(system.site_port, timeout=90)  # it was asked before it listened: refused
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         page = httpx.get(f"http://127.0.0.1:{system.site_port}/{EVENT}/", timeout=10)
@@ -214,3 +215,16 @@ def test_without_a_secret_the_run_leaves_the_dashboard_out(tmp_path):
                            text=True, timeout=60)  # fmt: skip
     assert wrong.returncode == 1
     assert f"Error: no event 'nosuch' in {ROOT / 'content'}/ (known: {EVENT})" in wrong.stderr
+
+
+def test_var_is_created_private(tmp_path):
+    """var/ holds logs, the supervisor's socket and the dashboard's signed-out sessions: 0700."""
+    env = dashboard_env(tmp_path)
+    command = [sys.executable, "-m", "admin", "supervise", "--config-only", "--no-static"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60, preexec_fn=lambda: os.umask(0o022))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    var = Path(env["AFA_VAR_DIR"])
+    for folder in (var, var / "run", var / "run" / "logs"):
+        assert oct(folder.stat().st_mode & 0o777) == "0o700", folder
+    assert oct(Path(env["AFA_ARCHIVE_PATH"]).stat().st_mode & 0o777) == "0o600"

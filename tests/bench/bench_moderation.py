@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import redis as redis_lib  # noqa: E402
 
-from collector.moderation import Moderator  # noqa: E402
 from collector.publish import publish_after_commit  # noqa: E402
 from collector.store import save_batch  # noqa: E402
 from core.archive import last_seq, open_archive  # noqa: E402
 from core.items import Author, Item  # noqa: E402
+from core.moderation.decisions import Moderator  # noqa: E402
 from core.redisd import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
 from core.tail import stream_key  # noqa: E402
 
@@ -70,7 +70,7 @@ def save_path(workdir: Path, n: int) -> dict:
     out = {}
     for name in ("none", "gate", "approve_first"):
         db = open_archive(workdir / f"save-{name}.db")
-        mod = Moderator(db, None, var_dir=workdir)
+        mod = Moderator(db, None)
         if name == "gate":
             for a in range(100):
                 mod.block(EVENT, f"@blocked{a}@elsewhere.social", who="bench", why="")
@@ -98,7 +98,7 @@ def decisions(workdir: Path, n: int, trials: int, redis_url: str) -> dict:
     for i in range(0, n, 1_000):
         committed = save_batch(db, EVENT, posts[i : i + 1_000], "bench", None)
         publish_after_commit(redis, db, EVENT, committed, 10_000)
-    mod = Moderator(db, redis, tail_length=10_000, var_dir=workdir)
+    mod = Moderator(db, redis, tail_length=10_000)
     hide = [timed(lambda p=p: mod.hide(EVENT, p.uri, who="bench", why="")) for p in posts[:trials]]
     sse = hide_to_sse(mod, db, posts[trials : 2 * trials], redis_url)
     block = timed(lambda: mod.block(EVENT, "@u7@bench.social", who="bench", why=""))

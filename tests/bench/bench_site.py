@@ -184,8 +184,9 @@ def floor(settings: Settings, now: datetime) -> tuple[float, int]:
         (p, p.context() if p.body is None else None) for p in pages
     ]  # arranging data is not rendering
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(render.TEMPLATES), autoescape=True)
+    whole = datas[0].store.get if datas else None
     env.filters.update(render.make_env().filters)
-    env.globals.update(render.make_env().globals)
+    env.globals.update(render.make_env(whole=lambda post: whole(post[0])).globals)
     out = settings.output_dir.parent / "floor"
     static = {
         "style.css": "static/style.css",

@@ -227,3 +227,27 @@ def read_response(stream) -> int | None:
     elif length:
         stream.read(length)
     return status
+
+
+class SequentialPublisher:
+    """POSTs each message on one keep-alive connection and waits for its answer (http.client)."""
+
+    def __init__(self, port: int, channel: str) -> None:
+        import http.client
+
+        self.path = f"/pub/{channel}"
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.acks: list[float] = []
+        self.errors: list[str] = []
+
+    def publish(self, data: str) -> None:
+        self.conn.request("POST", self.path, body=data.encode(),
+                          headers={"Content-Type": "application/json"})  # fmt: skip
+        response = self.conn.getresponse()
+        response.read()
+        self.acks.append(time.time())
+        if response.status not in (200, 201, 202):
+            self.errors.append(f"HTTP {response.status}")
+
+    def close(self) -> None:
+        self.conn.close()

@@ -10,6 +10,7 @@ BENCHES = [
     ["bench_site.py"],
     ["bench_live.py"],
     ["bench_moderation.py"],
+    ["bench_wall.py"],
 ]
 
 failed = 0

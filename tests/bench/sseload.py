@@ -15,7 +15,7 @@ The parent talks to it over stdin/stdout, one line each way:
             DONE                every client has every post
     stdin   stop                close everything, write <out>.json and <out>.arrivals, exit
 A client whose connection ends early reconnects (as EventSource does) after RECONNECT_DELAY, with
-`after=` its last seq for the sidecar; reconnects, refusals and duplicates are counted.
+Last-Event-ID: its last seq for the sidecar; reconnects, refusals and duplicates are counted.
 """
 
 from __future__ import annotations
@@ -83,13 +83,15 @@ class Client(asyncio.Protocol):
         self.tail = b""  # an incomplete SSE line carried over
 
     def request(self) -> bytes:
+        """The GET; a reconnect sends Last-Event-ID, as EventSource does (the sidecar's ids are
+        seqs; Nchan's are its own, so a Nchan client starts over and counts duplicates)."""
         args = self.load.args
-        path = args.path
+        resume = ""
         if args.seq_from == "id" and self.last_seq:
-            path = f"{path.split('?')[0]}?after={self.last_seq}"
+            resume = f"Last-Event-ID: {self.last_seq}\r\n"
         return (
-            f"GET {path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
-            "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+            f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
+            f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{resume}\r\n"
         ).encode()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -42,6 +42,37 @@ async def run_until(settings, events, done: Callable[[], bool], timeout: float =
     return states, time.monotonic() - stopping
 
 
+def state_shows(redis_client, slug: str, key: str, state: str) -> Callable[[], bool]:
+    """A `done()` for run_until: the collector has persisted `state` for source `key` in Redis.
+
+    Tests wait on this instead of a fixed run time, which a loaded machine may spend before a
+    source even starts."""
+    import json
+
+    from core.tail import status_key
+
+    def done() -> bool:
+        raw = redis_client.hget(status_key(slug), key)
+        return raw is not None and json.loads(raw)["state"] == state
+
+    return done
+
+
+def held_for(condition: Callable[[], bool], seconds: float) -> Callable[[], bool]:
+    """A `done()` that holds once `condition` has been true for `seconds` (a lower bound: a loaded
+    machine only makes it longer), for tests that check nothing more happens after it."""
+    since: list[float] = []
+
+    def done() -> bool:
+        if not condition():
+            since.clear()
+            return False
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= seconds
+
+    return done
+
+
 def count(db_path, sql: str, *params) -> int:
     import sqlite3
 

@@ -13,7 +13,7 @@ from core.errors import SourceError
 from core.items import Author, Item
 from core.tail import status_key, stream_key
 from tests.collector.conftest import T0
-from tests.collector.live_helpers import count, run_until, sample_event
+from tests.collector.live_helpers import count, run_until, sample_event, state_shows
 
 
 def post(k: int, origin: str = "fake") -> Item:
@@ -89,9 +89,11 @@ def test_source_error_marks_failing_and_stays(make_settings, redis_url, redis_cl
         {"type": "misconfigured", "key": "flickr:northwind26"},
         {"type": "nonesuch", "key": "nonesuch:x"},
     )
-    states, _ = asyncio.run(
-        run_until(settings, [event], lambda: False, timeout=1.0, resolve=resolve)
-    )
+    flickr = state_shows(redis_client, event.slug, "flickr:northwind26", "failing")
+    nonesuch = state_shows(redis_client, event.slug, "nonesuch:x", "failing")
+    posted = lambda: count(settings.archive_path, "SELECT count(*) FROM items") > 10  # noqa: E731
+    done = lambda: flickr() and nonesuch() and posted()  # noqa: E731
+    states, _ = asyncio.run(run_until(settings, [event], done, timeout=60, resolve=resolve))
     flickr = states["flickr:northwind26"]
     assert flickr.state == "failing"
     assert flickr.errors == 1
@@ -110,7 +112,9 @@ def test_state_is_persisted_in_archive_and_redis(make_settings, redis_url, redis
         {"type": "steady", "key": "steady:a", "origin": "a"},
         {"type": "misconfigured", "key": "flickr:northwind26"},
     )
-    asyncio.run(run_until(settings, [event], lambda: False, timeout=0.6, resolve=resolve))
+    failing = state_shows(redis_client, event.slug, "flickr:northwind26", "failing")
+    posted = lambda: count(settings.archive_path, "SELECT count(*) FROM items") > 0  # noqa: E731
+    asyncio.run(run_until(settings, [event], lambda: failing() and posted(), 60, resolve=resolve))
     db = open_archive(settings.archive_path)
     rows = {key: (state, updated) for _e, key, state, updated in source_states(db, event.slug)}
     db.close()

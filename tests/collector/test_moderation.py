@@ -1,4 +1,4 @@
-"""collector/moderation.py against a real SQLite archive and a real redis-server: every decision
+"""core/moderation/decisions.py against a real SQLite archive and a real redis-server: every decision
 reaches the Redis stream as a change with the event's next sequence number."""
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from datetime import timedelta
 import pytest
 import redis as redis_lib
 
-from collector.moderation import Moderator, publish_pending
 from collector.normalise import Delete
 from collector.publish import publish_after_commit
 from collector.sources.mastodon import parse_status
 from collector.store import save_batch
-from core import moderation as queries
+from core import rebuild
 from core.archive import archive_state, changes_after, last_seq, open_archive, visible_items
 from core.errors import AfaError
+from core.moderation import queries
+from core.moderation.decisions import Moderator
 from core.redisd import free_port
+from core.stream import publish_pending
 from core.tail import decode_entry, seq_of, stream_key
 
 from .conftest import T0, iso, mastodon_status
@@ -60,8 +62,8 @@ def visible(db) -> list[str]:
 
 
 @pytest.fixture
-def mod(archive, redis_client, tmp_path):
-    return Moderator(archive, redis_client, tail_length=TAIL, var_dir=tmp_path / "var")
+def mod(archive, redis_client):
+    return Moderator(archive, redis_client, tail_length=TAIL)
 
 
 def test_hide_retracts_live_and_unhide_posts_again(archive, redis_client, mod, tmp_path):
@@ -74,8 +76,8 @@ def test_hide_retracts_live_and_unhide_posts_again(archive, redis_client, mod, t
     assert outcome.published == 1 and outcome.redis_error is None
     assert visible(archive) == [b.uri]
     assert archive_state(archive, EVENT) != before
-    request = queries.take_rebuild_request(tmp_path / "var", EVENT)
-    assert request["last_seq"] == 3 and request["reason"] == f"hide {a.uri}"
+    request = rebuild.rebuild_request(archive, EVENT)
+    assert (request.number, request.last_seq, request.reason) == (1, 3, f"hide {a.uri}")
 
     outcome = mod.unhide(EVENT, a.uri, who="ana", why="mistake")
     assert stream(redis_client)[-1] == (4, "post", a.uri)
@@ -149,7 +151,7 @@ def test_keyword_rule_now_and_later_and_an_edit_that_breaks_it(archive, redis_cl
 def test_a_pattern_rule_takes_the_live_tails_posts_down_first(archive, redis_client, tmp_path):
     """A rule that must read every post retracts what open live pages can show (the tail) in a
     first transaction and publishes it, then the older posts; one audit entry counts them all."""
-    mod = Moderator(archive, redis_client, tail_length=3, var_dir=tmp_path / "var")
+    mod = Moderator(archive, redis_client, tail_length=3)
     texts = ["spam1 here", "fine", "fine", "spam4 here", "fine", "fine", "spam7 here", "fine"]
     items = [post(k, text=text) for k, text in enumerate(texts, start=1)]
     collect(archive, redis_client, items)
@@ -237,7 +239,7 @@ def test_with_redis_away_the_decision_stands_and_is_published_later(
     a = post(1)
     collect(archive, redis_client, [a])
     away = redis_lib.Redis(port=free_port(), socket_connect_timeout=0.5)
-    outcome = Moderator(archive, away, var_dir=tmp_path).hide(EVENT, a.uri, who="ana", why="x")
+    outcome = Moderator(archive, away).hide(EVENT, a.uri, who="ana", why="x")
     away.close()
     assert outcome.redis_error and outcome.published == 0
     assert "not live yet" in outcome.summary()

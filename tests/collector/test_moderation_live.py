@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 
-from collector.moderation import Moderator
 from collector.publish import publish_after_commit
 from collector.sources.mastodon import parse_status
 from collector.store import save_batch
 from core.archive import last_seq
+from core.moderation.decisions import Moderator
 from core.redisd import free_port
 
 from .conftest import mastodon_status
@@ -48,7 +48,7 @@ def test_hide_and_unhide_reach_an_open_live_stream(
     child = start_child([sys.executable, "-m", "live", "serve", "--port", str(port)], port=port,
                         env={"REDIS_URL": redis_url, "AFA_CONTENT_DIR": str(ROOT / "content")})  # fmt: skip
     child.wait_ready()
-    mod = Moderator(archive, redis_client, var_dir=tmp_path)
+    mod = Moderator(archive, redis_client)
     url = f"http://127.0.0.1:{port}/live/{EVENT}/stream?after={last_seq(archive, EVENT)}"
     with httpx.Client(timeout=10) as client, client.stream("GET", url) as response:
         assert response.status_code == 200

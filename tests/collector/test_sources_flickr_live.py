@@ -7,7 +7,7 @@ import time
 
 from collector.sources.flickr.fetch import Budget
 from core.archive import open_archive, visible_items
-from tests.collector.live_helpers import count, run_until, sample_event
+from tests.collector.live_helpers import count, held_for, run_until, sample_event, state_shows
 from tests.fakes.flickr import DEFAULT_KEY, FlickrFake
 
 KEY = "flickr:northwind26"
@@ -64,12 +64,13 @@ def test_polls_pages_and_archives_each_photo_once(make_settings, redis_url):
     assert item.author.name == "Kim" and item.extra["license"] == "4"
 
 
-def test_invalid_key_is_a_configuration_error(make_settings, redis_url):
+def test_invalid_key_is_a_configuration_error(make_settings, redis_url, redis_client):
     settings = make_settings(redis_url=redis_url)
     with FlickrFake() as fake:
         event = sample_event(flickr_source(fake))
+        failing = held_for(state_shows(redis_client, event.slug, KEY, "failing"), 0.5)
         states, _ = asyncio.run(run_until(
-            settings, [event], lambda: False, timeout=0.5,
+            settings, [event], failing, timeout=60,
             environ={"TEST_FLICKR_KEY": "ffffffffffffffffffffffffffffffff"}))  # fmt: skip
         assert len(fake.requests) == 1  # not retried
     assert states[KEY].state == "failing"
@@ -78,17 +79,12 @@ def test_invalid_key_is_a_configuration_error(make_settings, redis_url):
     )
 
 
-def test_missing_key_is_a_configuration_error(make_settings, redis_url):
+def test_missing_key_is_a_configuration_error(make_settings, redis_url, redis_client):
     settings = make_settings(redis_url=redis_url)
-    db = settings.archive_path
-
-    def failing() -> bool:  # as persisted (every 0.2 s), not after a fixed time: a loaded
-        return db.exists() and count(  # machine may not have started the source by then
-            db, "SELECT count(*) FROM source_state WHERE state LIKE '%\"failing\"%'") > 0  # fmt: skip
-
     with FlickrFake() as fake:
         event = sample_event(flickr_source(fake))
-        states, _ = asyncio.run(run_until(settings, [event], failing, environ={}))
+        failing = state_shows(redis_client, event.slug, KEY, "failing")
+        states, _ = asyncio.run(run_until(settings, [event], failing, timeout=60, environ={}))
     assert states[KEY].last_error == (
         f"{KEY}: no Flickr API key: set the environment variable: 'TEST_FLICKR_KEY'"
     )
@@ -99,9 +95,8 @@ def test_hourly_budget_is_never_exceeded(make_settings, redis_url):
     with FlickrFake() as fake:
         fake.publish(photo(1))
         event = sample_event(flickr_source(fake, budget_per_hour=3, interval=0))
-        states, _ = asyncio.run(
-            run_until(settings, [event], lambda: False, timeout=1.0, environ=ENV)
-        )
+        spent = held_for(lambda: len(fake.requests) >= 3, 1.0)
+        states, _ = asyncio.run(run_until(settings, [event], spent, timeout=60, environ=ENV))
         assert len(fake.requests) == 3
     assert states[KEY].rate_limited_seconds > 0.3
     assert archived(settings)() == 1

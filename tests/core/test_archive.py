@@ -1,3 +1,4 @@
+import os
 import sqlite3
 
 import pytest
@@ -25,6 +26,8 @@ def test_migrations_apply_once(db_path):
         "m002_source_state",
         "m003_moderation",
         "m004_items_state_index",
+        "m005_rebuild_requests",
+        "m006_pins_and_boosts",
     ]
 
 
@@ -49,3 +52,37 @@ def test_identity_is_unique_per_event(archive):
 def test_missing_archive_is_a_clear_error(tmp_path):
     with pytest.raises(ArchiveError, match="archive not found"):
         open_archive(tmp_path / "nope.db", create=False)
+
+
+@pytest.fixture
+def umask_022():
+    """The usual umask, so a mode the code does not set itself shows (0755, 0644)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path) -> str:
+    return oct(path.stat().st_mode & 0o777)
+
+
+def test_a_new_archive_and_its_folder_are_private(tmp_path, umask_022):
+    """Held and hidden posts and the audit log are for the organizers: the folder 0700, the
+    archive and its WAL and shared-memory files 0600."""
+    path = tmp_path / "var" / "archive.db"
+    db = open_archive(path)
+    db.execute("INSERT INTO sequences (event, last_seq) VALUES ('ev', 1)")  # the WAL is written
+    assert mode(path.parent) == "0o700"
+    for name in ("archive.db", "archive.db-wal", "archive.db-shm"):
+        assert mode(path.parent / name) == "0o600", name
+    db.close()
+
+
+def test_an_existing_archive_is_made_private(tmp_path, umask_022):
+    tmp_path.chmod(0o755)
+    path = tmp_path / "archive.db"
+    open_archive(path).close()
+    path.chmod(0o644)
+    open_archive(path).close()
+    assert mode(path) == "0o600"
+    assert mode(tmp_path) == "0o755"  # a folder it did not create is left as it is

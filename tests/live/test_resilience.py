@@ -43,7 +43,7 @@ def test_redis_restart_loses_nothing_and_repeats_nothing(live, redis_server, tmp
         assert live.client.get("/healthz").json() == {"status": "ok", "redis": False}
         refused = live.client.get(f"/live/{EVENT}/stream?after=5")  # a newcomer meanwhile
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
-        again = EmbeddedRedis(tmp_path / "redis-again", port=redis_server.port, persist=False)
+        again = EmbeddedRedis(redis_server.workdir, persist=False)  # the same socket
         again.start()
         try:
             second = redis_lib.Redis.from_url(again.url, decode_responses=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -140,6 +141,31 @@ def test_full_server_says_503_with_retry_after(start_live):
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
     assert live.stats()["rejected"] == 1
+
+
+def test_a_burst_on_an_idle_reader_lets_exactly_max_clients_in(start_live):
+    """Issue 13: the limit was checked against subscribed clients, and the first stream of an
+    idle event subscribes after an await on Redis, so 30 at once with a limit of 6 all got 200.
+    Streams now count from the moment they are admitted, before any await."""
+    live = start_live(AFA_LIVE_MAX_CLIENTS="6", AFA_LIVE_MAX_PER_ADDRESS="0")
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=live.url, limits=limits, timeout=30) as client:
+            async with contextlib.AsyncExitStack() as stack:
+
+                async def one() -> int:
+                    stream = client.stream("GET", f"/live/{EVENT}/stream")
+                    return (await stack.enter_async_context(stream)).status_code
+
+                return await asyncio.gather(*(one() for _ in range(30)))
+
+    statuses = asyncio.run(burst())
+    assert sorted(statuses) == [200] * 6 + [503] * 24, statuses
+    stats = live.wait_stats(lambda s: s["connections"] == 0)
+    assert stats["rejected"] == 24 and stats["connections"] == 0
+    with live.stream() as again:  # the burst's streams ended: room again
+        assert again.response.status_code == 200
 
 
 def test_fifty_clients_get_every_post_in_order(live, redis_client):

@@ -10,6 +10,7 @@ import signal
 import time
 
 import httpx
+import psutil
 
 from .conftest import EVENT, Live, Stream
 
@@ -21,7 +22,7 @@ def per_worker(live: Live, total: int) -> dict[int, int]:
     have answered with `total` streams in all (each knows the other's as of its last beat,
     which is also when the other's per-address counts reach Redis)."""
     seen: dict[int, tuple[int, int]] = {}
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a last resort: each try is a new connection
     while time.monotonic() < deadline:
         stats = httpx.get(f"{live.url}/stats", timeout=10).json()
         mine = stats["this_worker"]
@@ -35,15 +36,23 @@ def per_worker(live: Live, total: int) -> dict[int, int]:
 def spread(live: Live, streams: list[Stream]) -> dict[int, int]:
     """Open streams up to LIMIT, reopening one until both workers hold some (the kernel hands
     each connection to whichever worker accepts first)."""
+    reopened = False
     for _ in range(40):
         while len(streams) < LIMIT:
             stream = live.stream()
+            if stream.response.status_code == 429 and reopened:
+                # The stream just closed still counts on its worker until that worker's next
+                # write of its counts reaches Redis (census.py): room again a moment later.
+                stream.close()
+                time.sleep(0.05)
+                continue
             streams.append(stream)
             assert stream.response.status_code == 200, stream.response.read()
         counts = per_worker(live, LIMIT)
         if all(counts.values()):
             return counts
         streams.pop().close()
+        reopened = True
         per_worker(live, LIMIT - 1)
     raise AssertionError(f"every stream went to one worker: {counts}")
 
@@ -62,7 +71,7 @@ def metric(live: Live, name: str) -> float:
 
 def test_two_workers_count_together_and_a_killed_one_drops_out(start_live):
     live = start_live(AFA_LIVE_WORKERS="2", AFA_LIVE_MAX_PER_ADDRESS=str(LIMIT))
-    assert live.wait_stats(lambda s: s["workers"] == 2, timeout=30)["workers"] == 2
+    assert live.wait_stats(lambda s: s["workers"] == 2, timeout=120)["workers"] == 2
     streams: list[Stream] = []
     fresh = None
     try:
@@ -70,7 +79,8 @@ def test_two_workers_count_together_and_a_killed_one_drops_out(start_live):
         assert all(refused(live) for _ in range(6))  # the 4th, whichever worker takes it
 
         both = live.wait_stats(
-            lambda s: s["viewers"] == {EVENT: LIMIT} and s["rejected_per_address"] == 6
+            lambda s: s["viewers"] == {EVENT: LIMIT} and s["rejected_per_address"] == 6,
+            timeout=60,
         )
         assert both["viewers"] == {EVENT: LIMIT} and both["connections"] == LIMIT
         assert both["rejected_per_address"] == 6 and both["workers"] == 2
@@ -81,7 +91,7 @@ def test_two_workers_count_together_and_a_killed_one_drops_out(start_live):
         os.kill(killed, signal.SIGKILL)  # no goodbye: its figures must expire
         fresh = Live(live.child, live.url)  # pooled connections may lead to the dead worker
         left = counts[survivor]
-        after = fresh.wait_stats(lambda s: s["viewers"] == {EVENT: left}, timeout=30)
+        after = fresh.wait_stats(lambda s: s["viewers"] == {EVENT: left}, timeout=60)
         assert after["viewers"] == {EVENT: left} and after["connections"] == left
 
         room = LIMIT - left  # the killed worker's streams no longer count for the address
@@ -116,3 +126,32 @@ def test_a_burst_from_one_address_over_two_workers_lets_exactly_the_limit_in(sta
     assert sorted(statuses) == [200] * LIMIT + [429] * (10 - LIMIT), statuses
     stats = live.wait_stats(lambda s: s["rejected_per_address"] == 10 - LIMIT)
     assert stats["rejected_per_address"] == 10 - LIMIT
+
+
+def worker_pids(live: Live) -> set[int]:
+    """The sidecar's worker processes (multiprocessing's spawn children, not its tracker)."""
+    children = psutil.Process(live.child.process.pid).children()
+    return {p.pid for p in children if "spawn_main" in " ".join(p.cmdline())}
+
+
+def test_a_worker_starved_of_cpu_is_not_killed_as_hung(start_live):
+    """Issue 13, the flaky workers test: uvicorn's parent kills a worker that has not answered
+    its ping within timeout_worker_healthcheck, 5 s by default, as hung. On a loaded machine a
+    worker only starved of CPU (or still importing after spawn) was killed with all its
+    viewers, and the test's counts went wrong. A worker stopped for 8 s (SIGSTOP: no CPU at
+    all, the worst case of starvation) must still be there when it runs again."""
+    live = start_live(AFA_LIVE_WORKERS="2")
+    live.wait_stats(lambda s: s["workers"] == 2, timeout=120)
+    before = worker_pids(live)
+    assert len(before) == 2, before
+    starved = min(before)
+    os.kill(starved, signal.SIGSTOP)
+    try:
+        time.sleep(8)  # the scenario itself: longer than uvicorn's 5 s default
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # killed meanwhile: the assert says so
+            os.kill(starved, signal.SIGCONT)
+    stats = live.wait_stats(lambda s: s["workers"] == 2, timeout=60)
+    assert worker_pids(live) == before and stats["workers"] == 2
+    output = live.child.stop()
+    assert "died" not in output and "Traceback" not in output, output

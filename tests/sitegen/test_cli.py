@@ -17,7 +17,7 @@ import httpx
 
 from core.archive import open_archive
 from core.redisd import free_port, wait_for_port
-from sitegen.schedule import run_schedule, session_deadlines
+from sitegen.rebuild_loop import run_rebuild_loop, session_deadlines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_schedule_rebuilds_when_a_session_ends_by_the_collectors_clock(make_sett
     lines: list[str] = []
     stop = threading.Event()
     worker = threading.Thread(
-        target=run_schedule, args=(settings, sg.EVENT, 0.05, stop, lines.append)
+        target=run_rebuild_loop, args=(settings, sg.EVENT, 0.05, stop, lines.append)
     )
     worker.start()
     try:
@@ -70,7 +70,7 @@ def test_schedule_rebuilds_when_a_session_ends_by_the_collectors_clock(make_sett
     assert not worker.is_alive()
     rebuilt = [line for line in lines if "ended at" in line]
     assert len(rebuilt) == 1 and rebuilt[0].startswith(
-        "session d1-morning ended at 12:15; rebuilt 103 pages"
+        "session d1-morning ended at 12:15; rebuilt 110 pages"
     )
     assert lines[-1] == "stopped"
     page = (settings.output_dir / sg.EVENT / "talks/streams-not-queues/index.html").read_text()
@@ -124,7 +124,7 @@ def test_schedule_and_serve_stop_cleanly_on_sigterm(tmp_path):
     assert schedule.returncode == 0 and serve.returncode == 0, outputs
     assert (
         outputs[0].rstrip().endswith("stopped")
-        and "initial build: built 102 pages, 3 static and" in outputs[0]
+        and "initial build: built 109 pages, 7 static and" in outputs[0]
     )
     assert outputs[1].rstrip().endswith("stopped") and "GET" not in outputs[1]
 

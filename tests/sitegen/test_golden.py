@@ -19,7 +19,7 @@ def files(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and ".build-cache" not in p.parts
+        if p.is_file()
     }
 
 

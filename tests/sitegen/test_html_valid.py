@@ -31,6 +31,10 @@ ONE_OF_EACH = [
     f"{EVENT}/archive/page-1/index.html",
     f"{EVENT}/photos/index.html",
     f"{EVENT}/live/index.html",
+    f"{EVENT}/wall/index.html",
+    f"{EVENT}/wall/main/index.html",
+    f"{EVENT}/meetups/index.html",
+    f"{EVENT}/meetups/2026-10-24/index.html",
     f"{EVENT}/search/index.html",
     "speakers/index.html",
 ]
@@ -49,8 +53,16 @@ def test_one_page_of_each_type_is_valid_html(make_settings, sg):
         )
         for n in range(200)
     ]  # fmt: skip
+    proposal = sg.make_item(
+        300, start + timedelta(hours=4), ["nwmeetup"], text="Pizza at 19:00 #nwmeetup"
+    )
+    items += [proposal] + [
+        sg.make_item(n, start + timedelta(hours=5, minutes=n - 300), reply_to=proposal.uri)
+        for n in (301, 302)
+    ]  # fmt: skip
     db = open_archive(settings.archive_path)
     sg.save_items(db, items)
+    db["pins"].insert({"event": EVENT, "uri": items[4].uri, "who": "ana", "at": "2026-10-24T09:00:00Z", "why": ""})  # fmt: skip
     db.close()
     build_site(settings, search=False)
     speaker = next((settings.output_dir / "speakers").glob("*/index.html"))

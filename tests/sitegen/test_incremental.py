@@ -19,10 +19,11 @@ import pytest
 from collector.normalise import Delete
 from collector.store import save_batch
 from core.archive import open_archive
-from core.moderation import request_rebuild
+from core.rebuild import request_rebuild
 from sitegen import listings, pages, posts
 from sitegen.build import build_site
-from sitegen.schedule import run_schedule
+from sitegen.cache import cache_dir
+from sitegen.rebuild_loop import run_rebuild_loop
 
 EVENT = "northwind-2026"
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def files(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and ".build-cache" not in p.parts and p.name != "manifest.json"
+        if p.is_file() and p.name != "manifest.json"
     }
 
 
@@ -165,7 +166,9 @@ def test_schedule_rebuilds_when_moderation_asks(site):
     settings, items = site
     lines: list[str] = []
     stop = threading.Event()
-    worker = threading.Thread(target=run_schedule, args=(settings, EVENT, 0.05, stop, lines.append))
+    worker = threading.Thread(
+        target=run_rebuild_loop, args=(settings, EVENT, 0.05, stop, lines.append)
+    )
     worker.start()
     try:
         deadline = time.monotonic() + 30
@@ -174,8 +177,8 @@ def test_schedule_rebuilds_when_moderation_asks(site):
             time.sleep(0.05)
         db = open_archive(settings.archive_path)
         db.execute("UPDATE items SET status = 'moderated' WHERE uri = ?", [items[0].uri])
+        request_rebuild(db, EVENT, "hid a post")
         db.close()
-        request_rebuild(settings.var_dir, EVENT, "hid a post")
         while not any("moderation asked" in line for line in lines):
             assert time.monotonic() < deadline, lines
             time.sleep(0.05)
@@ -205,14 +208,14 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     talk and then to the parallel one, each read as a delta; every build is byte for byte a
     fresh one. The post that moves is edited last in one round and again in the next, so the
     row replaced holds the event's highest seq (the fingerprint is summed again)."""
-    from collector.moderation import Moderator
+    from core.moderation.decisions import Moderator
 
     settings, items = site
     monkeypatch.setattr(posts, "JOURNAL_LIMIT", journal_limit)
     build(settings)
     mover = items[15]  # 10:30 local: two talks running and no tag, so in neither
     db = open_archive(settings.archive_path)
-    mod = Moderator(db, None, var_dir=settings.var_dir)
+    mod = Moderator(db, None)
     mod.hide(EVENT, items[40].uri, who="test", why="spam")
     mod.block(EVENT, items[3].author.id, who="test", why="abuse")
     tagged = dataclasses.replace(mover, tags=("nwsqlite",), edited_at=at(24, 9, 0))
@@ -226,7 +229,7 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     assert f'data-uri="{mover.uri}"' not in event_page  # no longer outside every talk
 
     db = open_archive(settings.archive_path)
-    mod = Moderator(db, None, var_dir=settings.var_dir)
+    mod = Moderator(db, None)
     moved = dataclasses.replace(mover, tags=("nwgarden",), edited_at=at(24, 9, 5))
     save_batch(db, EVENT, [moved], "test", None)
     mod.unblock(EVENT, items[3].author.id, who="test", why="appeal")
@@ -269,11 +272,11 @@ def test_the_fingerprint_after_a_delta_is_the_fingerprint_of_the_merged_rows():
 def test_the_fragment_store_drops_posts_that_are_gone(site):
     """What a deleted, a moderated and a hidden-behind-the-sequence post rendered to leaves the
     fragment store (read as a delta, then whole); the posts still shown keep theirs."""
-    from collector.moderation import Moderator
+    from core.moderation.decisions import Moderator
 
     settings, items = site
     build(settings)
-    store = settings.output_dir / ".build-cache" / "posts.sqlite"
+    store = cache_dir(settings) / "posts.sqlite"
     db = open_archive(settings.archive_path)
     ids = {i.uri: db.execute("SELECT id FROM items WHERE uri = ?", [i.uri]).fetchone()[0]
            for i in items}  # fmt: skip
@@ -289,7 +292,7 @@ def test_the_fragment_store_drops_posts_that_are_gone(site):
 
     assert {stored(items[n]) for n in (5, 6, 7, 8)} == {(1, 1)}
     save_batch(db, EVENT, [Delete("social.example", uri=items[5].uri)], "test", None)
-    Moderator(db, None, var_dir=settings.var_dir).hide(EVENT, items[6].uri, who="t", why="t")
+    Moderator(db, None).hide(EVENT, items[6].uri, who="t", why="t")
     db.close()
     _, lines = build(settings)
     assert any("(delta)" in line for line in lines)

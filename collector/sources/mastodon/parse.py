@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from core.errors import ParseError
-from core.items import Author, Item, Media
+from core.items import Author, Item, Media, format_time
 
 from ... import jsontext
 from ...normalise import (
@@ -66,8 +66,9 @@ def parse_status(status: dict, origin: str) -> Item:
     """
     if not isinstance(status, dict):
         raise ParseError("status is not an object")
+    booster = None
     if isinstance(status.get("reblog"), dict):
-        status = status["reblog"]
+        booster, status = status, status["reblog"]  # the wrapper says who boosted it, and when
     host = origin_host(origin)
     uri, local_id = status.get("uri"), status.get("id")
     if not isinstance(uri, str) or not uri or not is_local_id(local_id):
@@ -103,7 +104,7 @@ def parse_status(status: dict, origin: str) -> Item:
         likes=as_count(status.get("favourites_count")),
         replies=as_count(status.get("replies_count")),
         edited_at=_maybe_time(status.get("edited_at")),
-        extra=_extra(status),
+        extra=_extra(status) | _boosted(booster, host),
     )
 
 
@@ -158,6 +159,23 @@ def _extra(status: dict) -> dict:
     if status.get("uri") != canonical_uri(status.get("uri", "")):
         extra["bridged_from"] = status["uri"]
     return extra
+
+
+def _boosted(wrapper: dict | None, host: str) -> dict:
+    """Who boosted the post, from a boost's wrapper (collector/reactions.py keeps it apart)."""
+    if wrapper is None:
+        return {}
+    try:
+        by = parse_account(wrapper.get("account"), host)
+    except ParseError:
+        return {}  # the boosted post is still a post; only who boosted it is unknown
+    found = {"boosted_by": {"id": by.id, "handle": by.handle, "name": by.name, "url": by.url,
+                            "avatar": by.avatar}}  # fmt: skip
+    try:  # as every source time: a broken one is left out, never stored for later to trip on
+        found["boosted_at"] = format_time(parse_source_time(wrapper.get("created_at")))
+    except ParseError:
+        pass
+    return found
 
 
 def _maybe_time(value):

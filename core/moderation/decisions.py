@@ -1,9 +1,9 @@
-"""Organizer moderation: decisions applied to the archive and the live tail, and the save-path hook.
+"""Organizers' decisions applied to the archive and the live tail: the one API the dashboard
+and the command line call.
 
-API (for the CLI and the dashboard; every decision is one SQLite transaction, audited, then
-published, and returns an `Outcome`):
+Every decision is one SQLite transaction, audited, then published, and returns an `Outcome`:
 
-    mod = Moderator(db, redis, tail_length=settings.tail_length, var_dir=settings.var_dir)
+    mod = Moderator(db, redis, tail_length=settings.tail_length)
     mod = Moderator.open(settings)            # opens the archive and Redis (None without REDIS_URL)
     mod.hide(event, uri, who=, why=)          # hide a post (also one not collected yet)
     mod.unhide(event, uri, who=, why=)
@@ -17,41 +17,23 @@ published, and returns an `Outcome`):
     mod.sync_content(event, folder)           # content/<event>/moderation.yaml → archive
     mod.close()                               # closes what Moderator.open opened
 
-Reading is in core/moderation.py: queue / queue_length, rules, hidden_posts, blocked_accounts,
-audit_log, approve_first, and reasons(db, event, uri) (why a post is kept off). Mistakes an
-organizer can make (an unknown rule, unhiding what is not hidden, removing what content/ defines)
-raise AfaError with a message to show as it is.
+Reading is in core.moderation.queries. Mistakes an organizer can make (an unknown rule, unhiding
+what is not hidden, removing what content/ defines) raise AfaError with a message to show as it
+is.
 
-How a decision reaches viewers. Each item's status is recomputed from the decisions
-(core.moderation.Gate.status_of): a visible post that becomes moderated or held gets a `retract`
-change with the event's next sequence number, and a post that becomes visible again (unhide,
-unblock, rule removed, approved) gets a `post` change carrying its current version, so open live
-pages drop or insert it. After the commit everything the stream lacks is published
-(`publish_pending`: from the stream's last entry on, so a collector's batch committed just before
-is never skipped and entries stay in sequence order). With Redis away the decision still stands;
-the collector re-seeds the stream when it reconnects or starts. A decision that changed what pages
-show writes a rebuild request, `<var_dir>/rebuild/<event>.json`, for the site scheduler
-(core.moderation.take_rebuild_request).
-
-Content and archive agree this way: entries from moderation.yaml are stored with
-origin=content. `sync_content` (run by `collector run` and `collector replay` at start, and by
-`collector moderation-sync`) makes the content entries exactly what the file says, adding,
-changing and removing them with audit rows (who = "content"); entries an organizer made
-(origin=organizer) are left alone; one the file also lists becomes origin=content. The CLI and
-the dashboard refuse to remove a content entry: that is done in the file, under version control.
-
-The save path (collector/store.py) calls `current_gate` once per batch: one primary-key lookup
-when the event has no moderation, a cached precompiled Gate otherwise (reloaded when the
-`moderation.version` a decision bumps has changed). `admit` decides a new item's status and
-queues it when it must wait for approval: held and moderated posts get no change, so they never
-reach the tail until a decision releases them, in created order.
+How a decision reaches viewers: the statuses it touches are recomputed (core.moderation.statuses)
+with a live change for each post that appears or disappears. After the commit everything the
+stream lacks is published (core.stream.publish_pending: from the stream's last entry on, so a
+collector's batch committed just before is never skipped and entries stay in sequence order).
+With Redis away the decision still stands; the collector re-seeds the stream when it reconnects
+or starts. A decision that changed what pages show asks for a rebuild (core.rebuild: a row in the
+archive that the site scheduler reads).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,61 +43,19 @@ from typing import Any
 import redis as redis_lib
 import sqlite_utils
 
-from core.archive import Change, changes_after, last_seq, open_archive, write_transaction
-from core.errors import AfaError
-from core.items import Item, format_time
-from core.moderation import (
-    MATCH_COLUMNS_SQL,
-    ContentModeration,
-    Gate,
-    account_key,
-    compile_rule,
-    load_content_moderation,
-    load_gate,
-    match_text,
-    moderation_version,
-    reasons,
-    request_rebuild,
-)
-from core.redisconn import connect
-from core.settings import Settings
-from core.tail import events_key, live_payload
+from ..archive import Change, last_seq, open_archive, write_transaction
+from ..errors import AfaError
+from ..items import format_time
+from ..rebuild import request_rebuild
+from ..redisconn import connect
+from ..settings import Settings
+from ..stream import publish_pending
+from .content import ContentModeration, load_content_moderation, sync_entries
+from .queries import reasons
+from .rules import account_key, check_rule, compile_matcher
+from .statuses import refresh
 
-from .publish import publish_changes, stream_last_seq
-
-log = logging.getLogger("collector.moderation")
-
-# -- the save-path hook ------------------------------------------------------------------------
-
-_GATES: weakref.WeakKeyDictionary[sqlite_utils.Database, dict[str, tuple[int, Gate | None]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def current_gate(db: sqlite_utils.Database, event: str) -> Gate | None:
-    """The event's Gate, None when it has no moderation; cached until a decision bumps the version."""
-    version = moderation_version(db, event)
-    if version is None:
-        return None
-    gates = _GATES.setdefault(db, {})
-    cached = gates.get(event)
-    if cached is None or cached[0] != version:
-        cached = gates[event] = (version, load_gate(db, event))
-    return cached[1]
-
-
-def admit(db: sqlite_utils.Database, event: str, gate: Gate, item: Item, now: str) -> str:
-    """The status a new item is stored with; one that must wait is put in the approval queue."""
-    status, reason = gate.admit(item)
-    if reason:
-        db.execute(
-            "INSERT OR IGNORE INTO moderation_queue (event, uri, held_at, reason) VALUES (?, ?, ?, ?)",
-            [event, item.uri, now, reason],
-        )
-    return status
-
-
-# -- decisions ---------------------------------------------------------------------------------
+log = logging.getLogger("core.moderation")
 
 
 @dataclass
@@ -127,7 +67,7 @@ class Outcome:
     target: str
     changes: list[Change] = field(default_factory=list)  # live changes made, in sequence order
     published: int = 0  # stream entries added (0 when Redis was away: the collector re-seeds)
-    rebuild: Path | None = None  # the rebuild request written when pages must change
+    rebuild: int | None = None  # the rebuild request's number, when pages must change
     redis_error: str | None = None
 
     def summary(self) -> str:
@@ -142,7 +82,7 @@ class Outcome:
         if self.redis_error:
             text += f"; not live yet (Redis: {self.redis_error}), the collector will re-seed it"
         if self.rebuild:
-            text += f"; rebuild requested ({self.rebuild})"
+            text += "; rebuild requested"
         return text
 
 
@@ -154,10 +94,10 @@ class Moderator:
 
     def __init__(
         self, db: sqlite_utils.Database, redis: redis_lib.Redis | None = None, *,
-        tail_length: int = 10_000, var_dir: Path | str = Path("var"),
+        tail_length: int = 10_000,
     ) -> None:  # fmt: skip
         self.db, self.redis = db, redis
-        self.tail_length, self.var_dir = tail_length, Path(var_dir)
+        self.tail_length = tail_length
         self._owned = False
 
     @classmethod
@@ -166,7 +106,7 @@ class Moderator:
         if settings.redis_url:
             redis = connect(settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
         mod = cls(open_archive(settings.archive_path), redis,
-                  tail_length=settings.tail_length, var_dir=settings.var_dir)  # fmt: skip
+                  tail_length=settings.tail_length)  # fmt: skip
         mod._owned = True
         return mod
 
@@ -224,7 +164,7 @@ class Moderator:
         self, event: str, kind: str, pattern: str, *, action: str = "hide", who: str, why: str
     ) -> Outcome:
         try:
-            compile_rule(kind, pattern)
+            check_rule(kind, pattern)
         except ValueError as exc:
             raise AfaError(str(exc)) from None
         if action not in ("hide", "hold"):
@@ -243,15 +183,17 @@ class Moderator:
         # A hide rule can only take visible posts down, and only those it matches; a hold rule
         # applies to new posts only.
         scope = _rule_scope(kind, pattern) if action == "hide" else None
-        search = compile_rule(kind, pattern).search
+        matches = compile_matcher([(kind, pattern)])
         return self._decide(event, "rule add", f"{kind} {pattern!r} {action}", who, why, apply,
-                            scope, keep=lambda text: search(text) is not None)  # fmt: skip
+                            scope, keep=matches)  # fmt: skip
 
     def remove_rule(self, event: str, rule_id: int, *, who: str, why: str) -> Outcome:
-        row = self.db.execute(
-            "SELECT kind, pattern, action FROM moderation_rules WHERE event = ? AND id = ?",
-            [event, rule_id],
-        ).fetchone()
+        row = None
+        if 0 <= rule_id < 2**63:  # a number past SQLite's INTEGER would raise, not match
+            row = self.db.execute(
+                "SELECT kind, pattern, action FROM moderation_rules WHERE event = ? AND id = ?",
+                [event, rule_id],
+            ).fetchone()
         if row is None:
             raise AfaError(f"{event} has no rule {rule_id}")
 
@@ -327,11 +269,11 @@ class Moderator:
         rel = f"{Path(folder).name}/moderation.yaml"
         with write_transaction(self.db):
             now = _now()
-            differences = _sync(self.db, event, found, who, now)
+            differences = sync_entries(self.db, event, found, who, now)
             if not differences:
                 return Outcome("content sync", event, rel)
             _bump(self.db, event)
-            changes = _refresh(self.db, event, ALL, now)
+            changes = refresh(self.db, event, ALL, now)
             for action, target, why in differences:
                 _audit(self.db, event, now, who, action, target, why or f"from {rel}", 0)
             _audit(self.db, event, now, who, "content sync", rel,
@@ -357,7 +299,7 @@ class Moderator:
             if scope and keep is not None:
                 boundary = last_seq(self.db, event) - self.tail_length
                 scope, older = _split(scope, boundary)
-            changes = _refresh(self.db, event, scope, now, keep) if scope else []
+            changes = refresh(self.db, event, scope, now, keep) if scope else []
             audit = _audit(self.db, event, now, who.strip(), action, target, why or "",
                            len(changes))  # fmt: skip
         outcome = Outcome(action, event, target, changes)
@@ -365,7 +307,7 @@ class Moderator:
             return self._after(outcome)
         self._publish(outcome)
         with write_transaction(self.db):
-            more = _refresh(self.db, event, older, now, keep)
+            more = refresh(self.db, event, older, now, keep)
             if more:
                 self.db.execute("UPDATE moderation_audit SET changes = changes + ? WHERE id = ?",
                                 [len(more), audit])  # fmt: skip
@@ -377,7 +319,7 @@ class Moderator:
             return outcome
         self._publish(outcome)
         outcome.rebuild = request_rebuild(
-            self.var_dir, outcome.event, f"{outcome.action} {outcome.target}",
+            self.db, outcome.event, f"{outcome.action} {outcome.target}",
             outcome.changes[-1].seq,
         )  # fmt: skip
         return outcome
@@ -406,161 +348,6 @@ class Moderator:
         db.execute(f"DELETE FROM {table} WHERE event = ? AND {column} = ?", [event, value])
 
 
-def publish_pending(
-    redis: redis_lib.Redis, db: sqlite_utils.Database, event: str, tail_length: int
-) -> int:
-    """Publish every committed change the stream lacks, in order, from its last entry on (at most
-    the last `tail_length`). Safe beside a running collector: entries already there are skipped."""
-    redis.sadd(events_key(), event)
-    start = max(stream_last_seq(redis, event), last_seq(db, event) - tail_length, 0)
-    added = 0
-    while True:
-        chunk = list(changes_after(db, event, start, limit=1_000))
-        if not chunk:
-            return added
-        added += publish_changes(redis, event, chunk, tail_length)
-        start = chunk[-1].seq
-
-
-# -- recomputing statuses ----------------------------------------------------------------------
-
-
-def _refresh(db: sqlite_utils.Database, event: str, scope, now: str, keep=None) -> list[Change]:
-    """Bring the scoped items' statuses in line with the decisions, recording a live change for
-    each that appears or disappears; oldest first, so approved posts arrive in order."""
-    moves = _moves(db, event, scope, keep)
-    shown = [item_id for item_id, _uri, _old, new in moves if new == "visible"]
-    data = dict(db.execute("SELECT id, data FROM items WHERE id IN (SELECT value FROM json_each(?))",
-                           [json.dumps(shown)]).fetchall()) if shown else {}  # fmt: skip
-    seq = last_seq(db, event)
-    changes: list[Change] = []
-    updates = []
-    for item_id, uri, old, new in moves:
-        kind = "retract" if old == "visible" else "post" if new == "visible" else None
-        if kind:
-            seq += 1
-            item = json.loads(data[item_id]) if kind == "post" else None
-            changes.append(Change(event, seq, kind, uri, now, live_payload(kind, seq, uri, item)))
-        updates.append((new, kind is not None, seq, item_id))
-    db.conn.executemany(
-        "INSERT INTO changes (event, seq, kind, uri, at, data) VALUES (?, ?, ?, ?, ?, ?)",
-        [(event, c.seq, c.kind, c.uri, now, _json(c.data)) for c in changes],
-    )
-    db.conn.executemany(
-        "UPDATE items SET status = ?, seq = CASE WHEN ? THEN ? ELSE seq END WHERE id = ?", updates
-    )
-    if changes:
-        db.execute(
-            "INSERT INTO sequences (event, last_seq) VALUES (?, ?) "
-            "ON CONFLICT (event) DO UPDATE SET last_seq = excluded.last_seq",
-            [event, seq],
-        )
-    return changes
-
-
-def _moves(
-    db: sqlite_utils.Database, event: str, scope, keep=None
-) -> list[tuple[int, str, str, str]]:
-    """(id, uri, status, new status) of the scoped items whose status must change, oldest first.
-    Sorted here, not in SQL, so SQLite picks the index the scope needs (uri, author). `keep`
-    passes over the posts whose text it refuses without weighing every rule for them."""
-    where, params = scope
-    gate = load_gate(db, event) or Gate()
-    queued = {r[0] for r in db.execute("SELECT uri FROM moderation_queue WHERE event = ?", [event])}
-    rows = db.execute(
-        "SELECT created_at, id, uri, status, source, author_id, "
-        f"json_extract(data, '$.author.handle'), {MATCH_COLUMNS_SQL} FROM items WHERE event = ? "
-        f"AND status IN ('visible', 'moderated', 'held') AND ({where})",
-        [event, *params],
-    ).fetchall()
-    moves = []
-    for _created, item_id, uri, status, source, author_id, handle, *fields in sorted(rows):
-        text = match_text(*fields)
-        if keep is not None and not keep(text):
-            continue
-        new = gate.status_of(uri, author_id, handle or "", text,
-                             queued=uri in queued, note=source == "note")  # fmt: skip
-        if new != status:
-            moves.append((item_id, uri, status, new))
-    return moves
-
-
-def _sync(
-    db, event: str, found: ContentModeration, who: str, now: str
-) -> list[tuple[str, str, str]]:
-    """Apply the file's entries as origin=content; return (action, target, why) per difference."""
-    differences: list[tuple[str, str, str]] = []
-    if found.approve_first is not None and found.approve_first != _approve_first(db, event):
-        db.execute(
-            "INSERT INTO moderation (event, approve_first, version) VALUES (?, ?, 0) "
-            "ON CONFLICT (event) DO UPDATE SET approve_first = excluded.approve_first",
-            [event, int(found.approve_first)],
-        )
-        differences.append((f"approve-first {'on' if found.approve_first else 'off'}", event, ""))
-    for table, column, action, wanted in (
-        ("moderation_hidden", "uri", "hide", found.hidden),
-        ("moderation_blocks", "account", "block", found.blocked),
-    ):
-        differences += _sync_table(db, table, column, action, event, dict(wanted), who, now)
-    differences += _sync_rules(db, event, found.rules, who, now)
-    return differences
-
-
-def _sync_table(db, table, column, action, event, wanted: dict[str, str], who, now):
-    have = {v: (o, w) for v, o, w in db.execute(
-        f"SELECT {column}, origin, why FROM {table} WHERE event = ?", [event])}  # fmt: skip
-    out = []
-    for value, (origin, _why) in have.items():
-        if origin == "content" and value not in wanted:
-            db.execute(f"DELETE FROM {table} WHERE event = ? AND {column} = ?", [event, value])
-            out.append((f"un{action}", value, "removed from content"))
-    for value, why in wanted.items():
-        if have.get(value) != ("content", why):
-            db.execute(
-                f"INSERT INTO {table} (event, {column}, origin, who, at, why) "
-                f"VALUES (?, ?, 'content', ?, ?, ?) ON CONFLICT (event, {column}) DO UPDATE SET "
-                "origin = 'content', who = excluded.who, at = excluded.at, why = excluded.why",
-                [event, value, who, now, why],
-            )
-            if value not in have:
-                out.append((action, value, why))
-    return out
-
-
-def _sync_rules(db, event, wanted, who, now):
-    have = {(k, p): (i, a, o, w) for i, k, p, a, o, w in db.execute(
-        "SELECT id, kind, pattern, action, origin, why FROM moderation_rules WHERE event = ?",
-        [event])}  # fmt: skip
-    wanted_keys = {(k, p) for k, p, _a, _w in wanted}
-    out = []
-    for (kind, pattern), (rule_id, action, origin, _why) in have.items():
-        if origin == "content" and (kind, pattern) not in wanted_keys:
-            db.execute("DELETE FROM moderation_rules WHERE id = ?", [rule_id])
-            out.append(
-                ("rule remove", f"#{rule_id} {kind} {pattern!r} {action}", "removed from content")
-            )
-    for kind, pattern, action, why in wanted:
-        old = have.get((kind, pattern))
-        if old is None:
-            db.execute(
-                "INSERT INTO moderation_rules (event, kind, pattern, action, origin, who, at, why) "
-                "VALUES (?, ?, ?, ?, 'content', ?, ?, ?)",
-                [event, kind, pattern, action, who, now, why],
-            )
-            out.append(("rule add", f"{kind} {pattern!r} {action}", why))
-        elif old[1:] != (action, "content", why):
-            db.execute(
-                "UPDATE moderation_rules SET action = ?, origin = 'content', who = ?, at = ?, "
-                "why = ? WHERE id = ?",
-                [action, who, now, why, old[0]],
-            )
-            out.append(("rule change", f"#{old[0]} {kind} {pattern!r} {action}", why))
-    return out
-
-
-# -- small helpers -----------------------------------------------------------------------------
-
-
 def _bump(db, event: str) -> None:
     db.execute(
         "INSERT INTO moderation (event, approve_first, version) VALUES (?, 0, 1) "
@@ -575,11 +362,6 @@ def _audit(db, event, now, who, action, target, why, changes: int) -> int:
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [event, now, who, action, target, why, changes],
     ).lastrowid
-
-
-def _approve_first(db, event: str) -> bool:
-    row = db.execute("SELECT approve_first FROM moderation WHERE event = ?", [event]).fetchone()
-    return bool(row and row[0])
 
 
 def _account(account: str) -> str:
@@ -647,7 +429,3 @@ def _targets(uris: list[str], verb: str) -> str:
 
 def _now() -> str:
     return format_time(datetime.now(UTC))
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
