@@ -11,7 +11,7 @@ DURATION ?= 0
 FUZZ_EXAMPLES ?= 100000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site publish restore live test fuzz bench bench-collector bench-site bench-live stop lint clean check-content vnu axe browser servers
+.PHONY: help setup demo run collect site publish restore live test fuzz bench bench-collector bench-site bench-live bench-publish bench-enrich stop lint clean check-content vnu axe browser servers
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
 AXE_JS := var/tools/axe/node_modules/axe-core/axe.min.js
@@ -79,7 +79,7 @@ test: $(STAMP) browser servers $(VNU_JAR) $(AXE_JS) ## Run the whole test suite 
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 fuzz: $(STAMP) ## Fuzz every source's parsing with mutated real payloads (FUZZ_EXAMPLES=100000 per source)
-	AFA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/collector/test_sources_fuzz.py -p no:cacheprovider -q --durations=0 --hypothesis-show-statistics
+	AFA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/collector/test_sources_fuzz.py -p no:cacheprovider -q --timeout=0 --durations=0 --hypothesis-show-statistics
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 	$(PY) tests/bench/run.py
@@ -87,11 +87,17 @@ bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 bench-collector: $(STAMP) ## Collector throughput and source-to-Redis latency
 	$(PY) tests/bench/bench_collector.py
 
-bench-site: $(STAMP) ## Site build on a 100,000-post event: full, one session, no change, floor
+bench-site: $(STAMP) ## Site build at 100,000 and 1,000,000 posts: full, one session, no change, floor, search
 	$(PY) tests/bench/bench_site.py
+
+bench-publish: $(STAMP) servers ## Publish the 100,000-post site to a local S3 server and rsync; Litestream's lag
+	$(PY) tests/bench/bench_publish.py
 
 bench-live: $(STAMP) servers ## SSE fan-out to 1,000 / 5,000 / 10,000 clients: a sidecar, two behind HAProxy, nginx + Nchan
 	$(PY) tests/bench/bench_live.py
+
+bench-enrich: $(STAMP) ## Bluesky author hydration latency and a 10,000-post count refresh per source
+	$(PY) tests/bench/bench_enrich.py
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -18,6 +18,7 @@ from core.settings import load_settings, secret
 from . import supervise as sv
 from .app import create_app
 from .auth import secret_problem
+from .deploy import Topology, write_deployment
 from .replica import restore_archive, write_replica_config
 
 SECRET_NAME = "AFA_ADMIN_SECRET"
@@ -146,3 +147,35 @@ def restore() -> None:
     settings = load_settings()
     config = write_replica_config(settings, sv.run_dir(settings))
     click.echo(restore_archive(settings, config))
+
+
+@cli.command("deploy-config")
+@click.option("--sidecars", default="2", show_default=True,
+              help="How many live sidecars (live-1.internal …), or HOST:PORT,HOST:PORT,…")  # fmt: skip
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="AFA_LIVE_WORKERS on each sidecar host (one per core).")  # fmt: skip
+@click.option("--bind", default="*:80", show_default=True, help="What HAProxy listens on.")
+@click.option("--maxconn", type=int, default=100_000, show_default=True,
+              help="Open viewers HAProxy accepts in all (two descriptors each).")  # fmt: skip
+@click.option("--app-dir", default="/srv/afa", show_default=True, help="The checkout on each host.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("var/deploy"),
+              show_default=True, help="Folder to write into.")  # fmt: skip
+def deploy_config(
+    sidecars: str, workers: int, bind: str, maxconn: int, app_dir: str, out: Path
+) -> None:
+    """Write a reference deployment: HAProxy for N sidecars, systemd units, Litestream, Sentinel.
+
+    The files go into --out for review: haproxy.cfg (SSE unbuffered, hour-long streams, health
+    checks on /healthz), one systemd unit per program, litestream.yml (when AFA_REPLICA_URL is
+    set), a Sentinel sketch and README.txt saying which host runs what. No secret is written.
+
+    \b
+    Example:
+        python -m admin deploy-config --sidecars 4 --workers 2 --out var/deploy
+    """
+    settings = load_settings()
+    events = [e.slug for e in load_events(settings.content_dir)]
+    topology = Topology.parse(sidecars, events, workers=workers, bind=bind, maxconn=maxconn,
+                              app_dir=app_dir)  # fmt: skip
+    for path in write_deployment(settings, topology, out):
+        click.echo(str(path))

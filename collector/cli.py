@@ -16,10 +16,11 @@ from core.events import Event, find_event, load_events
 from core.moderation.commands import COMMANDS, sync_moderation
 from core.settings import Settings, load_settings
 
-from .collect import collect
+from .collect import USER_AGENT, collect
+from .enrich.refresh import refresh_now
 from .notes import make_note, post_note
+from .replay import Replay, Stopper
 from .report import build_report, save_report, write_report
-from .runner import Replay, Stopper
 
 
 @click.group(cls=AfaGroup)
@@ -132,7 +133,10 @@ def status() -> None:
 
 @cli.command()
 @click.argument("events", nargs=-1)
-def run(events: tuple[str, ...]) -> None:
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every delivery (enrichment answers too) to this afa-recording/1 "
+              "file, for `collector replay`; one event only. An existing file is continued.")  # fmt: skip
+def run(events: tuple[str, ...], record: Path | None) -> None:
     """Collect from every live source of EVENTS (all events by default) until stopped.
 
     Each source runs on its own; SIGTERM or Ctrl-C stop them all within a few seconds. Source
@@ -141,23 +145,50 @@ def run(events: tuple[str, ...]) -> None:
     \b
     Example:
         REDIS_URL=redis://127.0.0.1:6379/0 AFA_FLICKR_KEY=… python -m collector run northwind-2026
+        python -m collector run northwind-2026 --record var/recordings/northwind-2026-live.jsonl
     """
     settings = load_settings()
     need_redis(settings)
     content = settings.content_dir
     chosen = [find_event(content, slug) for slug in events] or load_events(content)
+    if record is not None and len(chosen) != 1:
+        raise AfaError("--record takes exactly one event: name it (run EVENT --record FILE)")
     sync_moderation(settings, chosen)
-    asyncio.run(_run_until_signal(settings, chosen))
+    asyncio.run(_run_until_signal(settings, chosen, record))
 
 
-async def _run_until_signal(settings: Settings, events: list[Event]) -> None:
+async def _run_until_signal(settings: Settings, events: list[Event], record: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    states = await collect(settings, events, stop)
+    states = await collect(settings, events, stop, record=record)
     for key, state in states.items():
         click.echo(f"{key}: {state.state}, {state.received} received, {state.errors} errors")
+
+
+@cli.command("refresh-counts")
+@click.argument("event")
+@click.option("--session", help="Only the posts of this session (by its slug); default: all.")
+def refresh_counts(event: str, session: str | None) -> None:
+    """Ask the sources for the current reaction counts of EVENT's posts.
+
+    Bluesky through the AppView's getPosts, Mastodon through each instance the event follows,
+    Flickr through its search; posts the sources no longer have are retracted. The counts
+    re-rank the pages at the next build; the live stream does not carry them.
+
+    \b
+    Example:
+        REDIS_URL=redis://127.0.0.1:6379/0 AFA_FLICKR_KEY=… \\
+            python -m collector refresh-counts northwind-2026
+    """
+    settings = load_settings()
+    need_redis(settings)
+    found = find_event(settings.content_dir, event)
+    outcome = asyncio.run(refresh_now(settings, found, session, user_agent=USER_AGENT))
+    if outcome.failed:  # for cron: what was asked is committed, what was not is an error
+        raise AfaError(outcome.summary())
+    click.echo(outcome.summary())
 
 
 @cli.command()

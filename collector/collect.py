@@ -1,10 +1,10 @@
 """Run every live source of the chosen events, each as its own asyncio task, until stopped.
 
-Three rules, as in the replay runner: a batch and its cursor commit together before anything is
-published (one lock per process, so the event's sequence reaches Redis in order); the stream is
-re-seeded from the archive at start and whenever Redis comes back; a source that fails is logged,
-marked failing and restarted after a backoff with jitter, never taking the others down. A
-SourceError is a configuration problem: that source stays failing with its message.
+Every batch a source hands to `ctx.save` goes through the one pipeline step (pipeline.py:
+commit, publish, heal), one batch at a time in this process, so the event's sequence reaches
+Redis in order. A source that fails is logged, marked failing and restarted after a backoff with
+jitter, never taking the others down. A SourceError is a configuration problem: that source
+stays failing with its message.
 
 Every few seconds (and at stop) each source's SourceState is written to the archive
 (`source_state`, read by `python -m collector status` even with Redis down) and to the Redis hash
@@ -17,32 +17,33 @@ import asyncio
 import dataclasses
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import redis as redis_lib
 import sqlite_utils
 
-from core.archive import load_cursor, open_archive, source_states
-from core.errors import AfaError, SourceError
+from core.archive import load_cursor, source_states
+from core.errors import SourceError
 from core.events import Event
 from core.items import format_time
-from core.redisconn import connect, redact
 from core.settings import Settings, secret
-from core.tail import status_key
 
-from .normalise import Change
-from .publish import publish_after_commit, reseed_from_archive
-from .runner import event_hashtags
+from .enrich import Enrichment
+from .enrich.counts import Refresher, archived_posts
+from .enrich.hydrate import Hydrator
+from .enrich.refresh import run_schedule
+from .normalise import Change, event_hashtags
+from .pipeline import Committed, Pipeline
 from .sources import live_source
 from .sources.base import Backoff, SourceContext, SourceRun, SourceState
-from .store import Malformed, fresh_malformed, save_batch, tune_for_writing
+from .sources.recording import Recorder
+from .store import Malformed
 
 log = logging.getLogger("collector")
 USER_AGENT = "AFeedApart/0.1 (conference archive; +https://github.com/afeedapart)"
@@ -56,6 +57,8 @@ class Options:
     restart_cap: float = 120.0  # … up to this
     healthy_seconds: float = 60.0  # a source that ran this long before failing restarts fast
     source_backoff: tuple[float, float] = (1.0, 300.0)  # ctx.backoff: base and cap, seconds
+    refresh_counts: bool = True  # refresh reaction counts as sessions end (enrich/refresh.py)
+    refresh_catch_up: float = 120.0  # refreshes missed while stopped wait this long after start
 
 
 def source_key(config: Mapping[str, Any], event: Event) -> str:
@@ -79,6 +82,7 @@ class _Source:
     config: dict[str, Any]
     ctx: SourceContext
     task: asyncio.Task | None = None
+    hydrator: Hydrator | None = None  # enrichment before each commit (Bluesky authors)
 
 
 @dataclass
@@ -89,42 +93,47 @@ class Collector:
     resolve: Callable[[str], SourceRun] = live_source
     environ: Mapping[str, str] | None = None
     options: Options = field(default_factory=Options)
+    record: Path | None = None  # write every delivery to this afa-recording/1 file
 
     def __post_init__(self) -> None:
+        # One batch at a time, in order. A caller cancelled at shutdown leaves this lock while
+        # its worker thread still writes; the pipeline's own lock makes the next one wait.
         self.lock = asyncio.Lock()
-        # A caller cancelled at shutdown leaves self.lock while its worker thread still writes
-        # through the one connection; this lock makes the next writer wait for that thread.
-        self.db_lock = threading.Lock()
         self.sources: list[_Source] = []
-        self.needs_reseed: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def run(self) -> dict[str, SourceState]:
-        self.db = open_archive(self.settings.archive_path)
-        tune_for_writing(self.db)
-        self.redis = connect(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+        self.pipeline = Pipeline.open(self.settings)
+        self.db = self.pipeline.db
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": USER_AGENT}
         )
+        self.enrichment = Enrichment(self.http, self.stop)
+        self.recorder = self._recorder()
         try:
-            await self._reseed_all(at_start=True)
+            await asyncio.to_thread(
+                self.pipeline.reseed, [e.slug for e in self.events], required=True
+            )
             self._build()
             log.info("collecting %d sources for %s", len(self.sources),
                      ", ".join(e.slug for e in self.events) or "no events")  # fmt: skip
             for source in self.sources:
                 source.task = asyncio.create_task(self._supervise(source), name=source.ctx.key)
             persister = asyncio.create_task(self._persist_loop())
+            refreshes = [asyncio.create_task(self._refresh_loop(e)) for e in self.events
+                         if self.options.refresh_counts]  # fmt: skip
             await self.stop.wait()
-            await self._finish([s.task for s in self.sources if s.task])
+            await self._finish([s.task for s in self.sources if s.task] + refreshes)
             persister.cancel()
             await asyncio.gather(persister, return_exceptions=True)
             await self.persist()
         finally:
+            await self.enrichment.close()
             await self.http.aclose()
-            self.redis.close()
-            with self.db_lock:
-                self.db.close()
+            self.pipeline.close()
+            if self.recorder is not None:
+                self.recorder.close()
         return {s.ctx.key: s.ctx.state for s in self.sources}
 
     async def _finish(self, tasks: list[asyncio.Task]) -> None:
@@ -160,7 +169,18 @@ class Collector:
         )  # fmt: skip
         source = _Source(event, config, ctx)
         ctx.save = self._saver(event, key, source)
+        source.hydrator = self.enrichment.hydrator(config, self._late(event))
+        ctx.archived = self._archived(event, str(config.get("type") or ""))
+        if self.recorder is not None:
+            ctx.recorded = []
         return source
+
+    def _recorder(self) -> Recorder | None:
+        if self.record is None:
+            return None
+        if len(self.events) != 1:
+            raise SourceError("collector", str(self.record), "--record takes exactly one event")
+        return Recorder(self.record, self.events[0].slug)
 
     # -- one source -------------------------------------------------------------------------
 
@@ -199,7 +219,7 @@ class Collector:
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         def locked() -> Any:
-            with self.db_lock:
+            with self.pipeline.lock:
                 return fn(*args)
 
         return await asyncio.to_thread(locked)
@@ -209,40 +229,74 @@ class Collector:
             changes: Iterable[Change], cursor: dict[str, Any] | None,
             malformed: Iterable[Malformed] = (),
         ) -> int:  # fmt: skip
-            changes, malformed = list(changes), list(malformed)
+            changes = list(changes)
+            hydrator = source.hydrator if source is not None else None
+            if hydrator is not None:
+                changes = await hydrator.enrich(changes)  # at most its bound
             async with self.lock:
-                committed, malformed = await self._in_thread(
-                    self._commit, event.slug, key, changes, cursor, malformed
+                lines = []
+                if hydrator is not None:
+                    changes = hydrator.apply_cached(changes)
+                    lines = hydrator.take_answers()  # the answers this batch used come first
+                if source is not None and source.ctx.recorded:
+                    lines, source.ctx.recorded = lines + source.ctx.recorded, []
+                done = await asyncio.to_thread(
+                    self._commit, event.slug, key, changes, cursor, malformed, lines
                 )
             if source is not None:
-                source.ctx.state.count(changes, malformed)
-            return len(committed)
+                source.ctx.state.count(changes, done.malformed)
+            return len(done.changes)
 
         return save
 
-    def _commit(self, slug: str, key: str, changes, cursor, malformed) -> tuple[list, list]:
-        """Save (under self.lock: the one writer) and publish; returns the committed changes
-        and the malformed payloads kept for the first time."""
-        malformed = fresh_malformed(self.db, slug, key, malformed)
-        committed = save_batch(self.db, slug, changes, key, cursor, malformed)
-        if committed:
-            self._publish(slug, committed)
-        return committed, malformed
+    def _late(self, event: Event):
+        """What enrichment learned after the posts it concerns went out (a late profile, a
+        count refresh): committed on its own, no cursor."""
 
-    def _publish(self, slug: str, committed: list) -> None:
-        try:
-            if slug in self.needs_reseed:
-                reseed_from_archive(self.redis, self.db, slug, self.settings.tail_length)
-                self.needs_reseed.discard(slug)
-            else:
-                publish_after_commit(
-                    self.redis, self.db, slug, committed, self.settings.tail_length
+        async def late(changes: list[Change], lines: list[dict[str, Any]]) -> None:
+            async with self.lock:
+                await asyncio.to_thread(
+                    self._commit, event.slug, "enrich", changes, None, (), lines
                 )
-        except redis_lib.RedisError as exc:
-            # The archive holds the batch; the stream is re-seeded when Redis answers again.
-            if slug not in self.needs_reseed:
-                log.warning("Redis unavailable, will re-seed %s from the archive: %s", slug, exc)
-            self.needs_reseed.add(slug)
+
+        return late
+
+    def _archived(self, event: Event, kind: str):
+        async def archived(since: datetime, until: datetime) -> list[str]:
+            posts = await self._in_thread(archived_posts, self.db, event.slug, since, until)
+            return [p.uri for p in posts if p.source == kind]
+
+        return archived
+
+    async def _refresh_loop(self, event: Event) -> None:
+        refresher = Refresher(self.http, event, lambda name: secret(name, self.environ),
+                              self.enrichment.appview, self.stop)  # fmt: skip
+
+        async def read(fn: Callable[..., Any], *args: Any) -> Any:
+            return await self._in_thread(fn, self.db, *args)
+
+        await run_schedule(refresher, read, self._late(event), event, self.stop,
+                           self.options.refresh_catch_up)  # fmt: skip
+
+    def _commit(self, slug, key, changes, cursor, malformed, lines) -> Committed:
+        """Record the deliveries (when recording), then the pipeline step."""
+        if self.recorder is not None and lines:
+            self.recorder.write(self._worth_recording(slug, lines))
+        return self.pipeline.commit(slug, key, changes, cursor, malformed)
+
+    def _worth_recording(self, slug: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Jetstream sends every delete on the network: only those of archived posts are kept."""
+        uris = [line["deletes"] for line in lines if "deletes" in line]
+        if uris:
+            with self.pipeline.lock:
+                marks = ",".join("?" * len(uris))
+                found = {r[0] for r in self.db.execute(
+                    f"SELECT uri FROM items WHERE event = ? AND uri IN ({marks})", [slug, *uris]
+                )}  # fmt: skip
+            lines = [
+                line for line in lines if line.get("deletes", "") in found or "deletes" not in line
+            ]
+        return [{k: v for k, v in line.items() if k != "deletes"} for line in lines]
 
     # -- state --------------------------------------------------------------------------------
 
@@ -258,34 +312,9 @@ class Collector:
         """Write every source's state to the archive and to Redis; retry a pending reseed."""
         rows = [(s.event.slug, s.ctx.key, s.ctx.state.as_dict()) for s in self.sources]
         async with self.lock:
-            await self._in_thread(self._write_states, rows)
-            if self.needs_reseed:
-                await self._reseed_all()
-
-    def _write_states(self, rows: list[tuple[str, str, dict]]) -> None:
-        save_source_states(self.db, rows)
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            for slug, key, state in rows:
-                pipe.hset(status_key(slug), key, _json(state))
-            pipe.execute()
-        except redis_lib.RedisError as exc:
-            log.debug("source states not written to Redis: %s", exc)
-
-    async def _reseed_all(self, at_start: bool = False) -> None:
-        slugs = [e.slug for e in self.events] if at_start else sorted(self.needs_reseed)
-        for slug in slugs:
-            try:
-                await self._in_thread(
-                    reseed_from_archive, self.redis, self.db, slug, self.settings.tail_length
-                )
-                self.needs_reseed.discard(slug)
-            except redis_lib.RedisError as exc:
-                if at_start:
-                    raise AfaError(
-                        f"cannot reach Redis at {redact(self.settings.redis_url)}: {exc}"
-                    ) from exc
-                self.needs_reseed.add(slug)
+            await self._in_thread(save_source_states, self.db, rows)
+            await asyncio.to_thread(self.pipeline.publish_states, rows)
+            await asyncio.to_thread(self.pipeline.heal)
 
 
 def save_source_states(db: sqlite_utils.Database, rows: Iterable[tuple[str, str, dict]]) -> None:

@@ -15,6 +15,7 @@ from html import unescape
 from html.parser import HTMLParser
 
 from core.errors import ParseError
+from core.events import Event
 from core.items import Author, Item, format_time
 
 from .sanitise import safe_url
@@ -29,7 +30,47 @@ class Delete:
     local_id: str | None = None
 
 
-Change = Item | Delete  # what a parser hands to collector.store.save_batch
+@dataclass(frozen=True)
+class AuthorUpdate:
+    """What enrichment learned about an author (a profile, its labels): every archived post
+    by `author.id` takes it, an `edit` for the live pages, a `retract` when the author asks
+    not to be shown (Bluesky's `!no-unauthenticated`)."""
+
+    author: Author
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A post's reaction counts as its source tells them now. Not content: the archive and
+    the pages take them, the live stream does not."""
+
+    uri: str
+    boosts: int
+    likes: int
+    replies: int
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """A count refresh of `scope` (a session's slug, or "event") finished at `at` (source
+    time: the replay's clock in a replay): what the pages' "counts as of" says."""
+
+    scope: str
+    at: datetime
+    posts: int
+
+
+@dataclass(frozen=True)
+class ProfileHint:
+    """A source says an author's profile changed (a Jetstream identity or account event):
+    enrichment looks it up again. Never saved."""
+
+    source: str
+    author_id: str
+
+
+# what a parser or enrichment hands to collector.store.save_batch
+Change = Item | Delete | AuthorUpdate | Counts | Refreshed | ProfileHint
 
 
 # -- clean text ---------------------------------------------------------------------------
@@ -77,6 +118,8 @@ def clean_change(change):
             values[f.name] = clean_author(value)
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             values[f.name] = clean_change(value)  # a change inside (a stream event's item)
+        elif isinstance(value, list) and any(dataclasses.is_dataclass(v) for v in value):
+            values[f.name] = [clean_change(v) for v in value]  # a delivery's changes
     return dataclasses.replace(change, **values) if values else change
 
 
@@ -352,6 +395,13 @@ def _clean_tag(run: str) -> str | None:
     if not any(not (c.isdigit() or _punct(c)) for c in run) or len(run) > MAX_TAG:
         return None
     return run.casefold()
+
+
+def event_hashtags(event: Event) -> set[str]:
+    """Every hashtag that makes a post the event's: the event's, the rooms' and the talks'."""
+    tags = set(event.hashtags) | {r.hashtag for r in event.rooms if r.hashtag}
+    tags |= {p.hashtag for p in event.presentations if p.hashtag}
+    return {t.lstrip("#").casefold() for t in tags}
 
 
 def normalise_tags(*groups) -> tuple[str, ...]:

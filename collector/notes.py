@@ -15,18 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import markdown as markdown_lib
-import redis as redis_lib
 
-from core.archive import open_archive
 from core.items import Author, Item
 from core.moderation.pins import Pinner
-from core.redisconn import connect
 from core.settings import Settings
 
 from .normalise import clean_item, normalise_tags, tags_from_text, text_of_clean_html
-from .publish import publish_after_commit
+from .pipeline import Pipeline
 from .sanitise import sanitise_html, text_to_html
-from .store import save_batch
 
 SOURCE = "note"
 _HASHTAG_AT_LINE_START = re.compile(r"^(\s*)#(?=[^\s#])", re.MULTILINE)
@@ -75,25 +71,21 @@ class Posted:
 
 def post_note(settings: Settings, event: str, item: Item, *, pin: bool = False,
               who: str = "organizer") -> Posted:  # fmt: skip
-    """Archive the note, publish it (when Redis is set), and pin it when asked."""
-    db = open_archive(settings.archive_path)
-    redis = connect(settings.redis_url, socket_timeout=5) if settings.redis_url else None
+    """Archive the note and publish it (when Redis is set) through the pipeline every
+    collector uses, and pin it when asked."""
+    pipeline = Pipeline.open(settings)
     try:
-        committed = save_batch(db, event, [item], "note", None)
+        committed = pipeline.commit(event, "note", [item], None).changes
         posted = Posted(item, committed[0].seq if committed else None, False)
-        if redis is not None:
-            try:
-                publish_after_commit(redis, db, event, committed, settings.tail_length)
-                posted.published = True
-            except redis_lib.RedisError as exc:
-                posted.redis_error = str(exc) or type(exc).__name__
+        if pipeline.redis is not None:
+            posted.redis_error = pipeline.redis_errors.get(event, "")
+            posted.published = bool(committed) and not posted.redis_error
         if pin and committed:
-            pinner = Pinner(db, redis, tail_length=settings.tail_length)
-            posted.pinned = pinner.pin(
-                event, item.uri, who=who, why="pinned as it was posted"
-            ).summary()
+            with pipeline.lock:
+                pinner = Pinner(pipeline.db, pipeline.redis, tail_length=settings.tail_length)
+                posted.pinned = pinner.pin(
+                    event, item.uri, who=who, why="pinned as it was posted"
+                ).summary()
     finally:
-        if redis is not None:
-            redis.close()
-        db.close()
+        pipeline.close()
     return posted

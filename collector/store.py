@@ -17,13 +17,13 @@ from typing import Any
 import sqlite_utils
 
 from core.archive import Change, last_seq, write_transaction
-from core.items import Item, format_time, item_to_dict, parse_time
+from core.items import Author, Item, format_time, item_from_dict, item_to_dict, parse_time
 from core.moderation.rules import Gate
 from core.tail import live_payload
 
 from . import jsontext, reactions
 from .gate import admit, current_gate
-from .normalise import Delete
+from .normalise import AuthorUpdate, Counts, Delete, Refreshed
 
 log = logging.getLogger("collector.store")
 
@@ -179,14 +179,15 @@ def save_batch(
         batch.gate = current_gate(db, event)  # moderation hook: one lookup per batch
         batch.known = _archived_uris(db, event, [c.uri for c in changes if isinstance(c, Item)])
         for change in changes:
-            if isinstance(change, Delete):
+            if isinstance(change, Item):
+                if change.uri in batch.known:
+                    batch.flush()
+                    _save_item(batch, change)
+                else:
+                    _queue_item(batch, change)
+            elif type(change) in _SAVERS:  # what reads the archive sees the queue written first
                 batch.flush()
-                _save_delete(batch, change)
-            elif change.uri in batch.known:
-                batch.flush()
-                _save_item(batch, change)
-            else:
-                _queue_item(batch, change)
+                _SAVERS[type(change)](batch, change)
         batch.flush()
         reactions.save_boosts(batch, boosts)
         for bad in malformed:
@@ -330,6 +331,96 @@ def _save_delete(batch: _Batch, delete: Delete) -> None:
         "WHERE event = ? AND uri = ?",
         [seq, seq, event, uri],
     )
+
+
+def _save_author(batch: _Batch, update: AuthorUpdate) -> None:
+    """Every archived post by the author takes what enrichment learned: an `edit` where a live
+    page shows it, a `retract` when the author now asks not to be shown to logged-out readers,
+    and a `post` again (through the moderation gate) when that label is gone."""
+    db, event, author = batch.db, batch.event, update.author
+    rows = db.execute(
+        "SELECT uri, data, status FROM items WHERE event = ? AND author_id = ?", [event, author.id]
+    ).fetchall()
+    for uri, text, status in rows:
+        data = jsontext.loads(text)
+        new = _with_author(data["author"], author)
+        if new == data["author"]:
+            continue
+        data["author"] = new
+        status, seq = _author_status(batch, uri, data, status, author.hidden)
+        db.execute(
+            "UPDATE items SET data = ?, version = version + 1, status = ?, "
+            "seq = CASE WHEN ? > 0 THEN ? ELSE seq END WHERE event = ? AND uri = ?",
+            [_json(data), status, seq, seq, event, uri],
+        )
+
+
+def _with_author(old: dict, author: Author) -> dict:
+    """The stored author with what the update knows (an empty field never erases a known one)."""
+    new = dict(old)
+    for name in ("handle", "name", "url", "avatar"):
+        value = getattr(author, name)
+        if value:
+            new[name] = value
+    new["hidden"] = author.hidden
+    return new
+
+
+def _author_status(batch: _Batch, uri: str, data: dict, status: str, hidden: bool) -> tuple:
+    """(new status, seq of the live change made or 0) for a post whose author changed."""
+    if hidden and status in ("visible", "held"):
+        return "hidden", batch.record("retract", uri, None) if status == "visible" else 0
+    if status == "visible":
+        return status, batch.record("edit", uri, item_from_dict(data))
+    if status == "hidden" and not hidden:  # the label is gone: the post may be shown again
+        item = item_from_dict(data)
+        if batch.gate is not None:  # moderation hook: held or moderated
+            status = admit(batch.db, batch.event, batch.gate, item, batch.now)
+        else:
+            status = "visible"
+        return status, batch.record("post", uri, item) if status == "visible" else 0
+    return status, 0
+
+
+def _save_counts(batch: _Batch, counts: Counts) -> None:
+    """New reaction counts: the row's data and version change (pages re-rank and re-render
+    it), and `recounted` names it for an incremental build; nothing goes to the live stream."""
+    db, event = batch.db, batch.event
+    row = db.execute(
+        "SELECT data FROM items WHERE event = ? AND uri = ?", [event, counts.uri]
+    ).fetchone()
+    if row is None:
+        return
+    data = jsontext.loads(row[0])
+    new = {"boosts": counts.boosts, "likes": counts.likes, "replies": counts.replies}
+    if all(data.get(k) == v for k, v in new.items()):
+        return
+    data.update(new)
+    db.execute(
+        "UPDATE items SET data = ?, version = version + 1 WHERE event = ? AND uri = ?",
+        [_json(data), event, counts.uri],
+    )
+    db.execute(
+        "INSERT INTO recounted (event, uri, after_seq, at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (event, uri) DO UPDATE SET after_seq = excluded.after_seq, at = excluded.at",
+        [event, counts.uri, batch.seq, batch.now],
+    )
+
+
+def _save_refreshed(batch: _Batch, done: Refreshed) -> None:
+    batch.db.execute(
+        "INSERT INTO count_refreshes (event, scope, at, posts) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (event, scope) DO UPDATE SET at = excluded.at, posts = excluded.posts",
+        [batch.event, done.scope, format_time(done.at), done.posts],
+    )
+
+
+_SAVERS = {
+    Delete: _save_delete,
+    AuthorUpdate: _save_author,
+    Counts: _save_counts,
+    Refreshed: _save_refreshed,
+}  # a ProfileHint is enrichment's alone: never saved
 
 
 CONTENT_FIELDS = ("html", "text", "spoiler", "sensitive", "media", "tags", "links", "quote_of")

@@ -217,6 +217,32 @@ def m006_pins_and_boosts(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_counts(db: sqlite_utils.Database) -> None:
+    """Reaction counts refreshed from the sources (collector/enrich): not content, so no change
+    in the event's sequence; `recounted` tells an incremental site build which rows to read again."""
+    db.executescript(
+        """
+        CREATE TABLE recounted (            -- posts whose counts a refresh changed
+            event TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            after_seq INTEGER NOT NULL,     -- the event's last seq then: rows a build at it missed
+            at TEXT NOT NULL,
+            PRIMARY KEY (event, uri)
+        );
+        CREATE INDEX recounted_event_seq ON recounted (event, after_seq);
+
+        CREATE TABLE count_refreshes (      -- each finished refresh: a session's posts or the event's
+            event TEXT NOT NULL,
+            scope TEXT NOT NULL,            -- a session slug, or "event"
+            at TEXT NOT NULL,               -- source time (a replay's clock in a replay)
+            posts INTEGER NOT NULL,
+            PRIMARY KEY (event, scope)
+        );
+        """
+    )
+
+
 def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open (and migrate) the archive in WAL mode; the file is 0600, and a folder made for it
     0700 (core.paths)."""
@@ -338,12 +364,21 @@ def archive_state(db: sqlite_utils.Database, event: str) -> str:
 
 
 def changed_uris(db: sqlite_utils.Database, event: str, seq: int, limit: int) -> list[str] | None:
-    """The uris of items changed after `seq` (added, edited, retracted), or None past `limit`."""
+    """The uris of items changed after `seq` (added, edited, retracted) or recounted since a
+    build at `seq` (a refresh at that same seq included: read again, to be sure), or None past
+    `limit`."""
     rows = db.execute(
-        "SELECT DISTINCT uri FROM changes WHERE event = ? AND seq > ? LIMIT ?",
-        [event, seq, limit + 1],
+        "SELECT uri FROM changes WHERE event = ? AND seq > ? "
+        "UNION SELECT uri FROM recounted WHERE event = ? AND after_seq >= ? LIMIT ?",
+        [event, seq, event, seq, limit + 1],
     ).fetchall()
     return None if len(rows) > limit else [r[0] for r in rows]
+
+
+def counts_as_of(db: sqlite_utils.Database, event: str) -> str | None:
+    """When reaction counts were last refreshed from the sources (UTC ISO), None if never."""
+    row = db.execute("SELECT max(at) FROM count_refreshes WHERE event = ?", [event]).fetchone()
+    return row[0] if row else None
 
 
 def item_rows(

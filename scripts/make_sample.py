@@ -19,17 +19,17 @@ import random
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from sample import hostile  # noqa: E402
-from sample.bluesky import delete_event, identity, make_jetstream  # noqa: E402
+from sample import enrich, hostile  # noqa: E402
+from sample.bluesky import delete_event, make_jetstream  # noqa: E402
 from sample.draft import Draft, compose  # noqa: E402
 from sample.flickr import make_photo, talks_before, upload_windows  # noqa: E402
-from sample.ids import epoch_us, iso_ms  # noqa: E402
+from sample.ids import iso_ms  # noqa: E402
 from sample.mastodon import (  # noqa: E402
     BRIDGY,
     MastodonWorld,
@@ -63,19 +63,14 @@ class Line:
     origin: str
     type: str
     payload: object
+    request: dict | None = None  # what an enrichment answer was asked
 
     def json(self) -> str:
-        return json.dumps(
-            {
-                "at": iso_ms(self.at),
-                "source": self.source,
-                "origin": self.origin,
-                "type": self.type,
-                "payload": self.payload,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        line = {"at": iso_ms(self.at), "source": self.source, "origin": self.origin,
+                "type": self.type}  # fmt: skip
+        line |= {"request": self.request} if self.request is not None else {}
+        return json.dumps(line | {"payload": self.payload}, ensure_ascii=False,
+                          separators=(",", ":"))  # fmt: skip
 
 
 class Recording:
@@ -83,8 +78,9 @@ class Recording:
         self.lines: list[Line] = []
         self.stats: Counter[str] = Counter()
 
-    def add(self, at: datetime, source: str, origin: str, type_: str, payload: object) -> None:
-        self.lines.append(Line(at, len(self.lines), source, origin, type_, payload))
+    def add(self, at: datetime, source: str, origin: str, type_: str, payload: object,
+            request: dict | None = None) -> None:  # fmt: skip
+        self.lines.append(Line(at, len(self.lines), source, origin, type_, payload, request))
 
     def write(self, path: Path, header: dict) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +215,7 @@ def add_followups(
         rec.stats["edits"] += 1
     for record in chosen[8:14]:
         when = record.draft.created + timedelta(minutes=rng.randint(5, 120))
+        record.deleted_at = when
         for d in record.deliveries:
             rec.add(
                 max(when, d.at) + timedelta(seconds=rng.randint(0, 30)),
@@ -247,30 +244,21 @@ def make_bluesky(
     authors: list[Author],
     n: int,
     rec: Recording,
+    commits: dict[str, tuple[dict, datetime | None]],
 ) -> list[tuple[Draft, str, datetime]]:
+    """Jetstream commits carrying only the author's DID (names come from the getProfiles answers
+    of sample/enrich.py); `commits` gets each post's event and when it was deleted, if it was."""
     kinds = list(hostile.BLUESKY_TEXT) * 2
     slots = hostile_slots(rng, kinds, n)
     posts = []
-    introduced: set[str] = set()
-    seq = 9_000_000_000 + rng.randrange(1_000_000)
     for i, (when, author) in enumerate(
         zip(timeline.sample(n), assign_authors(rng, authors, n), strict=True)
     ):
         draft = compose(rng, event, author, timeline.moment(when), authors, slots.get(i))
         event_json, at_uri, emitted = make_jetstream(rng, draft, rng.randrange(1024))
-        if author.did not in introduced:
-            introduced.add(author.did)
-            seq += rng.randint(1, 5000)
-            seen = when - timedelta(seconds=rng.randint(2, 300))
-            rec.add(
-                seen,
-                "bluesky",
-                "jetstream",
-                "jetstream",
-                identity(author, epoch_us(seen), seq, seen),
-            )
         rec.add(emitted, "bluesky", "jetstream", "jetstream", event_json)
         posts.append((draft, at_uri, emitted))
+        commits[at_uri] = (event_json, None)
         rec.stats["bluesky"] += 1
     plain = [p for p in posts if not p[0].hostile]
     for draft, at_uri, emitted in rng.sample(plain, 3):
@@ -282,6 +270,7 @@ def make_bluesky(
             "jetstream",
             delete_event(draft.author.did, at_uri.rsplit("/", 1)[-1], when, rng.randrange(1024)),
         )
+        commits[at_uri] = (commits[at_uri][0], when)
         rec.stats["bluesky_deletes"] += 1
     return posts
 
@@ -313,13 +302,13 @@ def add_bridgy_mirrors(
 
 def make_flickr(
     rng: random.Random, event: Event, owners: list[Author], n: int, rec: Recording
-) -> None:
+) -> list[tuple[dict, datetime]]:
     owners[0].display_name = hostile.AWKWARD_OWNER
     slots = hostile_slots(rng, list(hostile.FLICKR) * 2, n)
     windows = upload_windows(event)
     queue = list(owners)
     rng.shuffle(queue)
-    made = 0
+    made, photos = 0, []
     while made < n:
         owner = queue.pop() if queue else rng.choice(owners)
         start, end = rng.choice(windows)
@@ -330,8 +319,89 @@ def make_flickr(
             at += timedelta(seconds=rng.randint(2, 25))
             photo = make_photo(rng, event, owner, at, rng.choice(talks), made, slots.get(made))
             rec.add(at, "flickr", "flickr", "photo", photo)
+            photos.append((photo, at))
             made += 1
     rec.stats["flickr"] = made
+    return photos
+
+
+# Enrichment -------------------------------------------------------------------------------------
+
+
+def add_enrichment(
+    rng: random.Random, event: Event, rec: Recording, records: list[StatusRecord],
+    bsky_posts: list, commits: dict[str, tuple[dict, datetime | None]],
+    photos: list[tuple[dict, datetime]],
+) -> None:  # fmt: skip
+    """What the collector's enrichment asked and was told (sample/enrich.py): profiles, count
+    refreshes, Flickr deletions found by them, and a few frames that break the lexicon."""
+    world = enrich.World()
+    firsts: dict[str, tuple[Author, datetime]] = {}
+    for draft, _uri, emitted in sorted(bsky_posts, key=lambda p: p[2]):
+        firsts.setdefault(draft.author.did, (draft.author, emitted))
+    quiet = [a for a, _ in firsts.values() if not any(p[0].hostile for p in bsky_posts
+                                                       if p[0].author is a)]  # fmt: skip
+    opted_out = quiet[-1]
+    enrich.add_profiles(rng, rec.add, world, list(firsts.values()), opted_out)
+    talker = max(quiet[:-1], key=lambda a: sum(p[0].author is a for p in bsky_posts))
+    moved = sorted(p[2] for p in bsky_posts if p[0].author is talker)
+    enrich.add_handle_change(
+        rng, rec.add, world, talker, moved[len(moved) // 2] + timedelta(seconds=1)
+    )
+    last_start = max(s.start for s in event.sessions)
+    world.posts += _mastodon_counted(records) + _flickr_counted(rng, photos, last_start)
+    world.posts += _bluesky_counted(rng, world, bsky_posts, commits, opted_out)
+    rec.stats.update(enrich.add_refreshes(rng, rec.add, event, world))
+    good = [commits[uri][0] for _d, uri, _e in bsky_posts if commits[uri][1] is None]
+    for _why, frame in enrich.bad_frames(rng, good):
+        frame["time_us"] += 1
+        rec.add(datetime.fromtimestamp(frame["time_us"] / 1e6, UTC), "bluesky", "jetstream",
+                "jetstream", frame)  # fmt: skip
+        rec.stats["malformed"] += 1
+    rec.stats["profiles"] = len(firsts) + 1
+    rec.stats["flickr_gone"] = sum(1 for p in world.posts if p.gone_at is not None)
+
+
+def _mastodon_counted(records: list[StatusRecord]) -> list[enrich.Counted]:
+    counted = []
+    for record in records:
+        if record.deleted_at is not None:
+            continue  # its delete event retracted it: a refresh never asks about it
+        first = record.deliveries[0]
+        replies, reblogs, favs = record.counts
+        counted.append(enrich.Counted(
+            "mastodon", record.draft.created, (reblogs, favs, replies),
+            enrich.status_answer(first.payload, first.origin == record.home),
+            origin=first.origin, key=first.local_id, arrived=first.at))  # fmt: skip
+    return counted
+
+
+def _bluesky_counted(rng, world, bsky_posts, commits, opted_out: Author) -> list[enrich.Counted]:
+    counted = []
+    for draft, uri, emitted in bsky_posts:
+        event_json, deleted = commits[uri]
+        if deleted is not None or draft.author is opted_out:
+            continue  # retracted, or never shown: a refresh asks only about visible posts
+        hot = 3 if draft.moment.talk and draft.moment.talk.kind == "keynote" else 1
+        answer = enrich.post_view_answer(world, event_json, uri, emitted)
+        counted.append(enrich.Counted("bluesky", draft.created, enrich.reaction_counts(rng, hot),
+                                      answer, origin="appview", key=uri, arrived=emitted))  # fmt: skip
+    return counted
+
+
+def _flickr_counted(
+    rng: random.Random, photos: list[tuple[dict, datetime]], before: datetime
+) -> list[enrich.Counted]:
+    counted = []
+    early = [n for n, (_p, at) in enumerate(photos) if at < before - timedelta(minutes=90)]
+    gone = set(rng.sample(early, 4))  # deleted or made private, without notice, before the end
+    for n, (photo, at) in enumerate(photos):
+        _boosts, faves, comments = enrich.reaction_counts(rng)
+        later = at + timedelta(minutes=rng.randint(10, 90)) if n in gone else None
+        counted.append(enrich.Counted("flickr", at, (0, faves, comments),
+                                      enrich.photo_answer(photo), origin="flickr", key=photo["id"],
+                                      gone_at=later, arrived=at))  # fmt: skip
+    return counted
 
 
 # main -------------------------------------------------------------------------------------------
@@ -354,10 +424,12 @@ def generate(content: Path, seed: int, posts: int) -> tuple[Event, Recording, li
         rng, event, timeline, world, by_source["mastodon"], posts - n_bsky - n_flickr, rec
     )
     add_followups(rng, world, records, by_source["mastodon"], rec)
-    bsky_posts = make_bluesky(rng, event, timeline, by_source["bluesky"], n_bsky, rec)
+    commits: dict[str, tuple[dict, datetime | None]] = {}
+    bsky_posts = make_bluesky(rng, event, timeline, by_source["bluesky"], n_bsky, rec, commits)
     add_bridgy_mirrors(rng, world, bsky_posts, rec)
-    make_flickr(rng, event, by_source["flickr"], n_flickr, rec)
+    photos = make_flickr(rng, event, by_source["flickr"], n_flickr, rec)
     add_meetups(random.Random(f"{seed}-meetups"), event, world, by_source["mastodon"], rec)
+    add_enrichment(rng, event, rec, records, bsky_posts, commits, photos)
     rec.stats["two_origin_uris"] = sum(len({d.origin for d in r.deliveries}) > 1 for r in records)
     rec.stats["hostile"] = (
         sum(1 for r in records if r.draft.hostile)
@@ -396,7 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         f"authors={s['authors']}; two-origin uris={s['two_origin_uris']}; hostile={s['hostile']}; "
         f"edits={s['edits']} deletes={s['deletes'] + s['bluesky_deletes']} boosts={s['boosts']} "
         f"bridgy={s['bridgy']} meetups={s['meetups']} ({s['meetup_replies']} replies, "
-        f"{s['meetup_boosts']} boosts)"
+        f"{s['meetup_boosts']} boosts); profiles={s['profiles']} refreshes={s['refreshes']} "
+        f"count answers={s['answers']} flickr gone unannounced={s['flickr_gone']} "
+        f"malformed={s['malformed']}"
     )
     return 0
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from core.archive import archive_state, open_archive
+from core.archive import archive_state, counts_as_of, open_archive
 from core.events import Event, Site
+from core.items import Item, parse_time
 from core.settings import Settings
 
 from . import downloads, listings, meetups, pages, wall
@@ -33,12 +34,14 @@ from .assign import assign_all
 from .cache import BuildCache, digest
 from .content import load_content
 from .context import BuildContext
-from .fragments import Fragments
+from .fragments import FLUSH, Fragments
 from .pages import EventData, Page
-from .posts import EventPosts, Store, assignment_of
+from .posts import EventPosts, Store, anchor_of, assignment_of
 from .render import make_env, post_list, post_macro
 from .room import read_room
-from .search import index_event
+from .search import index_block
+from .search import record as search_record
+from .stats import photo_rows
 from .writer import Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
@@ -96,7 +99,7 @@ def build_site(
             log("nothing changed since the last build")
         else:
             builder.use_fragments(Fragments(ctx.cache, ctx.code), ctx)
-            archive.memo = builder.fragments.memo
+            archive.memo, archive.prerender = builder.fragments.memo, builder.prerender
             with _no_gc():
                 datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
                 gc.freeze()  # the posts live to the end of the build: never traverse them again
@@ -105,9 +108,9 @@ def build_site(
             for family in plan(settings, site, datas, now, builder.fragments):
                 builder.write(family)
             builder.fragments.close()
+            for data in datas:
+                builder.write_search(data, search)  # decodes posts: in the archive's snapshot
     if builder.fragments is not None:
-        for data in datas:
-            builder.write_search(data.event.slug, search)
         builder.report.posts = sum(len(d.items) for d in datas)
         builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
     gc.unfreeze()
@@ -177,6 +180,7 @@ class Archive:
     def __init__(self, ctx: BuildContext, memo: Memo | None = None) -> None:
         self.ctx, self.settings = ctx, ctx.settings
         self.memo = memo or _no_memo
+        self.prerender: Callable[[Event], Prerender] | None = None
         self.db: sqlite_utils.Database | None = None
         self.gone: list[int] = []  # row ids of posts no longer shown, by every read_event
 
@@ -203,8 +207,13 @@ class Archive:
         if self.db is None:
             log(f"no archive at {self.settings.archive_path} yet: building pages without posts")
             return data
-        reader = EventPosts(self.ctx.store, event, self.ctx.cache, digest(self.ctx.code, event))
+        prerender = self.prerender(event) if self.prerender else None
+        key = digest(self.ctx.code, event)
+        reader = EventPosts(self.ctx.store, event, self.ctx.cache, key, prerender)
         data.items, data.last_seq = reader.read(state)
+        if prerender is not None:
+            prerender.flush()
+        data.counts_as_of = parse_time(counts_as_of(self.db, event.slug))  # "counts as of"
         self.gone += reader.gone
         data.memo, data.store = self.memo, self.ctx.store
         data.assignment = assignment_of(event, data.items)
@@ -236,6 +245,28 @@ def _empty(settings: Settings, event: Event) -> EventData:
     return EventData(event, [], assign_all(event, []), 0, stream, settings.live_inline_posts)
 
 
+class Prerender:
+    """Renders each post the archive reader decodes (a full build: every post; a rebuild: the
+    changed ones) into the fragment store there and then, in batches, so no page has to decode
+    it again and the build never holds every whole post at once."""
+
+    def __init__(self, fragments: Fragments, macro: Callable, tz: str) -> None:
+        self.fragments, self.macro, self.tz = fragments, macro, tz
+        self.rows: list[tuple[int, int, Item]] = []
+
+    def __call__(self, row_id: int, item: Item) -> None:
+        self.rows.append((row_id, item.extra["seq"], item))
+        if len(self.rows) >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        tz = self.tz
+        self.fragments.keep_rendered(
+            self.rows, tz, lambda item: self.macro(item, tz), downloads.jsonl_line
+        )
+        self.rows = []
+
+
 class _Builder:
     """Renders pages whose inputs changed with the one Jinja environment; hands bytes to the writer."""
 
@@ -251,10 +282,11 @@ class _Builder:
         self.base = ""  # the site's absolute URL, for OpenGraph and feeds
         self.states: dict[str, str] = {}
         self.fragments: Fragments | None = None
+        self.store = Store(None)
 
     def use_fragments(self, fragments: Fragments, ctx: BuildContext) -> None:
         """Posts come from (and go to) the fragment store: rendered once per version."""
-        self.fragments = fragments
+        self.fragments, self.store = fragments, ctx.store
         self.env = make_env(compiled=ctx.cache / "jinja")
         macro, whole = post_macro(self.env), ctx.store.get
 
@@ -265,6 +297,10 @@ class _Builder:
         self.env.globals["post_list"] = lambda posts, tz: post_list(
             fragments.html_texts(posts, tz, lambda post: macro(whole(post[0]), tz))
         )
+
+    def prerender(self, event: Event) -> Prerender:
+        """What renders each post the archive reader decodes, for the fragment store."""
+        return Prerender(self.fragments, post_macro(self.env), event.timezone)
 
     def keep_all(self) -> bool:
         """Keep every file of the last build as it is; False (keeping nothing) if any was touched."""
@@ -306,32 +342,51 @@ class _Builder:
                 continue
             self._record(page.path, self.render(page), key)
             rendered += 1
+        self.store.forget()  # the few whole posts a page asked for (feeds, most boosted)
         self.report.rendered += rendered
         if family:
             kind = family[0].template or family[0].path.rsplit(".", 1)[-1]
             self.log(f"  {kind}: {len(family)} page(s), {rendered} rendered")
 
-    def write_search(self, slug: str, enabled: bool) -> None:
-        """The event's Pagefind index: kept when its archive pages are, else made again."""
-        if not enabled or not any(p.startswith(f"{slug}/archive/page-") for p in self.files):
+    def write_search(self, data: EventData, enabled: bool) -> None:
+        """The event's Pagefind indexes, one per block of posts (search.py): a block whose posts
+        are unchanged keeps its files, the others are indexed again."""
+        if not enabled:
             return
-        output, folder = self.writer.root, f"{slug}/pagefind/"
-        changed = any(p.startswith(f"{slug}/archive/page-") for p in self.report.written)
+        event, indexed = data.event, 0
+        for block, posts in pages.search_blocks(data).items():
+            key = digest(self.site, "search", block, data.seqs(posts))
+            folder = f"{event.slug}/pagefind/block-{block}/"
+            if self._keep_folder(folder, key):
+                continue
+            records = [
+                search_record(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])))
+                for post, item in zip(posts, data.whole(posts), strict=True)
+            ]
+
+            def write(rel: str, body: bytes, folder=folder, key=key) -> None:
+                self._record(folder + rel, body, key)
+
+            self.report.search += index_block(records, write)
+            data.store.forget()
+            indexed += len(posts)
+        if indexed:
+            self.log(f"  search: indexed {indexed} posts of {event.slug}")
+
+    def _keep_folder(self, folder: str, key: str) -> bool:
+        """Keep every file the last build wrote under folder with this key, if all are intact."""
         old = {p: e for p, e in self.cache.files.items() if p.startswith(folder)}
-        if (
-            old
-            and not changed
-            and all(file_stamp(output / p) == tuple(e[2:]) for p, e in old.items())
+        root = self.writer.root
+        if not old or any(
+            e[0] != key or file_stamp(root / p) != tuple(e[2:]) for p, e in old.items()
         ):
-            for path, entry in old.items():
-                self.writer.keep(path, entry[1], entry[2:])
-                self.files[path] = entry
-                self.report.search += 1
-                self.report.unchanged += 1
-            return
-        count = index_event(output, slug, lambda path, data: self._record(path, data, ""))
-        self.report.search += count
-        self.log(f"  search: indexed {slug}'s archive into {count} files")
+            return False
+        for path, entry in old.items():
+            self.writer.keep(path, entry[1], entry[2:])
+            self.files[path] = entry
+            self.report.search += 1
+            self.report.unchanged += 1
+        return True
 
     def render(self, page: Page) -> bytes:
         if page.body is not None:

@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -103,6 +104,40 @@ class Fragments:
             else:
                 found.append(self.line(post, lambda post=post: make(post)))
         return found
+
+    def keep_rendered(
+        self, rows: list[tuple[int, int, Any]], tz: str, html: Callable, line: Callable
+    ) -> None:
+        """Store what these posts (row id, seq, whole post) render to, their HTML in time zone tz
+        and their JSON line, where the store has not got it for that version: one look per table
+        for the lot, then html(post) and line(post) for what is missing."""
+        if not rows:
+            return
+        has = {table: self._have(table, rows, tz) for table in ("html", "line")}
+        for row_id, seq, item in rows:
+            if (row_id, seq) not in has["html"]:
+                self._put("html", (row_id, seq, tz, str(html(item))))
+            if (row_id, seq) not in has["line"]:
+                self._put("line", (row_id, seq, line(item)))
+
+    def _have(self, table: str, rows: list[tuple], tz: str) -> set[tuple[int, int]]:
+        """(row id, seq) of the rows whose version the store (or this build) holds already."""
+        found = set()
+        pending = self.pending[table]
+        for row_id, seq, _ in rows:
+            held = pending.get(row_id)
+            if held is not None and held[1] == seq and (table == "line" or held[2] == tz):
+                found.add((row_id, seq))
+        if self.empty[table] and not self.put[table]:
+            return found
+        ids = json.dumps([r[0] for r in rows])
+        query = f"SELECT id, seq FROM {table} WHERE id IN (SELECT value FROM json_each(?))"
+        if table == "html":
+            found.update(self.db.execute(query + " AND tz = ?", [ids, tz]).fetchall())
+        else:
+            found.update(self.db.execute(query, [ids]).fetchall())
+        wanted = {(r[0], r[1]) for r in rows}
+        return found & wanted
 
     def memo(self, key: str, make: Callable[[], str]) -> Markup:
         """A chart (or any HTML) whose inputs digest to `key`: made once, then kept."""

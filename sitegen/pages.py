@@ -25,6 +25,7 @@ from .assign import Assignment
 from .cache import digest
 from .markdown import render_markdown
 from .posts import Post, Store, by_arrival, micros
+from .search import block_of
 
 ARCHIVE_PAGE = 500  # posts per page of the full archive
 ID, SEQ, T = itemgetter(0), itemgetter(1), itemgetter(3)  # a Post's fields, at C speed
@@ -50,6 +51,7 @@ class EventData:
     stream_url: str = ""
     inline_posts: int = 50
     state: str = ""  # a digest of the event's rows in the archive
+    counts_as_of: datetime | None = None  # when reaction counts were last refreshed
     room: Any = None  # room.RoomData: pins and meet-up proposals (read by room.read_room)
     memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
     store: Store = field(default_factory=lambda: Store(None), repr=False)  # the build's posts
@@ -219,6 +221,7 @@ def _talk_context(
             "photos": stats.photos(posts),
             "boosted": data.whole(stats.most(posts, "boosts")),
             "liked": data.whole(stats.most(posts, "likes")),
+            "counts_as_of": data.counts_as_of,
             "people": stats.participants(posts),
             "og_description": _talk_summary(talk, posts),
             "og_image": _first_photo(posts),
@@ -284,8 +287,24 @@ def newest(posts: list[Post], n: int) -> list[Post]:
 
 
 def search_page(site: Site, data: EventData) -> Page:
-    context = {"site": site, "event": data.event}
-    return Page(f"{data.event.slug}/search/index.html", "search.html", lambda: context, ("search",))
+    """The event's search: its form, and the Pagefind indexes its script merges."""
+    blocks = list(search_blocks(data))
+    bundles = [f"../pagefind/block-{b}/" for b in blocks]
+    context = {"site": site, "event": data.event, "bundles": bundles}
+    key = ("search", blocks)
+    return Page(f"{data.event.slug}/search/index.html", "search.html", lambda: context, key)
+
+
+def search_blocks(data: EventData) -> dict[int, list[Post]]:
+    """The posts search may show (not from `noindex` accounts), by index block, in row id
+    order: made once per build."""
+    found = data._cache.get("search")
+    if found is None:
+        found = data._cache["search"] = {}
+        for post in data.arrival:
+            if not post.noindex:
+                found.setdefault(block_of(post.id), []).append(post)
+    return found
 
 
 def schedule_rows(day: Day) -> list[Slot]:

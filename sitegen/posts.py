@@ -16,7 +16,7 @@ import json
 import marshal
 import time
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import starmap
 from operator import itemgetter
@@ -37,6 +37,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DELTA_LIMIT = 20_000  # more changed rows than this: read the event whole instead
 JOURNAL_LIMIT = 20_000  # more rows changed since the base than this: write a new base
 MERGE_LIMIT = 2_000  # changed rows inserted one by one; more are sorted in
+Decoded = Callable[[int, Item], None]  # (row id, whole post): told of each post read
 TIME_ORDER = itemgetter(3, 0)  # (created_at in microseconds, row id): the archive's order
 
 
@@ -47,6 +48,10 @@ class Store:
     def __init__(self, db: sqlite_utils.Database | None) -> None:
         self.db = db
         self.items: dict[int, Item] = {}
+
+    def forget(self) -> None:
+        """Let the decoded posts go (a page's or a search block's worth at a time)."""
+        self.items.clear()
 
     def get(self, row_id: int) -> Item:
         item = self.items.get(row_id)
@@ -176,8 +181,11 @@ class EventPosts:
     after a session writes the few rows it read, not all of them. Past JOURNAL_LIMIT changed rows
     the journal is folded into a new base."""
 
-    def __init__(self, store: Store, event: Event, folder: Path, key: str) -> None:
+    def __init__(
+        self, store: Store, event: Event, folder: Path, key: str, decoded: Decoded | None = None
+    ) -> None:
         self.db, self.event, self.key, self.store = store.db, event, key, store
+        self.decoded = decoded or (lambda row_id, item: None)
         self.base_path = Path(folder) / f"posts-{event.slug}.marshal"
         self.journal_path = self.base_path.with_suffix(".journal")
         self.how = ""  # "cached", "delta" or "whole", for the build's log
@@ -247,7 +255,11 @@ class EventPosts:
         return sorted(rows, key=TIME_ORDER)
 
     def _summary(self, row_id: int, data: str, seq: int, version: int) -> tuple:
-        item = self.store.items[row_id] = decode(data, seq)
+        """The row's summary; the whole post goes to `decoded` (the build renders what it shows
+        there and then) and is not kept: a full build holds summaries, not a million posts."""
+        item = decode(data, seq)
+        if not item.author.hidden:
+            self.decoded(row_id, item)
         return summary(row_id, seq, version, item, place_of(self.event, item))
 
 

@@ -1,6 +1,6 @@
 """Sources: one package per source (mastodon/, bluesky/, flickr/, feeds/), each with a pure
 `parse` module (payload → Items) apart from the modules that fetch, and a `live` module whose
-`async def run(ctx)` follows the source (see base.py). replay.py reads recordings.
+`async def run(ctx)` follows the source (see base.py). recording.py reads and writes recordings.
 
 LIVE maps a source `type` in event.yaml to the module that runs it. The live modules are
 imported only when an event uses them, so a missing or broken module fails that source alone.

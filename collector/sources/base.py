@@ -138,6 +138,8 @@ def parser(parse: Callable[P, R]) -> Callable[P, R]:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad payload spoils one post, no more
             raise ParseError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+        if isinstance(result, list):  # an answer's changes
+            return [clean_change(change) for change in result]  # type: ignore[return-value]
         return clean_change(result)
 
     return parse_one
@@ -165,6 +167,18 @@ class SourceContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     backoff: Backoff = field(default_factory=Backoff)
     not_before: float = 0.0  # monotonic: the source's rate limit is spent until then
+    recorded: list[dict[str, Any]] | None = None  # deliveries for `run --record`, until saved
+    # the uris of this source's visible archived posts written in [since, until), for a
+    # re-check of what a gap may have deleted (None: the caller gives no archive access)
+    archived: Callable[[datetime, datetime], Awaitable[list[str]]] | None = None
+
+    def record(self, kind: str, payload: Any, origin: str, **more: Any) -> None:
+        """Keep one raw delivery for the recording (afa-recording/1, see recording.py) when the
+        collector records; the saver writes it with the batch that covers it."""
+        if self.recorded is not None:
+            line = {"at": format_time(datetime.now(UTC)), "source": self.config.get("type"),
+                    "origin": origin, "type": kind, "payload": payload}  # fmt: skip
+            self.recorded.append(line | more)
 
     def warn_unknown_options(self, known: set[str], logger: logging.Logger) -> None:
         """A misspelt option in event.yaml would otherwise be ignored without a word."""

@@ -68,10 +68,11 @@ class StatusRecord:
     home: str
     deliveries: list[Delivery] = field(default_factory=list)
     reply_to: StatusRecord | None = None
-    counts: tuple[int, int, int] = (0, 0, 0)  # replies, reblogs, favourites
+    counts: tuple[int, int, int] = (0, 0, 0)  # replies, reblogs, favourites: the final ones
     card: dict | None = None
     application: dict | None = None
     bridged_from: str = ""  # the at-uri a Bridgy Fed mirror stands for
+    deleted_at: datetime | None = None  # its author deleted it (a delete event follows)
 
 
 class MastodonWorld:
@@ -306,9 +307,7 @@ class MastodonWorld:
         if record.reply_to:
             parent = next(d for d in record.reply_to.deliveries if d.origin == origin)
             reply_id, reply_account = parent.local_id, parent.payload["account"]["id"]
-        replies, reblogs, favs = record.counts
-        if not local:  # a remote instance only counts what reached it
-            replies, reblogs, favs = replies // 2, reblogs // 2, favs // 2
+        replies = reblogs = favs = 0  # counts start at zero: refreshes tell them (enrich.py)
         payload = {
             "id": sid,
             "created_at": iso_ms(draft.created),

@@ -26,6 +26,7 @@ from core.redisconn import redact
 from core.settings import Settings
 
 from . import headers
+from .gzipped import refresh_mirror
 from .objects import Bucket, list_keys, open_store, run_plan
 from .plan import PublishError, make_plan, site_files
 from .rsync import run_rsync
@@ -96,10 +97,14 @@ def publish_to(
 ) -> PublishReport:
     target = settings.publish_target
     if not target.startswith("s3://"):
-        done = run_rsync(output, target)
-        report = PublishReport(redact(target), done.files, done.bytes, done.deleted,
-                               len(files) - done.files)  # fmt: skip
-        return report
+        mirror = None
+        if settings.publish_gzip:
+            journal = state_path(settings.var_dir, target)
+            mirror = journal.with_name(journal.stem + ".gz-mirror")
+            refresh_mirror(output, files, mirror)
+        done = run_rsync(output, target, mirror)
+        return PublishReport(redact(target), done.files, done.bytes, done.deleted,
+                             done.total - done.files)  # fmt: skip
     return publish_objects(settings, output, files, full, log)
 
 

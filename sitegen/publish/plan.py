@@ -27,7 +27,8 @@ from core.errors import AfaError
 from .headers import is_hashed, is_page
 
 MANIFEST = "manifest.json"
-LINK = re.compile(rb"""(?:href|src)\s*=\s*["']([^"'#?]*)""")
+# a link within the site: href or src, not to another host (most of a page's links are posts')
+LINK = re.compile(rb"""(?:href|src)=["'](?![a-z][a-z0-9+.-]*:|//)([^"'#?]*)""")
 
 
 class PublishError(AfaError):
@@ -87,8 +88,8 @@ def links_of(key: str, read: Callable[[str], bytes], within: set[str]) -> set[st
     found = set()
     for match in LINK.finditer(read(key)):
         href = match.group(1).decode("utf-8", "replace").strip()
-        if not href or "//" in href or ":" in href.split("/", 1)[0]:
-            continue  # empty, another host, or a scheme (mailto:, https:)
+        if not href:
+            continue
         path = href.lstrip("/") if href.startswith("/") else posixpath.join(folder, href)
         path = posixpath.normpath(path) if path else ""
         path = "" if path == "." else path

@@ -6,7 +6,8 @@ it did not rewrite), and one run keeps the publish order: `--delay-updates` puts
 changed file in place together at the end of the transfer, and `--delete-delay` deletes the
 files the build dropped after that. A run killed midway leaves its partial files in
 `.~tmp~/` folders, which the next run finishes and removes. The manifest and the build cache
-stay home.
+stay home. With AFA_PUBLISH_GZIP on, a KEY.gz copy of each compressible file goes beside it,
+for the web server's `gzip_static` (gzipped.py).
 """
 
 from __future__ import annotations
@@ -21,39 +22,45 @@ from core.redisconn import redact
 
 from .plan import MANIFEST, PublishError
 
-EXCLUDES = [f"/{MANIFEST}", "/.build-cache/", ".*.tmp"]
+STATS = [  # from --stats, in RsyncResult's order (3.2 writes 1,234; some locales 1.234)
+    r"^Number of regular files transferred: ([\d,.]+)",
+    r"^Total bytes sent: ([\d,.]+)",
+    r"^Number of deleted files: ([\d,.]+)",
+    r"^Number of files: [\d,.]+ \(reg: ([\d,.]+)",
+]
+EXCLUDES = [f"/{MANIFEST}", "/.build-cache/", ".*.tmp", "/.shas.json"]
 
 
 @dataclass
 class RsyncResult:
-    files: int
+    files: int  # regular files sent
     bytes: int
     deleted: int
+    total: int  # regular files in the sources
 
 
-def rsync_command(output: Path, destination: str) -> list[str]:
+def rsync_command(output: Path, destination: str, mirror: Path | None = None) -> list[str]:
+    """One run for output/ and, when given, the mirror of its .gz copies (gzipped.py)."""
     binary = shutil.which("rsync")
     if binary is None:
         raise PublishError("rsync is not installed (Debian: apt-get install rsync)")
     excludes = [f"--exclude={pattern}" for pattern in EXCLUDES]
     return [binary, "--recursive", "--links", "--times", "--perms", "--chmod=D755,F644",
             "--delay-updates", "--delete-delay", *excludes, "--stats",
-            f"{output}/", destination]  # fmt: skip
+            f"{output}/", *([f"{mirror}/"] if mirror else []), destination]  # fmt: skip
 
 
-def run_rsync(output: Path, destination: str, timeout: float = 3600) -> RsyncResult:
-    command = rsync_command(Path(output), destination)
+def run_rsync(
+    output: Path, destination: str, mirror: Path | None = None, timeout: float = 3600
+) -> RsyncResult:
+    command = rsync_command(Path(output), destination, mirror)
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if done.returncode:
         message = " ".join((done.stderr or done.stdout).split())[:400]
         raise PublishError(f"rsync to {redact(destination)} failed ({done.returncode}): {message}")
-    return RsyncResult(
-        _stat(done.stdout, "Number of regular files transferred"),
-        _stat(done.stdout, "Total bytes sent"),
-        _stat(done.stdout, "Number of deleted files"),
-    )
+    return RsyncResult(*(_stat(done.stdout, pattern) for pattern in STATS))
 
 
-def _stat(text: str, name: str) -> int:
-    found = re.search(rf"^{re.escape(name)}: ([\d,.]+)", text, re.M)
-    return int(found.group(1).replace(",", "").replace(".", "")) if found else 0
+def _stat(text: str, pattern: str) -> int:
+    found = re.search(pattern, text, re.M)
+    return int(re.sub(r"[,.]", "", found.group(1))) if found else 0

@@ -357,7 +357,9 @@
     var media = item.media || [];
     if (!media.length) return;
     var box = el("div", "media");
-    media.forEach(function (m) { appendMedia(box, m || {}); });
+    var author = item.author || {};
+    var by = author.name || author.handle || "";
+    media.forEach(function (m) { appendMedia(box, m || {}, by); });
     if (!box.firstChild) return;
     if (item.sensitive) {
       var details = el("details", "sensitive");
@@ -369,12 +371,12 @@
     }
   }
 
-  function appendMedia(box, m) {
+  function appendMedia(box, m, by) {
     var url = safeUrl(m.url);
     if (!url) return;
     if (m.kind === "image") {
       var img = el("img");
-      img.src = safeUrl(m.preview_url) || url; img.alt = m.alt || ""; img.loading = "lazy";
+      img.src = safeUrl(m.preview_url) || url; img.alt = m.alt || ("Photo by " + by); img.loading = "lazy";
       var a = link(url, "", "");
       a.appendChild(img);
       box.appendChild(a);

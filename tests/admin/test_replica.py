@@ -16,7 +16,9 @@ from collections import Counter
 from pathlib import Path
 
 import obstore
+from click.testing import CliRunner
 
+from admin.cli import cli
 from admin.replica import replicate_command, restore_command, write_replica_config
 from core.archive import open_archive
 from core.settings import Settings
@@ -119,10 +121,9 @@ def test_make_run_supervises_litestream_between_redis_and_the_collectors(tmp_pat
     from tests.admin.conftest import dashboard_env
 
     env = dashboard_env(tmp_path) | s3_server.env | {"AFA_REPLICA_URL": "s3://bucket/archive"}
-    command = [sys.executable, "-m", "admin", "supervise", "--config-only", "--no-static"]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    config = Path(result.stdout.strip())
+    result = CliRunner().invoke(cli, ["supervise", "--config-only", "--no-static"], env=env)
+    assert result.exit_code == 0, result.output
+    config = Path(result.output.strip().splitlines()[-1])
     text = config.read_text()
     section = text.split("[program:litestream]\n", 1)[1].split("\n\n", 1)[0]
     assert "litestream replicate -no-expand-env -config " in section

@@ -24,14 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import redis as redis_lib  # noqa: E402
-
-from collector.publish import publish_after_commit  # noqa: E402
-from collector.runner import Replay, event_hashtags  # noqa: E402
-from collector.sources import replay as recording  # noqa: E402
-from collector.store import save_batch  # noqa: E402
-from core.archive import open_archive  # noqa: E402
+from collector.normalise import event_hashtags  # noqa: E402
+from collector.pipeline import Pipeline  # noqa: E402
+from collector.replay import Replay  # noqa: E402
+from collector.sources import recording  # noqa: E402
 from core.events import load_events  # noqa: E402
+from core.redisconn import connect  # noqa: E402
 from core.redisd import EmbeddedRedis  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.tail import stream_key  # noqa: E402
@@ -51,7 +49,7 @@ def throughput(path: Path, workdir: Path, redis_url: str, workers: int = 1) -> d
     settings = Settings(archive_path=workdir / f"throughput-{workers}.db", redis_url=redis_url,
                         content_dir=ROOT / "content", tail_length=10_000)  # fmt: skip
     event = load_events(settings.content_dir)[0]
-    client = redis_lib.Redis.from_url(redis_url)
+    client = connect(redis_url)
     client.delete(stream_key(event.slug))
     started, cpu = time.perf_counter(), _cpu()
     stats = Replay(settings, event, path, speed=0, max_gap_minutes=20, workers=workers).run()
@@ -73,9 +71,11 @@ def _cpu() -> float:
 def latency(path: Path, workdir: Path, redis_url: str, count: int) -> dict:
     event = load_events(ROOT / "content")[0]
     hashtags, handles = event_hashtags(event), {}
-    db = open_archive(workdir / "latency.db")
-    client = redis_lib.Redis.from_url(redis_url)
-    client.delete(stream_key(event.slug))
+    settings = Settings(
+        archive_path=workdir / "latency.db", redis_url=redis_url, tail_length=10_000
+    )
+    pipeline = Pipeline.open(settings)
+    pipeline.redis.delete(stream_key(event.slug))
     samples = []
     for line in recording.read_lines(path, 0):
         data = json.loads(line.text)
@@ -85,13 +85,11 @@ def latency(path: Path, workdir: Path, redis_url: str, count: int) -> dict:
         delivery = recording.parse_delivery(
             recording.load_line(line), line.number, hashtags, handles
         )
-        changes = save_batch(db, event.slug, delivery.changes, "bench", {"line": line.number})
-        publish_after_commit(client, db, event.slug, changes, 10_000)
+        pipeline.commit(event.slug, "bench", delivery.changes, {"line": line.number})
         samples.append(time.perf_counter() - started)
         if len(samples) >= count:
             break
-    client.close()
-    db.close()
+    pipeline.close()
     samples.sort()
     return {"samples": len(samples), "p50_ms": statistics.median(samples) * 1e3,
             "p99_ms": samples[int(len(samples) * 0.99) - 1] * 1e3, "max_ms": samples[-1] * 1e3}  # fmt: skip

@@ -11,6 +11,8 @@ BENCHES = [
     ["bench_live.py"],
     ["bench_moderation.py"],
     ["bench_wall.py"],
+    ["bench_publish.py"],
+    ["bench_enrich.py"],
 ]
 
 failed = 0

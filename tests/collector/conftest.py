@@ -130,7 +130,7 @@ def build_recording(path: Path, size: int = 120) -> Recording:
 def parse_outcome(source: str, case: dict):
     """What a data file's payload parses to, as JSON: the item dict, a delete, None, or the
     exception. The same function wrote the .expected.json files, which were then read by hand."""
-    from collector.normalise import Delete
+    from collector.normalise import Delete, ProfileHint
     from collector.sources import bluesky, flickr, mastodon
     from core.items import item_to_dict
 
@@ -148,6 +148,8 @@ def parse_outcome(source: str, case: dict):
         return {"raises": type(exc).__name__, "message": str(exc)}
     if isinstance(result, Delete):
         return {"delete": {"origin": result.origin, "uri": result.uri, "local_id": result.local_id}}
+    if isinstance(result, ProfileHint):
+        return {"profile_hint": result.author_id, "handles": handles}
     if result is None:
         return {"result": None, "handles": handles}
     return item_to_dict(result)

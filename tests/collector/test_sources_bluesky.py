@@ -24,7 +24,7 @@ def test_capture_has_no_event_posts():
     lines = (DATA / "bluesky" / "jetstream_capture_noise.jsonl").read_text().splitlines()
     results = [parse_jetstream(json.loads(line), {"northwind26"}, handles) for line in lines]
     kinds = {type(r).__name__ for r in results}
-    assert kinds == {"NoneType", "Delete"}  # the capture's one post delete
+    assert kinds == {"NoneType", "Delete", "ProfileHint"}  # a post delete, identity and account
     assert handles == {}  # its one identity event carries no handle
 
 

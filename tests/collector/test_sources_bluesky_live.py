@@ -163,7 +163,8 @@ def test_capture_filtered_by_hashtag_gives_exactly_its_posts(fakes, archive, mak
     config = {"jetstream": js.ws_url + "/subscribe", "replay_window_hours": 24 * 3650, **FAST}
     first_us = events[0]["time_us"] - 1_000
     h = Harness(archive, make_settings(), config, {"time_us": first_us + 5_000_000}, hashtags=tags)
-    sent = [e for e in events if e["kind"] != "commit" or e["commit"]["collection"] == POST]
+    wanted = (POST, "app.bsky.actor.profile")  # posts, and authors' profile records
+    sent = [e for e in events if e["kind"] != "commit" or e["commit"]["collection"] in wanted]
     last_us = max(e["time_us"] for e in sent)  # what wantedCollections lets through, by time_us
     asyncio.run(h.run_until(lambda: (h.cursor() or {}).get("time_us") == last_us))
 
@@ -172,7 +173,7 @@ def test_capture_filtered_by_hashtag_gives_exactly_its_posts(fakes, archive, mak
         "at://did:plc:ynfp6wddjqpl44gordpsqkuw/app.bsky.feed.post/3mptbyo7tas2u": "visible",
     }
     assert js.requests[0].param("cursor") == str(first_us)  # saved time_us - 5 s
-    assert js.requests[0].param("wantedCollections") == "app.bsky.feed.post"
+    assert js.requests[0].params["wantedCollections"] == list(wanted)
     assert h.cursor() == {"time_us": last_us, "clock": format_time(
         datetime.fromtimestamp(last_us / 1e6, UTC))}  # fmt: skip
     assert h.ctx.state.malformed == 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from contextlib import closing
 
 from collector.sources.flickr.fetch import Budget
 from core.archive import open_archive, visible_items
@@ -156,3 +158,42 @@ def test_faults_lose_nothing_and_duplicate_nothing(make_settings, redis_url):
     assert (lost, extra, malformed) == (0, 0, 1)
     assert got == uris and bad["id"] not in {u.rsplit("/", 1)[1] for u in got}
     assert states[KEY].errors >= 4 and states[KEY].malformed == 1
+
+
+def test_a_photo_the_search_stops_returning_is_asked_about_and_retracted_when_gone(
+    make_settings, redis_url
+):
+    """Issue 9: Flickr never says a photo was deleted or made private; getInfo does (error 1)."""
+    settings = make_settings(redis_url=redis_url)
+    with FlickrFake() as fake:
+        base = time.time() - 600
+        for k in range(3):
+            fake.publish(photo(k), uploaded=base + k)
+        event = sample_event(flickr_source(fake))
+        n, path = archived(settings), settings.archive_path
+        ids = [str(53000000000 + k) for k in range(3)]
+
+        mutated = []
+
+        def gone_and_rechecked() -> bool:
+            try:
+                return _gone_and_rechecked()
+            except sqlite3.OperationalError:  # the collector is still creating the archive
+                return False
+
+        def _gone_and_rechecked() -> bool:
+            if not mutated:
+                if n() == 3:  # archived: now one is deleted and another loses the event's tag
+                    fake.delete(ids[0])
+                    fake.publish(photo(1, tags="amsterdam"), uploaded=base + 1)
+                    mutated.append(True)
+                return False
+            deleted = count(path, "SELECT count(*) FROM items WHERE status = 'deleted'")
+            infos = [r for r in fake.requests if r.param("method") == "flickr.photos.getInfo"]
+            return deleted == 1 and {r.param("photo_id") for r in infos} >= {ids[0], ids[1]}
+
+        asyncio.run(run_until(settings, [event], gone_and_rechecked, environ=ENV))
+    with closing(sqlite3.connect(path)) as db:
+        statuses = dict(db.execute("SELECT local_id, status FROM items"))
+    assert statuses == {ids[0]: "deleted", ids[1]: "visible", ids[2]: "visible"}
+    assert count(path, "SELECT count(*) FROM changes WHERE kind = 'retract'") == 1

@@ -169,3 +169,41 @@ def test_checkpointer_moves_wal_checkpoints_to_its_thread(archive, tmp_path):
             time.sleep(0.02)
     assert archive.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     assert last_seq(archive, "ev") == 1000
+
+
+def test_author_updates_edit_retract_and_bring_back_an_authors_posts(archive):
+    """Issue 9: what enrichment learns of an author reaches every archived post by them."""
+    from collector.normalise import AuthorUpdate
+
+    posts = [item(1), dataclasses.replace(item(2), author=item(1).author), item(3)]
+    save_batch(archive, EVENT, posts, "s", None)
+    author = posts[0].author
+    named = dataclasses.replace(author, name="Ana Lima", avatar="https://a.example/ana.png")
+    kinds = [(c.kind, c.uri) for c in save_batch(archive, EVENT, [AuthorUpdate(named)], "s", None)]
+    assert kinds == [("edit", posts[0].uri), ("edit", posts[1].uri)]  # not the other author's
+    assert save_batch(archive, EVENT, [AuthorUpdate(named)], "s", None) == []  # nothing new
+    opted_out = dataclasses.replace(named, hidden=True)
+    kinds = [c.kind for c in save_batch(archive, EVENT, [AuthorUpdate(opted_out)], "s", None)]
+    assert kinds == ["retract", "retract"]
+    assert [r[1] for r in rows(archive)] == ["hidden", "hidden", "visible"]
+    back = [c for c in save_batch(archive, EVENT, [AuthorUpdate(named)], "s", None)]
+    assert [c.kind for c in back] == ["post", "post"]
+    assert back[0].data["item"]["author"]["name"] == "Ana Lima"
+    assert [r[1] for r in rows(archive)] == ["visible", "visible", "visible"]
+
+
+def test_counts_change_the_archive_not_the_sequence(archive):
+    from collector.normalise import Counts
+
+    save_batch(archive, EVENT, [item(1), item(2)], "s", None)
+    assert save_batch(archive, EVENT, [Counts(item(1).uri, 3, 40, 2)], "s", None) == []
+    data = json.loads(
+        archive.execute("SELECT data FROM items WHERE uri = ?", [item(1).uri]).fetchone()[0]
+    )
+    assert (data["boosts"], data["likes"], data["replies"]) == (3, 40, 2)
+    assert rows(archive)[0][2] == 2  # a new version: pages re-render it
+    assert last_seq(archive, EVENT) == 2  # no change in the live sequence
+    assert archive.execute("SELECT uri, after_seq FROM recounted").fetchall() == [(item(1).uri, 2)]
+    from core.archive import changed_uris
+
+    assert changed_uris(archive, EVENT, 2, 100) == [item(1).uri]  # a build at seq 2 reads it again

@@ -28,6 +28,7 @@ def test_migrations_apply_once(db_path):
         "m004_items_state_index",
         "m005_rebuild_requests",
         "m006_pins_and_boosts",
+        "m007_counts",
     ]
 
 

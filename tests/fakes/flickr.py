@@ -13,6 +13,12 @@ normalised tags), `min_/max_upload_date` (unix or MySQL datetime), `sort` date-p
 (default desc), `per_page` (default 100, max 500), `page`, the first-4,000-results cap, and
 `extras`: a photo shows only the base fields and the extras asked for. No rate-limit headers
 (Flickr sends none); `faults.rate_limit` answers a plain 429 with Retry-After.
+`flickr.photos.getInfo` (`photo_id`) answers `{"photo": {id, secret, server, owner{nsid,
+username, realname, path_alias}, title{_content}, description{_content}, dates{posted,
+lastupdate}, views, comments{_content}, urls{url[{type: photopage}]}, …}, "stat": "ok"}`, and
+error 1 `Photo "ID" not found (invalid ID)` once a photo is deleted or private.
+**UNCERTAIN**: the `count_faves` and `count_comments` extras are not in the reflection fixture
+(flickr.reflection lists the documented ones); they are widely used and answered as strings.
 **UNCERTAIN** (not in any capture): whether Flickr escapes `/` as `\\/`; set `escape_slashes`.
 """
 
@@ -61,6 +67,8 @@ EXTRAS = {
     "views": ["views"],
     "media": ["media", "media_status"],
     "path_alias": ["pathalias"],
+    "count_faves": ["count_faves"],
+    "count_comments": ["count_comments"],
 }
 for _s in ("sq", "t", "s", "q", "m", "n", "z", "c", "l", "o"):
     EXTRAS[f"url_{_s}"] = [f"url_{_s}", f"height_{_s}", f"width_{_s}"]
@@ -109,6 +117,10 @@ class FlickrFake(FakeServer):
         with self.lock:
             self._photos.pop(photo_id, None)
 
+    def set_counts(self, photo_id: str, *, faves: int = 0, comments: int = 0) -> None:
+        with self.lock:
+            self._photos[photo_id].update(count_faves=str(faves), count_comments=str(comments))
+
     def load_fixture(self) -> list[dict[str, Any]]:
         data = json.loads((FIXTURES / "flickr-photos-search.json").read_text("utf-8"))
         return [self.publish(p) for p in data["photos"]["photo"]]
@@ -147,6 +159,8 @@ class FlickrFake(FakeServer):
         if key not in self.api_keys:
             return self._fail(request, 100, "Invalid API Key (Key not found)")
         method = q.get("method", "")
+        if method == "flickr.photos.getInfo":
+            return self._info(request, q.get("photo_id", ""))
         if method != "flickr.photos.search":
             if method == "flickr.photos.doesNotExist":
                 fixture = json.loads(
@@ -155,6 +169,31 @@ class FlickrFake(FakeServer):
                 return self._answer(request, fixture)
             return self._fail(request, 112, f'Method "{method}" not found')
         return self._search(request)
+
+    def _info(self, request: Request, photo_id: str) -> Response:
+        with self.lock:
+            p = copy.deepcopy(self._photos.get(photo_id))
+        if p is None:
+            return self._fail(request, 1, f'Photo "{photo_id}" not found (invalid ID)')
+        page = f"https://www.flickr.com/photos/{p.get('pathalias') or p['owner']}/{p['id']}/"
+        photo = {
+            "id": p["id"], "secret": p.get("secret", ""), "server": p.get("server", ""),
+            "farm": p.get("farm", 0), "dateuploaded": p["dateupload"], "isfavorite": 0,
+            "license": p.get("license", "0"), "safety_level": "0", "rotation": 0,
+            "owner": {"nsid": p["owner"], "username": p.get("ownername", ""), "realname": "",
+                      "location": "", "iconserver": "0", "iconfarm": 0,
+                      "path_alias": p.get("pathalias")},
+            "title": {"_content": p.get("title", "")},
+            "description": p.get("description") or {"_content": ""},
+            "visibility": {"ispublic": 1, "isfriend": 0, "isfamily": 0},
+            "dates": {"posted": p["dateupload"], "taken": p.get("datetaken", ""),
+                      "takengranularity": 0, "takenunknown": "0",
+                      "lastupdate": p.get("lastupdate", p["dateupload"])},
+            "views": p.get("views", "0"), "comments": {"_content": p.get("count_comments", "0")},
+            "notes": {"note": []}, "people": {"haspeople": 0},
+            "urls": {"url": [{"type": "photopage", "_content": page}]}, "media": "photo",
+        }  # fmt: skip
+        return self._answer(request, {"photo": photo, "stat": "ok"})
 
     def _search(self, request: Request) -> Response:
         q = request.query_params

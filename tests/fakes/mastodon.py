@@ -25,6 +25,10 @@ What it reproduces (SOURCES.md §1, fixtures/mastodon-*):
   empty; `timelines_access` (disabled → those statuses are left out, so a fully disabled feed
   answers 200 []; authenticated without a token → 422 as require_user!).
 * `GET /api/v1/statuses/:id`: the status, or 404 `{"error":"Record not found"}` once deleted.
+* `GET /api/v1/statuses?id[]=…` (4.3 and later; `version=` below that answers 404, the route
+  did not exist): the statuses it still has, in no promised order, deleted ones left out; more
+  than 20 distinct ids is 422 (statuses_controller.rb check_statuses_limit,
+  DEFAULT_STATUSES_LIMIT). `set_counts` changes counts without a stream event, as Mastodon does.
 * Every REST answer carries X-RateLimit-Limit/Remaining/Reset (ISO-8601, 6 fractional digits, the
   next period boundary); past `rate_limit=(limit, period)` it answers 429
   `{"error":"Too many requests"}` with Remaining 0 (rack_attack.rb throttled_responder).
@@ -179,9 +183,11 @@ class MastodonFake(FakeServer):
         timelines_access: dict[str, str] | None = None,
         rate_limit: tuple[int, float] = (300, 300.0),
         unknown_tag_404: bool = False,
+        version: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.version = version  # None: the recorded instance document's (4.7.0-alpha.2)
         self.tokens = {DEFAULT_TOKEN} if tokens is None else set(tokens)
         self.heartbeat = heartbeat
         self.timelines_access = {"local": "public", "remote": "public", **(timelines_access or {})}
@@ -322,6 +328,7 @@ class MastodonFake(FakeServer):
                 Route("/api/v1/streaming", self.streaming_root),
                 Route("/api/v1/streaming/{channel:path}", self.stream),
                 Route("/api/v1/timelines/tag/{tag}", self.tag_timeline),
+                Route("/api/v1/statuses", self.statuses),
                 Route("/api/v1/statuses/{id}", self.show_status),
             ]
         )
@@ -398,6 +405,8 @@ class MastodonFake(FakeServer):
         doc["domain"] = self.host
         doc["configuration"]["urls"]["streaming"] = f"ws://{self.host}"
         doc["configuration"]["timelines_access"]["hashtag_feeds"] = dict(self.timelines_access)
+        if self.version is not None:
+            doc["version"] = self.version
         return self._json(doc, headers=headers)
 
     async def streaming_root(self, request: Request) -> Response:
@@ -547,6 +556,27 @@ class MastodonFake(FakeServer):
             prev = urlencode(sorted({**keep, "min_id": str(page[0])}.items()))
             headers["link"] = f'<{base}?{nxt}>; rel="next", <{base}?{prev}>; rel="prev"'
         return self._json(statuses, headers=headers)
+
+    def set_counts(self, status_id: int | str, *, favourites: int = 0, reblogs: int = 0,
+                   replies: int = 0) -> None:  # fmt: skip
+        with self.lock:
+            status = self._statuses[int(status_id)]["status"]
+            status.update(favourites_count=favourites, reblogs_count=reblogs, replies_count=replies)
+
+    async def statuses(self, request: Request) -> Response:
+        headers, refused = self._rest_guard(request)
+        if refused:
+            return refused
+        if self.version is not None and tuple(map(int, self.version.split(".")[:2])) < (4, 3):
+            return self._json({"error": "Not Found"}, 404, headers)
+        ids = list(dict.fromkeys(_to_i(v) for v in request.query_params.getlist("id[]")))
+        if len(ids) > 20:
+            return self._json({"error": "Validation failed"}, 422, headers)
+        with self.lock:
+            found = [copy.deepcopy(r["status"]) for i in ids
+                     if (r := self._statuses.get(i)) is not None and not r["deleted"]]  # fmt: skip
+        random.shuffle(found)  # Mastodon answers in no order
+        return self._json(found, headers=headers)
 
     async def show_status(self, request: Request) -> Response:
         headers, refused = self._rest_guard(request)

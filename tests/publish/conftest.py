@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,16 +48,23 @@ class Site:
         schedule.write_text(text.replace(f"slug: {old},", f"slug: {new},"))
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Site:
-    work = tmp_path / "site"
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """The site, built once per session (its content, archive and output/)."""
+    work = tmp_path_factory.mktemp("published") / "site"
     bench.write_content(work / "content")
     settings = bench.settings_for(work)
-    rng = random.Random(7)
-    built = Site(settings, rng)
-    built.seq = bench.save(settings.archive_path, bench.make_items(300, rng), 0)
-    built.build()
-    return built
+    bench.save(settings.archive_path, bench.make_items(300, random.Random(7)), 0)
+    build_site(settings, now=NOW)
+    return work
+
+
+@pytest.fixture
+def site(tmp_path: Path, built_site: Path) -> Site:
+    """A copy of the built site for this test to change (times kept, so rebuilds stay small)."""
+    work = tmp_path / "site"
+    shutil.copytree(built_site, work, copy_function=shutil.copy2)
+    return Site(bench.settings_for(work), random.Random(11), seq=300)
 
 
 @pytest.fixture

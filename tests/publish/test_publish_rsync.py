@@ -4,19 +4,26 @@ holds exactly the site's files; a rebuild sends only what changed, and removals 
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
 
 from core.redisd import free_port, wait_for_port
 from sitegen.publish import publish_site
+from sitegen.publish.headers import compressible
 from tests.conftest import ROOT
 from tests.publish.test_publish_objects import manifest, site_bytes
 
 
 def tree(folder) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file()}  # fmt: skip
+    """What the web server serves: each file, and beside each compressible one its .gz copy
+    (checked here to hold the same bytes, then left out)."""
+    found = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+             if p.is_file()}  # fmt: skip
+    for key in [k for k in found if compressible(k)]:
+        assert gzip.decompress(found.pop(f"{key}.gz")) == found[key], key
+    return found
 
 
 def test_rsync_to_a_folder_sends_what_changed_and_deletes_what_was_removed(site, tmp_path):
@@ -24,14 +31,16 @@ def test_rsync_to_a_folder_sends_what_changed_and_deletes_what_was_removed(site,
     settings = site.settings.with_overrides(publish_target=f"{www}/")
     first = publish_site(settings)
     assert tree(www) == site_bytes(site)  # no manifest, no build cache: the site alone
-    assert first.uploaded == len(site_bytes(site))
+    copies = sum(compressible(key) for key in site_bytes(site))
+    assert copies > 100 and first.uploaded == len(site_bytes(site)) + copies
     site.add_session_posts()
     site.rename_talk("t03c", "t03c-moved")
     site.build()
     built = manifest(site)
     report = publish_site(settings)
     assert tree(www) == site_bytes(site)
-    assert report.uploaded == len(built["changed"])  # rsync's own count of files it sent
+    changed = len(built["changed"]) + sum(compressible(k) for k in built["changed"])
+    assert report.uploaded == changed  # rsync's own count of the files (and copies) it sent
     assert report.deleted >= len(built["removed"]) > 0  # (and the emptied folders)
 
 
@@ -59,7 +68,8 @@ def test_rsync_to_a_daemon(site, tmp_path):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                               cwd=ROOT)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        changed = len(manifest(site)["changed"])
+        changed = manifest(site)["changed"]
+        changed = len(changed) + sum(compressible(k) for k in changed)
         assert done.stdout.startswith(f"published to {target}: {changed} files sent")
         assert tree(module) == site_bytes(site)
     finally:

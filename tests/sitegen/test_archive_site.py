@@ -145,8 +145,10 @@ def test_search_index_holds_posts_but_not_noindex_accounts(site):
     settings, _ = site
     report = build_site(settings)
     assert report.search > 0
-    fragments = list((settings.output_dir / EVENT / "pagefind" / "fragment").glob("*.pf_fragment"))
+    folder = settings.output_dir / EVENT / "pagefind"
+    fragments = list(folder.glob("block-*/fragment/*.pf_fragment"))
     text = " ".join(gzip.decompress(f.read_bytes()).decode("utf-8", "replace") for f in fragments)
     assert "post 1" in text and "zebraword" not in text and "Quiet Zebra" not in text
     search = read(settings, f"{EVENT}/search/index.html")
-    assert "../pagefind/pagefind-ui.js" in search
+    blocks = sorted((p.name for p in folder.iterdir()), key=lambda n: int(n.split("-")[1]))
+    assert blocks and f'data-bundles="{" ".join(f"../pagefind/{b}/" for b in blocks)}"' in search

@@ -22,10 +22,10 @@ from websockets.asyncio.client import connect
 from core.errors import ParseError, SourceError
 
 from ... import jsontext
-from ...normalise import Change
+from ...normalise import Change, Delete
 from ...store import Malformed
 from ..base import SourceContext, Stopping
-from .parse import MAX_TIME_US, POST, at_uri, parse_jetstream
+from .parse import MAX_TIME_US, POST, PROFILE, at_uri, parse_jetstream
 
 log = logging.getLogger("collector.bluesky")
 MAX_HANDLES = 100_000
@@ -50,7 +50,7 @@ class Options:
 
 
 def jetstream_url(base: str, cursor_us: int | None) -> str:
-    params = [("wantedCollections", POST)]
+    params = [("wantedCollections", POST), ("wantedCollections", PROFILE)]
     if cursor_us is not None:
         params.append(("cursor", str(cursor_us)))
     return f"{base}{'&' if '?' in base else '?'}{urlencode(params)}"
@@ -186,6 +186,8 @@ def _take(ctx: SourceContext, batch: _Batch, raw, handles, seen: _Recent) -> int
         handles.clear()
     change, bad, time_us = parse_frame(raw, ctx.hashtags, handles)
     batch.frames += 1
+    if ctx.recorded is not None and (change is not None or bad is not None):
+        _record(ctx, raw, change)
     if change is not None:
         batch.changes.append(change)
     if bad is not None and seen.first_time(bad.raw):
@@ -194,6 +196,16 @@ def _take(ctx: SourceContext, batch: _Batch, raw, handles, seen: _Recent) -> int
     if time_us is not None:
         batch.time_us = time_us
     return time_us
+
+
+def _record(ctx: SourceContext, raw, change) -> None:
+    """A frame that mattered, for the recording: deletes only when they hit an archived post."""
+    try:
+        payload = jsontext.loads(raw)  # too deep: kept as its text, as a broken frame is
+    except (TypeError, ValueError):
+        payload = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    more = {"deletes": change.uri} if isinstance(change, Delete) else {}
+    ctx.record("jetstream", payload, "jetstream", **more)
 
 
 def _due(batch: _Batch, opts: Options, now: float, last_save: float) -> bool:

@@ -22,6 +22,8 @@ from typing import Any
 from core.errors import SourceError
 from core.items import format_time, parse_time
 
+from ...enrich.appview import AppView
+from ...enrich.gaps import check_gap
 from ..base import SourceContext, Stopping
 from .jetstream import Options, fetch_jetstream
 from .search import CredentialsError, Session, fetch_backfill
@@ -40,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "batch_seconds": 0.3,  # frames gathered into one transaction
     "backfill_overlap_seconds": 300.0,  # search starts this far before the gap
     "backfill_from": None,  # ISO time: on a first start, search back to it
+    "appview": "https://public.api.bsky.app",  # getProfiles / getPosts, unauthenticated
+    "hydrate_seconds": 2.0,  # the longest a post waits for its author's profile
+    "profile_ttl_seconds": 3600.0,  # a known profile is looked up again after this
 }
 
 
@@ -177,6 +182,9 @@ class BlueskyLive:
             window, gaps = self.backfill, self.pending_gaps
             if window is None:
                 continue
+            appview = AppView(ctx.http, str(self.cfg["appview"]))  # deletes the gap hid
+            await check_gap(ctx, appview, window.since, window.until or datetime.now(UTC),
+                            self.save_search)  # fmt: skip
             try:
                 await fetch_backfill(ctx, session, window.since, window.until, self.save_search)
             except Stopping:

@@ -16,6 +16,7 @@ from core.items import Author, Item, Media
 from ...normalise import (
     LATEST,
     Delete,
+    ProfileHint,
     SkipItem,
     as_count,
     as_dict,
@@ -31,6 +32,7 @@ from ..base import parser
 
 SOURCE = "bluesky"
 POST = "app.bsky.feed.post"
+PROFILE = "app.bsky.actor.profile"  # an author's own record: name, avatar, self-labels
 CDN = "https://cdn.bsky.app/img"
 MAX_TIME_US = int(LATEST.timestamp()) * 1_000_000  # later is not a time Jetstream saw
 HIDE_LABEL = "!no-unauthenticated"  # the author asked apps not to show logged-out viewers
@@ -56,9 +58,10 @@ def web_url(did: str, rkey: str) -> str:
 @parser
 def parse_jetstream(
     event: dict, hashtags: set[str], handles: dict[str, str] | None = None
-) -> Item | Delete | None:
-    """One Jetstream v1 event. Posts not carrying one of `hashtags` give None, as do likes,
-    follows and account events. Identity events teach `handles` (did → handle) and give None."""
+) -> Item | Delete | ProfileHint | None:
+    """One Jetstream v1 event. Posts not carrying one of `hashtags` give None, as do likes
+    and follows. Identity events teach `handles` (did → handle); they, account events and
+    profile record commits give a ProfileHint (enrichment looks the author up again)."""
     if not isinstance(event, dict) or not _is_did(event.get("did")):
         raise ParseError("event has no did")
     did, kind = event["did"], event.get("kind")
@@ -66,8 +69,12 @@ def parse_jetstream(
         handle = as_text(as_dict(event.get("identity")).get("handle"))
         if handles is not None and handle:
             handles[did] = handle
-        return None
+        return ProfileHint(SOURCE, did)
+    if kind == "account":
+        return ProfileHint(SOURCE, did)
     commit = event.get("commit")
+    if kind == "commit" and isinstance(commit, dict) and commit.get("collection") == PROFILE:
+        return ProfileHint(SOURCE, did)  # a new name, avatar or self-label (an opt-out)
     if kind != "commit" or not isinstance(commit, dict) or commit.get("collection") != POST:
         return None
     rkey, operation = commit.get("rkey"), commit.get("operation")

@@ -228,6 +228,9 @@ async def fetch_backfill(
         for tag in sorted(ctx.hashtags):
             async for posts in fetch_search_pages(ctx, session, tag, since, until):
                 items, bad = parse_search_page(posts, ctx.hashtags)
+                kept = {i.uri for i in items} | {b.identity for b in bad}
+                for post in (p for p in posts if isinstance(p, dict) and p.get("uri") in kept):
+                    ctx.record("postView", post, "appview")
                 if items or bad:
                     await save(items, bad)
                 received += len(items)

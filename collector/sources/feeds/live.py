@@ -10,6 +10,7 @@ Cursor: {"url", "etag", "modified", "seen": {identity: content hash}, "clock"}.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -73,6 +74,10 @@ async def poll(ctx: SourceContext, config_url: str, accept_bozo: bool = False) -
         )
         if bozo and not accept_bozo:
             raise NotWellFormed(f"feed is not well formed ({bozo})")
+        if found or malformed:
+            body = base64.b64encode(fetched.body).decode("ascii")  # bytes as sent: any charset
+            ctx.record("document", {"body_base64": body, "content_type": fetched.content_type},
+                       config_url)  # fmt: skip
         seen = dict(cursor.get("seen") or {})
         for item in found:
             digest = _digest(item)

@@ -17,6 +17,7 @@ from .parse import EXTRAS
 
 log = logging.getLogger("collector.flickr")
 CONFIG_CODES = {1, 2, 3, 4, 11, 12, 18, 100, 111, 112, 114, 115, 116}  # retrying cannot help
+NOT_FOUND = 1  # flickr.photos.getInfo: the photo is deleted, or private
 
 
 class Transient(Exception):
@@ -108,3 +109,23 @@ def read_answer(data) -> tuple[list, int]:
     except (TypeError, ValueError, OverflowError):
         raise Transient(f"bad pages {str(photos.get('pages'))[:40]!r}") from None
     return photos["photo"], pages
+
+
+async def fetch_info(ctx: SourceContext, opts: Options, budget: Budget, pid: str) -> dict | None:
+    """One flickr.photos.getInfo within the budget: its answer (error 1 included: the photo is
+    gone), or None when it could not be asked now (budget spent, network, another error)."""
+    if budget.wait_seconds() > 0:
+        return None
+    budget.spend()
+    params = {"method": "flickr.photos.getInfo", "api_key": opts.api_key, "photo_id": pid,
+              "format": "json", "nojsoncallback": "1"}  # fmt: skip
+    try:
+        response = await ctx.http.get(opts.base_url, params=params, timeout=opts.request_timeout)
+        answer = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(answer, dict) or answer.get("stat") not in ("ok", "fail"):
+        return None
+    if answer.get("stat") == "fail" and answer.get("code") != NOT_FOUND:
+        return None
+    return answer

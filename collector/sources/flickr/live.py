@@ -17,15 +17,18 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from core.items import format_time
+from core.items import Item, format_time
 
+from ...enrich.answers import photo_info
+from ...store import Malformed
 from ..base import SourceContext, Stopping
-from .fetch import Budget, RateLimited, Transient, fetch_page
+from .fetch import Budget, RateLimited, Transient, fetch_info, fetch_page
 from .options import Options, options
 from .parse import parse_page
 
 log = logging.getLogger("collector.flickr")
 RESULT_CAP = 4000
+RECHECK_MAX = 50  # getInfo calls per pass at most (the rest wait for the next pass)
 
 
 async def run(ctx: SourceContext) -> None:
@@ -56,10 +59,12 @@ async def poll(ctx: SourceContext, opts: Options, budget: Budget) -> None:
     watermark = int(cursor.get("min_upload", opts.since))
     low = opts.since if rescan else max(watermark - opts.overlap, opts.since)
     max_pages = max(RESULT_CAP // opts.per_page, 1)
-    page = 1
+    page, covered = 1, _covered(cursor, low)  # what this pass must return again
     while not ctx.stopping.is_set():
         photos, pages = await fetch_page(ctx, opts, budget, low, page)
         items, malformed, newest = parse_page(photos, cursor.setdefault("seen", {}))
+        _record(ctx, photos, items, malformed)
+        covered -= {str(p.get("id")) for p in photos if isinstance(p, dict)}
         watermark = max(watermark, newest)
         cursor.update(min_upload=watermark, clock=format_time(datetime.now(UTC)))
         if rescan and page >= pages:
@@ -68,6 +73,7 @@ async def poll(ctx: SourceContext, opts: Options, budget: Budget) -> None:
         await ctx.save(items, cursor, malformed)
         ctx.cursor = cursor
         if not photos or page >= pages:
+            await recheck_missing(ctx, opts, budget, cursor, sorted(covered))
             return
         if page >= max_pages:  # Flickr shows the first 4,000 results only: restart from here
             if newest <= low:
@@ -76,6 +82,42 @@ async def poll(ctx: SourceContext, opts: Options, budget: Budget) -> None:
             low, page = newest, 1
             continue
         page += 1
+
+
+def _covered(cursor: dict, low: int) -> set[str]:
+    """The photos seen before whose upload time this pass searches again."""
+    return {pid for pid, mark in (cursor.get("seen") or {}).items() if mark and mark[0] >= low}
+
+
+def _record(
+    ctx: SourceContext, photos: list, items: list[Item], malformed: list[Malformed]
+) -> None:
+    """The photos that were new or changed, for a recording (it has the others already)."""
+    if ctx.recorded is None:
+        return
+    wanted = {i.local_id for i in items} | {m.identity.split(":", 1)[-1] for m in malformed}
+    for photo in photos:
+        if str(photo.get("id", "?") if isinstance(photo, dict) else "?") in wanted:
+            ctx.record("photo", photo, "flickr")
+
+
+async def recheck_missing(
+    ctx: SourceContext, opts: Options, budget: Budget, cursor: dict, missing: list[str]
+) -> None:
+    """Photos a full pass no longer returned in a window it covers: deleted, made private, or
+    untagged. flickr.photos.getInfo tells (error 1: not found); the gone ones are retracted."""
+    gone = []
+    for pid in missing[:RECHECK_MAX]:
+        answer = await fetch_info(ctx, opts, budget, pid)
+        if answer is None:
+            return  # stopping, or Flickr failing: the next pass asks again
+        ctx.record("photos.getInfo", answer, "flickr", request={"photo_id": pid})
+        gone += photo_info(answer, pid)
+    if gone:
+        log.info("%s: %d photo(s) no longer on Flickr: retracted", ctx.key, len(gone))
+        for delete in gone:
+            cursor.get("seen", {}).pop(delete.local_id, None)
+        await ctx.save(gone, cursor)
 
 
 def _prune(seen: dict[str, list], floor: int) -> dict[str, list]:

@@ -9,12 +9,15 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from core.errors import ParseError
 from core.items import Item, format_time
 
+from ... import jsontext
 from ...normalise import SkipItem
 from ...store import Malformed
+from ..base import SourceContext
 from .instance import Feed, Seen, id_key, remember, seen_in
 from .parse import SOURCE, is_local_id, parse_status, parse_stream_event
 from .sse import SSEEvent
@@ -29,20 +32,38 @@ LOCAL_ID = re.compile(r'"?[0-9A-Za-z_-]{1,64}"?')  # what a delete event's data 
 
 
 async def save_statuses(feed: Feed, tag: str, page: list[dict], advance: bool = True) -> None:
-    items, bad = parse_statuses(page, feed.host)
+    items, bad, kept = parse_statuses(page, feed.host)
+    for status in kept:
+        feed.ctx.record("update", status, feed.host)
     await save(feed, tag, items, bad, seen_in(page), advance)
 
 
 async def save_events(feed: Feed, tag: str, events: list[SSEEvent]) -> None:
+    for event in events:
+        _record_event(feed.ctx, event, feed.host)
     changes, bad, seen = parse_events(events, feed.host)
     if changes or bad:
         await save(feed, tag, changes, bad, seen, advance=bool(seen.ids))
 
 
-def parse_statuses(page: list[dict], host: str) -> tuple[list[Item], list[Malformed]]:
+def _record_event(ctx: SourceContext, event: SSEEvent, host: str) -> None:
+    """A stream event for the recording: a status as its JSON object, a delete's bare id."""
+    if ctx.recorded is None:
+        return
+    payload: Any = event.data
+    if event.name in ("update", "status.update") and not event.error:
+        try:
+            payload = jsontext.loads(event.data)
+        except ValueError:
+            pass
+    ctx.record(event.name, payload, host)
+
+
+def parse_statuses(page: list[dict], host: str) -> tuple[list[Item], list[Malformed], list]:
     """A timeline page (newest first) → its items, oldest first (the live tail reads in
-    order), and the statuses that could not be read. Pure."""
-    items, bad = [], []
+    order), the statuses that could not be read, and the statuses that gave either (what a
+    recording keeps: not the ones deliberately skipped). Pure."""
+    items, bad, kept = [], [], []
     for status in reversed(page):
         try:
             items.append(parse_status(status, host))
@@ -50,7 +71,8 @@ def parse_statuses(page: list[dict], host: str) -> tuple[list[Item], list[Malfor
             continue
         except ParseError as exc:
             bad.append(_malformed(host, _status_id(status), str(exc), _json_text(status)))
-    return items, bad
+        kept.append(status)
+    return items, bad, kept
 
 
 def parse_events(events: list[SSEEvent], host: str) -> tuple[list, list[Malformed], Seen]:

@@ -1,4 +1,4 @@
-"""collector/runner.py with `workers`: lines parsed ahead in a process pool give the archive and
+"""collector/replay.py with `workers`: lines parsed ahead in a process pool give the archive and
 the stream byte for byte what one process gives, identity events crossing chunk edges included."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import redis as redis_lib
 
-from collector import runner
-from collector.runner import Replay, Stopper
+from collector.replay import Replay, Stopper
+from collector.sources import replayed
 from core.events import load_events
 from core.tail import counters_key, stream_key
 
@@ -28,7 +28,7 @@ def identity(did: str, handle: str) -> dict:
             "identity": {"did": did, "handle": handle, "seq": 1, "time": "2026-10-24T09:00:00Z"}}  # fmt: skip
 
 
-def replay(make_settings, redis_url, path, name: str, workers: int) -> dict:
+def replay_into(make_settings, redis_url, path, name: str, workers: int) -> dict:
     settings = make_settings(redis_url=redis_url, archive_path=path.parent / f"{name}.db")
     event = next(e for e in load_events(settings.content_dir) if e.slug == EVENT)
     stats = Replay(settings, event, path, 0, 20.0, Stopper(), workers=workers).run()
@@ -59,10 +59,10 @@ def test_a_pool_of_workers_archives_what_one_process_does(
         if line["source"] == "bluesky" and payload.get("kind") == "commit" and k % 3 == 0:
             rec.lines.insert(k, {**line, "payload": identity(payload["did"], f"h{k}.example")})
     path = rec.write(extra_raw=[(5, "{not json"), (40, '{"at": "yesterday"}')])
-    monkeypatch.setattr(runner, "CHUNK_LINES", 7)  # many chunks, identity events on their edges
+    monkeypatch.setattr(replayed, "CHUNK_LINES", 7)  # many chunks, identity events on their edges
 
-    alone = replay(make_settings, redis_url, path, "alone", workers=1)
-    pooled = replay(make_settings, redis_url, path, "pooled", workers=2)
+    alone = replay_into(make_settings, redis_url, path, "alone", workers=1)
+    pooled = replay_into(make_settings, redis_url, path, "pooled", workers=2)
 
     assert alone["stats"][1] > 50 and alone["stats"][3] == 3 and alone["stats"][4] == 1
     assert any('"handle":"h' in data for _uri, data, *_ in alone["items"])
@@ -73,8 +73,8 @@ def test_a_pool_of_workers_archives_what_one_process_does(
 WORKER_REPLAY = """
 import sys
 from pathlib import Path
-from collector import runner
-from collector.runner import Replay
+from collector.sources import replayed
+from collector.replay import Replay
 from core.events import load_events
 from core.settings import Settings
 
@@ -82,7 +82,7 @@ if __name__ == "__main__":
     settings = Settings(archive_path=Path(sys.argv[2]), redis_url=sys.argv[3],
                         content_dir=Path(sys.argv[4]))
     event = next(e for e in load_events(settings.content_dir) if e.slug == "northwind-2026")
-    runner.CHUNK_LINES = 7  # chunks for both workers
+    replayed.CHUNK_LINES = 7  # chunks for both workers
     Replay(settings, event, Path(sys.argv[1]), 1.0, 20.0, workers=2).run()  # 10 s between lines
 """
 

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from collector.cli import cli
-from collector.runner import Replay, ReplayClock, Stopper
+from collector.replay import Replay, Stopper
+from collector.sources.replayed import ReplayClock
 from core.archive import load_cursor, open_archive
 from core.events import load_events
 from core.settings import Settings
@@ -170,8 +171,9 @@ def test_clock_saves_a_cursor_every_simulated_minute(tmp_path, make_settings, re
     rec = small_recording(tmp_path, [0, 5])  # 5 simulated minutes = 0.5 s at 600x
     replay = make_replay(make_settings, redis_url, rec.path, 600)
     saved = []
-    original = replay._save_clock
-    replay._save_clock = lambda now: (saved.append(now), original(now))
+    original = replay.commit
+    replay.commit = lambda batch: (saved.append(batch.clock) if batch.clock_only else None,
+                                   original(batch))  # fmt: skip
     stats = replay.run()
     assert stats.posts == 2
     assert 3 <= len(saved) <= 5
