@@ -78,7 +78,7 @@ servers: ## Debian's rsync and HAProxy for the publish and deployment tests (ins
 test: $(STAMP) browser servers $(VNU_JAR) $(AXE_JS) ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
-fuzz: $(STAMP) ## Fuzz every source's parsing with mutated real payloads (FUZZ_EXAMPLES=100000 per source)
+fuzz: $(STAMP) ## Fuzz every source's parsing with mutated real payloads (FUZZ_EXAMPLES=100000 per kind)
 	AFA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/collector/test_sources_fuzz.py -p no:cacheprovider -q --timeout=0 --durations=0 --hypothesis-show-statistics
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
