@@ -79,7 +79,7 @@ test: $(STAMP) browser servers $(VNU_JAR) $(AXE_JS) ## Run the whole test suite 
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 fuzz: $(STAMP) ## Fuzz every source's parsing with mutated real payloads (FUZZ_EXAMPLES=100000 per kind)
-	AFA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/collector/test_sources_fuzz.py -p no:cacheprovider -q --timeout=0 --durations=0 --hypothesis-show-statistics
+	AFA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/collector/test_sources_fuzz.py -p no:cacheprovider -q -s --timeout=0 --durations=0
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 	$(PY) tests/bench/run.py

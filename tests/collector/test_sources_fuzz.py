@@ -5,10 +5,11 @@ Each case ends in changes that can be stored and shown (clean text, times in ran
 JSON that UTF-8 can hold), in kept malformed records, or in a deliberate skip; never in any
 other exception, which in a live source would stop it on the same payload after every restart.
 
-The mutations are Hypothesis's: one to three edits of the payload's JSON tree (a field replaced
-by a hostile value, removed, wrapped, turned into a string, a known key added) or of its bytes.
-`make fuzz` runs AFA_FUZZ_EXAMPLES=100000 cases per target with fresh random seeds; `make test`
-runs 1,500 per target (1,000 feed documents), derandomized so that a run is repeatable.
+Each case is one to three edits of a payload's JSON tree (a field replaced by a hostile value,
+removed, wrapped, turned into a string, a known key added) or of its bytes, drawn by a generator
+that Hypothesis seeds (a batch of cases per example). `make fuzz` runs AFA_FUZZ_EXAMPLES=100000
+cases per kind of payload with fresh random seeds and prints the counts; `make test`
+runs 3,000 per kind (2,000 feed documents), derandomized so that a run is repeatable.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import os
 import random
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,10 +48,16 @@ DATA, SHARED = ROOT / "tests" / "data", ROOT / "tests" / "fixtures" / "shared"
 EXAMPLES = int(os.environ.get("AFA_FUZZ_EXAMPLES", "0")) or None
 
 
-def fuzz(examples: int):
-    """`examples` cases in `make test` (about 3 ms each), AFA_FUZZ_EXAMPLES in `make fuzz`."""
+BATCH = 25  # payloads per Hypothesis example: its own overhead (a millisecond) is paid per batch
+COUNTS: dict[str, int] = {}
+
+
+def fuzz(cases: int):
+    """`cases` mutated payloads in `make test`, AFA_FUZZ_EXAMPLES in `make fuzz`, BATCH of them
+    per Hypothesis example (each from a generator seeded by the example: a failure names the
+    seed that reproduces it)."""
     return settings(
-        max_examples=EXAMPLES or examples,
+        max_examples=-(-(EXAMPLES or cases) // BATCH),
         derandomize=EXAMPLES is None,  # in `make test` the same cases every run: no flaky finds
         deadline=None,  # a loaded machine is slow, not wrong
         database=None,
@@ -63,10 +71,23 @@ HASHTAGS = {"northwind26", "pycon", "bluesky"}
 @pytest.fixture(autouse=True, scope="module")
 def _quiet():
     """Every malformed payload is logged as a warning: thousands of them would cost more than
-    the parsing (the warnings themselves are tested with each source)."""
+    the parsing (the warnings themselves are tested with each source). At the end, the counts
+    (`make fuzz` shows them)."""
     logging.disable(logging.WARNING)
+    started = time.perf_counter()
     yield
     logging.disable(logging.NOTSET)
+    for kind, count in COUNTS.items():
+        print(f"fuzzed {kind}: {count:,} payloads")  # noqa: T201 - make fuzz's report
+    print(f"fuzzing took {time.perf_counter() - started:.0f} s")  # noqa: T201
+
+
+def batch(seed: int, kind: str):
+    """BATCH generators for one Hypothesis example, each one case."""
+    base = random.Random(seed)
+    for _ in range(BATCH):
+        COUNTS[kind] = COUNTS.get(kind, 0) + 1
+        yield random.Random(base.getrandbits(64))
 
 
 # -- the real payloads ------------------------------------------------------------------------
@@ -223,11 +244,9 @@ def seeds(values) -> list[Seed]:
     return [Seed(v) for v in values]
 
 
-def mutated(data, corpus: list[Seed]):
-    """A payload of `corpus` (Hypothesis's choice) with one to three edits, chosen by a random
-    generator seeded by Hypothesis: two draws a case, which keeps a case near a millisecond."""
-    seed = corpus[data.draw(st.integers(0, len(corpus) - 1), label="payload")]
-    rng = random.Random(data.draw(SEEDS, label="edits"))
+def mutated(rng: random.Random, corpus: list[Seed]):
+    """A payload of `corpus` with one to three edits."""
+    seed = rng.choice(corpus)
     value = json.loads(seed.text)
     for _ in range(rng.randint(1, 3)):
         path, op = rng.choice(seed.paths), rng.choice(OPS)
@@ -244,10 +263,9 @@ CHUNKS = [b"\xff\xfe", b"\xc0\x80", b"\xed\xa0\x80", b"<![CDATA[", b"&#0;", b"&#
           t.encode("utf-8", "surrogatepass") for t in HOSTILE if isinstance(t, str)][:80]  # fmt: skip
 
 
-def mutated_bytes(data, corpus: list[bytes]) -> bytes:
+def mutated_bytes(rng: random.Random, corpus: list[bytes]) -> bytes:
     """A document of `corpus` with one to four byte edits (insert, delete, replace, cut)."""
-    body = bytearray(corpus[data.draw(st.integers(0, len(corpus) - 1), label="document")])
-    rng = random.Random(data.draw(SEEDS, label="edits"))
+    body = bytearray(rng.choice(corpus))
     for _ in range(rng.randint(1, 4)):
         at, op = (
             rng.randint(0, len(body)),
@@ -319,10 +337,14 @@ def check_malformed(bad) -> None:
 # -- one test per kind of payload --------------------------------------------------------------
 
 
-@fuzz(1500)
-@given(st.data())
-def test_mastodon_timeline_pages(data):
-    page = mutated(data, PAGE_SEEDS)
+@fuzz(3000)
+@given(SEEDS)
+def test_mastodon_timeline_pages(seed):
+    for rng in batch(seed, "Mastodon timeline pages"):
+        mastodon_page(mutated(rng, PAGE_SEEDS))
+
+
+def mastodon_page(page) -> None:
     statuses = page_statuses(page)
     items, bad, _kept = parse_statuses(statuses, "mastodon.social")
     for change in items:
@@ -343,14 +365,18 @@ def _stream(status) -> bytes:
 STREAM_BYTES = STREAMS + [_stream(s) for s in STATUSES[:6]]
 
 
-@fuzz(1500)
-@given(st.data())
-def test_mastodon_stream_events(data):
-    rng = random.Random(data.draw(SEEDS, label="shape"))
+@fuzz(3000)
+@given(SEEDS)
+def test_mastodon_stream_events(seed):
+    for rng in batch(seed, "Mastodon stream events"):
+        mastodon_stream(rng)
+
+
+def mastodon_stream(rng: random.Random) -> None:
     if rng.random() < 0.5:  # a mutated status in a well-formed stream, or mutated stream bytes
-        body = _stream(mutated(data, STATUS_SEEDS))
+        body = _stream(mutated(rng, STATUS_SEEDS))
     else:
-        body = mutated_bytes(data, STREAM_BYTES)
+        body = mutated_bytes(rng, STREAM_BYTES)
     parser, events = SSEParser(), []
     cuts = sorted(rng.randint(0, len(body)) for _ in range(rng.randint(0, 4)))  # read chunks
     for start, end in zip([0, *cuts], [*cuts, len(body)], strict=True):
@@ -362,13 +388,18 @@ def test_mastodon_stream_events(data):
         check_malformed(one)
 
 
-@fuzz(1500)
-@given(st.data())
-def test_jetstream_frames(data):
-    frame, how = mutated(data, FRAME_SEEDS), data.draw(st.integers(0, 3), label="how")
+@fuzz(3000)
+@given(SEEDS)
+def test_jetstream_frames(seed):
+    for rng in batch(seed, "Jetstream frames"):
+        jetstream_frame(rng)
+
+
+def jetstream_frame(rng: random.Random) -> None:
+    frame, how = mutated(rng, FRAME_SEEDS), rng.randint(0, 3)
     raw = json.dumps(frame, ensure_ascii=bool(how & 1))
     if how & 2:  # the frame's bytes too
-        raw = mutated_bytes(data, [raw.encode("utf-8", "surrogatepass")]).decode("utf-8", "replace")
+        raw = mutated_bytes(rng, [raw.encode("utf-8", "surrogatepass")]).decode("utf-8", "replace")
     handles: dict[str, str] = {}
     change, bad, time_us = parse_frame(raw, HASHTAGS | {"northwind26"}, handles)
     if change is not None:
@@ -378,10 +409,15 @@ def test_jetstream_frames(data):
     assert time_us is None or 0 < time_us < MAX_TIME_US
 
 
-@fuzz(1500)
-@given(st.data())
-def test_bluesky_search_answers(data):
-    posts, cursor = search_page(mutated(data, SEARCH_SEEDS))
+@fuzz(3000)
+@given(SEEDS)
+def test_bluesky_search_answers(seed):
+    for rng in batch(seed, "Bluesky searchPosts answers"):
+        search_answer(mutated(rng, SEARCH_SEEDS))
+
+
+def search_answer(answer) -> None:
+    posts, cursor = search_page(answer)
     items, bad = parse_search_page(posts, HASHTAGS)
     for change in items:
         check_change(change)
@@ -392,10 +428,14 @@ def test_bluesky_search_answers(data):
     assert cursor is None or cursor.isprintable()
 
 
-@fuzz(1500)
-@given(st.data())
-def test_flickr_search_answers(data):
-    answer = mutated(data, FLICKR_SEEDS)
+@fuzz(3000)
+@given(SEEDS)
+def test_flickr_search_answers(seed):
+    for rng in batch(seed, "Flickr search answers"):
+        flickr_answer(mutated(rng, FLICKR_SEEDS))
+
+
+def flickr_answer(answer) -> None:
     try:
         photos, pages = read_answer(answer)
     except (FlickrError, Transient) as exc:  # the poll backs off, or the source stops (error 100)
@@ -411,10 +451,14 @@ def test_flickr_search_answers(data):
     jsontext.dumps(seen).encode("utf-8")  # the cursor
 
 
-@fuzz(1000)  # feedparser is the slow one
-@given(st.data())
-def test_feed_documents(data):
-    body = mutated_bytes(data, FEEDS)
+@fuzz(2000)  # feedparser is the slow one
+@given(SEEDS)
+def test_feed_documents(seed):
+    for rng in batch(seed, "RSS/Atom documents"):
+        feed_document(mutated_bytes(rng, FEEDS))
+
+
+def feed_document(body: bytes) -> None:
     items, bad, _bozo = read_feed(body, "https://feeds.example/tag.rss",
                                   now=datetime(2026, 8, 1, tzinfo=UTC))  # fmt: skip
     for change in items:
@@ -439,13 +483,18 @@ DELIVERIES = (
 DELIVERY_SEEDS = seeds(DELIVERIES)
 
 
-@fuzz(1500)
-@given(st.data())
-def test_recording_lines(data):
-    line, how = mutated(data, DELIVERY_SEEDS), data.draw(st.integers(0, 3), label="how")
+@fuzz(3000)
+@given(SEEDS)
+def test_recording_lines(seed):
+    for rng in batch(seed, "recording lines (replay)"):
+        recording_line(rng)
+
+
+def recording_line(rng: random.Random) -> None:
+    line, how = mutated(rng, DELIVERY_SEEDS), rng.randint(0, 3)
     text = json.dumps(line, ensure_ascii=bool(how & 1))
     if how & 2:  # the line's bytes too
-        text = mutated_bytes(data, [text.encode("utf-8", "surrogatepass")]).decode(
+        text = mutated_bytes(rng, [text.encode("utf-8", "surrogatepass")]).decode(
             "utf-8", "replace"
         )
     outcome = parse_line(7, text, HASHTAGS, {})
