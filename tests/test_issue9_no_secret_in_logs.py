@@ -7,8 +7,9 @@ verbosity, and a filter on its handler redacts credentials (`api_key=`, `access_
 Bearer token…) from any line that still names one; what a source records of a failed request
 (its state, persisted in the archive and Redis) names the URL without its query.
 Reproduction: every source against its fake, each credential a recognisable secret, the
-collector at DEBUG with a 429 and a 503 on the way, a report and a site build; then every log
-line, every file under var/ and output/, and every Redis value are searched for the secrets.
+collector at DEBUG with a 429 and a 503 on the way, a count refresh, a report and a site build;
+then every log line, every file under var/ and output/, and every Redis value are searched for
+the secrets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from core.items import format_time
 from tests.collector.test_sources_bluesky_live import post_view
+from tests.fakes.appview import AppViewFake
 from tests.fakes.bluesky import BlueskyFake
 from tests.fakes.feeds import FeedsFake
 from tests.fakes.flickr import FlickrFake
@@ -44,14 +46,14 @@ FEED = (f"<?xml version='1.0'?><rss version='2.0'><channel><title>b</title><item
         f"</channel></rss>")  # fmt: skip
 
 
-def sources_yaml(mastodon, jetstream, bsky, flickr, feeds) -> str:
+def sources_yaml(mastodon, jetstream, bsky, flickr, feeds, appview) -> str:
     start = format_time(datetime.now(UTC) - timedelta(hours=2))
     return f"""
 sources:
   - {{type: mastodon, instance: "{mastodon.url}", hashtags: [{TAG}], token_env: TEST_MASTODON_TOKEN,
      poll_seconds: 0.3, watchdog_seconds: 5, min_connected_seconds: 0, backoff_seconds: [0.1, 0.5]}}
   - {{type: bluesky, hashtags: [{TAG}], jetstream: "{jetstream.ws_url}/subscribe", pds: "{bsky.url}",
-     identifier_env: TEST_BSKY_HANDLE, password_env: TEST_BSKY_APP_PASSWORD_ENV,
+     identifier_env: TEST_BSKY_HANDLE, password_env: TEST_BSKY_APP_PASSWORD_ENV, appview: "{appview.url}",
      backfill_from: "{start}", batch_seconds: 0.05, backoff_seconds: [0.1, 0.5]}}
   - {{type: flickr, tags: [{TAG}], key_env: TEST_FLICKR_KEY, base_url: "{flickr.url}/services/rest/",
      interval: 0.3, since: 0, backoff_seconds: [0.1, 0.5]}}
@@ -102,7 +104,8 @@ def redis_values(client) -> list[str]:
 def test_no_secret_in_any_log_or_file(tmp_path, redis_url, redis_client):
     with MastodonFake(tokens={MASTODON_TOKEN}, heartbeat=0.5) as mastodon, JetstreamFake() as js, \
             BlueskyFake(accounts={ENV["TEST_BSKY_HANDLE"]: BSKY_PASSWORD}) as bsky, \
-            FlickrFake(api_keys={FLICKR_KEY}) as flickr, FeedsFake() as feeds:  # fmt: skip
+            FlickrFake(api_keys={FLICKR_KEY}) as flickr, FeedsFake() as feeds, \
+            AppViewFake() as appview:  # fmt: skip
         mastodon.publish(new_status(f"<p>toot #{TAG}</p>", tags=[TAG]))
         bsky.publish(post_view(1, datetime.now(UTC) - timedelta(minutes=30)), keep=True)
         flickr.publish({"owner": "12345678@N00", "secret": "abc123", "server": "65535",
@@ -111,7 +114,7 @@ def test_no_secret_in_any_log_or_file(tmp_path, redis_url, redis_client):
         feeds.set_feed("/blog.rss", FEED)
         mastodon.faults.fail(503, count=1, path="/api/v1/timelines")  # error paths log too
         flickr.faults.rate_limit(count=1, reset_in=0.5)
-        content = write_content(tmp_path, sources_yaml(mastodon, js, bsky, flickr, feeds))
+        content = write_content(tmp_path, sources_yaml(mastodon, js, bsky, flickr, feeds, appview))
         env = {**os.environ, **ENV, "REDIS_URL": redis_url, "AFA_CONTENT_DIR": str(content),
                "AFA_ARCHIVE_PATH": str(tmp_path / "var" / "archive.db"),
                "AFA_VAR_DIR": str(tmp_path / "var"), "AFA_OUTPUT_DIR": str(tmp_path / "output"),
@@ -136,8 +139,16 @@ def test_no_secret_in_any_log_or_file(tmp_path, redis_url, redis_client):
         finally:
             collector.send_signal(signal.SIGTERM)
             collector_log, _ = collector.communicate(timeout=60)
+        refreshing = subprocess.run(
+            [sys.executable, "-m", "collector", "-v", "refresh-counts", EVENT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip - every source asked again, keys too
         sessions = [*bsky._access, *bsky._refresh]  # the session tokens the PDS handed out
-        used = (flickr.requests_to("/services/rest/")[0].param("api_key"),
+        used = (flickr.requests_to("/services/rest/")[-1].param("api_key"),
                 mastodon.requests[-1].headers.get("authorization"))  # fmt: skip
     assert wanted <= archived, "\n".join(
         ln for ln in collector_log.splitlines() if " DEBUG " not in ln
@@ -148,9 +159,11 @@ def test_no_secret_in_any_log_or_file(tmp_path, redis_url, redis_client):
                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     building = subprocess.run([sys.executable, "-m", "sitegen", "build", "--no-search"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert refreshing.returncode == 0, refreshing.stderr[-2000:]
     assert reporting.returncode == 0 and building.returncode == 0, building.stderr
     secrets = [MASTODON_TOKEN, FLICKR_KEY, BSKY_PASSWORD, *sessions]
-    logs = [collector_log, reporting.stdout, reporting.stderr, building.stdout, building.stderr]
+    logs = [collector_log, refreshing.stdout, refreshing.stderr, reporting.stdout,
+            reporting.stderr, building.stdout, building.stderr]  # fmt: skip
     for secret in secrets:
         assert [line for log in logs for line in log.splitlines() if secret in line] == []
     files = [p for d in ("var", "output") for p in (tmp_path / d).rglob("*") if p.is_file()]
