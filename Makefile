@@ -8,9 +8,10 @@ EVENT  ?= northwind-2026
 RECORDING := var/recordings/$(EVENT).jsonl
 SPEED  ?= 60
 DURATION ?= 0
+FUZZ_EXAMPLES ?= 100000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run collect site publish restore live test bench bench-collector bench-site bench-live bench-publish bench-enrich stop lint clean check-content vnu axe browser servers
+.PHONY: help setup demo run collect site publish restore live test fuzz bench bench-collector bench-site bench-live bench-publish bench-enrich stop lint clean check-content vnu axe browser servers
 VNU_JAR := var/tools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 VNU_VERSION := 26.9.27
 AXE_JS := var/tools/axe/node_modules/axe-core/axe.min.js
@@ -76,6 +77,9 @@ servers: ## Debian's rsync and HAProxy for the publish and deployment tests (ins
 
 test: $(STAMP) browser servers $(VNU_JAR) $(AXE_JS) ## Run the whole test suite against real Redis, SQLite, servers and a browser
 	AFA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+fuzz: $(STAMP) ## Fuzz every source's parsing with mutated real payloads (FUZZ_EXAMPLES=100000 per kind)
+	AFA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/collector/test_sources_fuzz.py -p no:cacheprovider -q -s --timeout=0 --durations=0
 
 bench: $(STAMP) $(RECORDING) ## Run every benchmark and print its figures
 	$(PY) tests/bench/run.py

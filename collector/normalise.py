@@ -1,8 +1,10 @@
 """Source fields → Item fields, the rules every source shares: plain text from HTML, hashtags
-from text, lenient timestamps in UTC, and the change objects parsers hand to the store."""
+from text, lenient timestamps in UTC, clean text, and the change objects parsers hand to the
+store."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html.parser
 import re
@@ -14,7 +16,7 @@ from html.parser import HTMLParser
 
 from core.errors import ParseError
 from core.events import Event
-from core.items import Author, Item
+from core.items import Author, Item, format_time
 
 from .sanitise import safe_url
 
@@ -69,6 +71,112 @@ class ProfileHint:
 
 # what a parser or enrichment hands to collector.store.save_batch
 Change = Item | Delete | AuthorUpdate | Counts | Refreshed | ProfileHint
+
+
+# -- clean text ---------------------------------------------------------------------------
+
+# What no field of an item may hold: C0 controls but tab and newline (a carriage return becomes a
+# newline first), DEL and the C1 controls, the bidi embeddings, overrides and isolates (they
+# reorder what follows them: a name or a link can be spoofed right-to-left), and U+FFFE/U+FFFF.
+# All of these are invalid in XML 1.0 or unsafe on a page. A lone surrogate (hostile JSON can
+# escape one) cannot even be stored as UTF-8: it becomes U+FFFD.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNSAFE_OR_CR = re.compile(_UNSAFE.pattern[:-1] + r"\r\ud800-\udfff]")
+# Names and handles lose the bidi marks as well (LRM, RLM, ALM): in text they place punctuation,
+# in a name they can turn the direction of what is shown around it.
+_MARKS = re.compile(r"[\u200e\u200f\u061c]")
+
+
+def clean_text(text: str) -> str:
+    """`text` without the characters no page, feed or export may hold (see _UNSAFE)."""
+    if not _UNSAFE_OR_CR.search(text):
+        return text  # the common case: one scan
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _SURROGATE.sub("\ufffd", _UNSAFE.sub("", text))
+
+
+def clean_name(text: str) -> str:
+    """clean_text, and no bidi marks: for names and handles."""
+    text = clean_text(text)
+    return _MARKS.sub("", text) if _MARKS.search(text) else text
+
+
+def clean_change(change):
+    """A change with every text it carries cleaned: an Item field by field (clean_item), any
+    other change (a Delete, what enrichment learns) in its text and Author fields."""
+    if isinstance(change, Item):
+        return clean_item(change)
+    if not dataclasses.is_dataclass(change) or isinstance(change, type):
+        return change
+    values = {}
+    for f in dataclasses.fields(change):
+        value = getattr(change, f.name)
+        if isinstance(value, str):
+            values[f.name] = clean_text(value)
+        elif isinstance(value, Author):
+            values[f.name] = clean_author(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            values[f.name] = clean_change(value)  # a change inside (a stream event's item)
+        elif isinstance(value, list) and any(dataclasses.is_dataclass(v) for v in value):
+            values[f.name] = [clean_change(v) for v in value]  # a delivery's changes
+    return dataclasses.replace(change, **values) if values else change
+
+
+def clean_item(item: Item) -> Item:
+    """The item with clean_text in every field (clean_name in the author's name and handle)."""
+    if not _needs_cleaning(item):
+        return item  # the common case: a scan of each field, no copy
+    media = tuple(
+        dataclasses.replace(m, kind=clean_text(m.kind), url=clean_text(m.url),
+                            preview_url=clean_text(m.preview_url), alt=clean_text(m.alt))
+        for m in item.media
+    )  # fmt: skip
+    return dataclasses.replace(
+        item, uri=clean_text(item.uri), origin=clean_text(item.origin),
+        local_id=clean_text(item.local_id), url=clean_text(item.url),
+        author=clean_author(item.author), html=clean_text(item.html), text=clean_text(item.text),
+        spoiler=clean_text(item.spoiler), lang=_clean_optional(item.lang),
+        tags=tuple(clean_text(t) for t in item.tags), media=media,
+        links=tuple(clean_text(u) for u in item.links),
+        reply_to=_clean_optional(item.reply_to), quote_of=_clean_optional(item.quote_of),
+        extra=_clean_value(item.extra),
+    )  # fmt: skip
+
+
+def clean_author(a: Author) -> Author:
+    return dataclasses.replace(
+        a, id=clean_text(a.id), handle=clean_name(a.handle), name=clean_name(a.name),
+        url=clean_text(a.url), avatar=clean_text(a.avatar),
+    )  # fmt: skip
+
+
+def _needs_cleaning(item: Item) -> bool:
+    a = item.author
+    if _MARKS.search(a.name) or _MARKS.search(a.handle):
+        return True
+    texts = [item.uri, item.origin, item.local_id, item.url, item.html, item.text, item.spoiler,
+             item.lang or "", item.reply_to or "", item.quote_of or "", a.id, a.handle, a.name,
+             a.url, a.avatar, *item.tags, *item.links]  # fmt: skip
+    texts += [t for m in item.media for t in (m.kind, m.url, m.preview_url, m.alt)]
+    if any(_UNSAFE_OR_CR.search(t) for t in texts if isinstance(t, str)):
+        return True
+    return _clean_value(item.extra) != item.extra
+
+
+def _clean_optional(value: str | None) -> str | None:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _clean_value(value):
+    """Every string in a JSON-like value cleaned (extra: titles, ids, a bridged uri)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_value(v) for v in value]
+    return value
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -310,29 +418,67 @@ def normalise_tags(*groups) -> tuple[str, ...]:
 # -- time ---------------------------------------------------------------------------------
 
 
+# A source time outside these years is a broken field, not a post from then: refusing it here
+# keeps year-9999 arithmetic (and OverflowError) out of every later step.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def parse_source_time(value, what: str = "time") -> datetime:
-    """A source timestamp as aware UTC. Accepts Z, +00:00, no zone (taken as UTC), epoch seconds."""
+    """A source timestamp as aware UTC. Accepts Z, +00:00, no zone (taken as UTC), epoch seconds.
+    Raises ParseError for anything else, including times outside 1970..3000."""
     if isinstance(value, str):
-        return _parse_time_text(value, what)  # a replay reads each line's time more than once
-    if isinstance(value, int | float):
+        parsed = _parse_time_text(value, what)  # a replay reads each line's time more than once
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        parsed = _from_epoch(value, what)
+    else:
+        raise ParseError(f"missing {what}")
+    if not EARLIEST <= parsed < LATEST:
+        raise ParseError(f"{what} out of range: {format_time(parsed)}")
+    return parsed
+
+
+def _from_epoch(value: int | float | str, what: str) -> datetime:
+    try:
         return datetime.fromtimestamp(int(value), UTC)
-    raise ParseError(f"missing {what}")
+    except (ValueError, OverflowError, OSError):
+        raise ParseError(f"bad {what} {str(value)[:40]!r}") from None
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse_time_text(value: str, what: str) -> datetime:
     if value.isdigit():
-        return datetime.fromtimestamp(int(value), UTC)
+        return _from_epoch(value, what)
     if not value.strip():
         raise ParseError(f"missing {what}")
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ParseError(f"bad {what} {value!r}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ParseError(f"bad {what} {value[:40]!r}") from None
+
+
+def as_list(value) -> list:
+    """A payload's list, or [] when the field holds anything else (a shape nobody promised)."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def as_text(value) -> str:
+    """A payload's string, or "" when the field holds anything else."""
+    return value if isinstance(value, str) else ""
+
+
+MAX_COUNT = 2**53  # a count, width or height past this is a broken field (and no SQLite int)
+
+
+def as_count(value) -> int:
+    """A non-negative integer field (a count, a size); 0 when it is anything else."""
+    return value if type(value) is int and 0 < value < MAX_COUNT else 0
 
 
 def clamp(value: datetime, latest: datetime) -> datetime:

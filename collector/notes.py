@@ -20,7 +20,7 @@ from core.items import Author, Item
 from core.moderation.pins import Pinner
 from core.settings import Settings
 
-from .normalise import normalise_tags, tags_from_text, text_of_clean_html
+from .normalise import clean_item, normalise_tags, tags_from_text, text_of_clean_html
 from .pipeline import Pipeline
 from .sanitise import sanitise_html, text_to_html
 
@@ -38,12 +38,12 @@ def make_note(event: str, text: str, author: str = "Organizers", now: datetime |
     author = author.strip() or "Organizers"
     html = render_note(text) if markdown else text_to_html(text)
     plain = text_of_clean_html(html) if markdown else text
-    return Item(
+    return clean_item(Item(  # pasted text may carry what a feed cannot: cleaned as a post's
         uri=f"urn:afa:note:{event}:{note_id}", source=SOURCE, origin="organizer",
         local_id=note_id, url="", created_at=now or datetime.now(UTC),
         author=Author(id=f"urn:afa:organizer:{event}:{author}", name=author),
         html=html, text=plain, tags=normalise_tags(tags_from_text(plain)),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def render_note(text: str) -> str:

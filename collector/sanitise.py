@@ -130,7 +130,7 @@ def text_to_html(text: str | None, facets: Iterable[dict] | None = None) -> str:
     """
     if not text:
         return ""
-    data = text.encode("utf-8")
+    data = text.encode("utf-8", "surrogatepass")  # a lone surrogate (hostile JSON) decodes as �
     out: list[str] = []
     pos = 0
     for start, end, href in facet_links(facets or (), len(data)):
@@ -154,14 +154,14 @@ def _escape(chunk: bytes) -> str:
 def facet_links(facets: Iterable[dict], size: int) -> list[tuple[int, int, str]]:
     """(byteStart, byteEnd, href) for every facet that makes a valid link, in order."""
     links = []
-    for facet in facets:
-        if not isinstance(facet, dict):
+    for facet in facets:  # any field of a facet may be broken: that facet is no link, no more
+        if not isinstance(facet, dict) or not isinstance(facet.get("index"), dict):
             continue
-        index = facet.get("index") or {}
-        start, end = index.get("byteStart"), index.get("byteEnd")
-        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= size):
+        start, end = facet["index"].get("byteStart"), facet["index"].get("byteEnd")
+        if not (type(start) is int and type(end) is int and 0 <= start < end <= size):
             continue
-        href = _facet_href(facet.get("features") or [])
+        features = facet.get("features")
+        href = _facet_href(features) if isinstance(features, list) else None
         if href:
             links.append((start, end, href))
     return sorted(links)
@@ -171,10 +171,11 @@ def _facet_href(features: list) -> str | None:
     for feature in features:
         if not isinstance(feature, dict):
             continue
-        kind = feature.get("$type", "")
+        kind = feature.get("$type")
+        kind = kind if isinstance(kind, str) else ""
         if kind.endswith("#link"):
             return safe_url(feature.get("uri"))
-        if kind.endswith("#tag") and feature.get("tag"):
+        if kind.endswith("#tag") and isinstance(feature.get("tag"), str) and feature["tag"]:
             return "https://bsky.app/hashtag/" + _quote(feature["tag"])
         if kind.endswith("#mention") and str(feature.get("did", "")).startswith("did:"):
             return "https://bsky.app/profile/" + _quote(feature["did"])
@@ -184,4 +185,4 @@ def _facet_href(features: list) -> str | None:
 def _quote(value: str) -> str:
     from urllib.parse import quote
 
-    return quote(str(value), safe=":")
+    return quote(str(value), safe=":", errors="replace")

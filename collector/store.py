@@ -36,6 +36,21 @@ class Malformed:
     reason: str
     raw: str
 
+    def __post_init__(self) -> None:
+        for name in ("identity", "reason", "raw"):  # whatever a source sent, storable as UTF-8
+            object.__setattr__(self, name, storable_text(getattr(self, name)))
+
+
+def storable_text(value: Any) -> str:
+    """Text UTF-8 can hold: a lone surrogate (hostile JSON may escape one) kept as its
+    backslash escape, which reads back the same inside a JSON text."""
+    text = value if isinstance(value, str) else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
 
 @dataclass(frozen=True)
 class SavedChange(Change):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from xml.etree import ElementTree as ET
@@ -118,8 +119,11 @@ def _entry(item: Item) -> ET.Element:
 
 def _text(parent: ET.Element, name: str, value: str | None) -> ET.Element:
     child = ET.SubElement(parent, f"{{{ATOM}}}{name}")
-    child.text = value or ""
+    child.text = _NOT_XML.sub("", value or "")  # an archive may predate the collector's clean text
     return child
+
+
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")  # XML 1.0 refuses
 
 
 def base(site: Site, fallback: str) -> str:

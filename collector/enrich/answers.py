@@ -18,18 +18,21 @@ from typing import Any
 
 from core.errors import ParseError
 
-from ..normalise import AuthorUpdate, Counts, Delete
+from ..normalise import AuthorUpdate, Counts, Delete, as_count
 from ..sources import flickr, mastodon
+from ..sources.base import parser
 from .profiles import parse_profiles
 
 FLICKR_NOT_FOUND = 1  # flickr.photos.getInfo: "Photo not found" (deleted, or made private)
 
 
+@parser  # as every source parser: its changes clean, nothing but ParseError out of it
 def profile_updates(answer: Any) -> list[AuthorUpdate]:
     profiles, _broken = parse_profiles(answer)
     return [AuthorUpdate(p.author()) for p in profiles]
 
 
+@parser
 def post_counts(answer: Any, asked: Sequence[str] | None = None) -> list[Counts | Delete]:
     """A getPosts answer `{"posts": [postView]}`."""
     if not isinstance(answer, dict) or not isinstance(answer.get("posts"), list):
@@ -44,6 +47,7 @@ def post_counts(answer: Any, asked: Sequence[str] | None = None) -> list[Counts 
     return changes
 
 
+@parser
 def status_counts(
     answer: Any, origin: str, asked: Sequence[str] | None = None
 ) -> list[Counts | Delete]:
@@ -63,6 +67,7 @@ def status_counts(
     return changes
 
 
+@parser
 def photo_info(answer: Any, photo_id: str) -> list[Delete]:
     """A flickr.photos.getInfo answer says whether the photo still exists (it has comments
     and views, but no faves, so its counts come from the search extras instead)."""
@@ -77,6 +82,7 @@ def photo_info(answer: Any, photo_id: str) -> list[Delete]:
     return []
 
 
+@parser
 def photo_counts(answer: Any) -> list[Counts]:
     """A flickr.photos.search page asked with the count_faves and count_comments extras."""
     photos = answer.get("photos") if isinstance(answer, dict) else None
@@ -94,8 +100,6 @@ def _n(value: Any) -> int:
     """A count, as an int or the string Flickr sometimes sends; anything else is 0."""
     if isinstance(value, bool):
         return 0
-    if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return 0
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 16:
+        value = int(value)
+    return as_count(value)  # a count no SQLite integer holds is a broken field: 0

@@ -33,6 +33,7 @@ from core.errors import ParseError
 from core.events import Event
 from core.items import format_time
 
+from .. import jsontext
 from ..normalise import Change
 from ..sources.base import rate_limit_wait, spent
 from ..sources.flickr import EXTRAS
@@ -314,7 +315,7 @@ def _epoch(iso: str) -> int:
 def _int(value: Any) -> int:
     try:
         return int(value or 0)  # Flickr sends some numbers as strings
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 
@@ -327,10 +328,11 @@ def _version(text: str) -> tuple[int, int]:
 
 
 def _json(response: httpx.Response, kind: type) -> Any:
+    where = response.url.copy_with(query=None)  # Flickr's key is in the query: never in a message
     try:
-        value = response.json()
+        value = jsontext.loads(response.content)
     except ValueError:
-        raise Unavailable(f"{response.url}: not JSON") from None
+        raise Unavailable(f"{where}: not JSON") from None
     if not isinstance(value, kind):
-        raise Unavailable(f"{response.url}: not a JSON {kind.__name__}")
+        raise Unavailable(f"{where}: not a JSON {kind.__name__}")
     return value

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from core.errors import ParseError
 from core.items import Author, Item
 
-from ..normalise import AuthorUpdate
+from ..normalise import AuthorUpdate, clean_author
 from ..sanitise import safe_url
 from ..sources import bluesky
+from ..sources.base import parser
 
 MAX_PROFILES = 100_000  # the cache forgets the least recently used beyond this
 
@@ -37,10 +38,11 @@ class Profile:
 
     def author(self) -> Author:
         url = f"https://bsky.app/profile/{self.handle or self.did}"
-        return Author(id=self.did, handle=self.handle, name=self.name, url=url,
-                      avatar=self.avatar, hidden=self.hidden)  # fmt: skip
+        return clean_author(Author(id=self.did, handle=self.handle, name=self.name, url=url,
+                                   avatar=self.avatar, hidden=self.hidden))  # fmt: skip
 
 
+@parser  # a profile's surprise is one broken profile (parse_profiles), never enrichment's end
 def parse_profile(view: object) -> Profile:
     """One profileViewDetailed (app.bsky.actor.defs): did and handle required, the rest optional."""
     if not isinstance(view, dict):

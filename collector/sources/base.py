@@ -2,7 +2,14 @@
 
 Each live source module exposes `async def run(ctx: SourceContext) -> None`, which retrieves
 (`fetch_*`: network, cursors, rate limits, streaming) and parses (`parse_*`: pure) until
-`ctx.stopping` is set. It hands parsed changes and the cursor that covers them to `ctx.save`,
+`ctx.stopping` is set.
+
+Parsing: a source's `parse_*` functions are wrapped in `@parser`, which holds them to the
+contract whatever a payload holds: they return changes whose text is clean (collector.normalise.
+clean_change), or raise SkipItem (a payload deliberately not archived) or ParseError. Any other
+exception, a shape nobody foresaw, becomes a ParseError naming it; the source keeps the payload
+as one malformed record (counted by the saver) and goes on after it. The replay parses
+recordings with the same functions, so it is held to the same contract. It hands parsed changes and the cursor that covers them to `ctx.save`,
 which commits both in one transaction and then publishes: the source never touches SQLite or
 Redis itself. It reports what it is doing through `ctx.state`, which the runner persists for
 `python -m collector status` and the completeness report.
@@ -20,6 +27,7 @@ lets end it quietly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -28,16 +36,17 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import httpx
 
+from core.errors import ParseError
 from core.events import Event
 from core.items import Item, format_time, parse_time
 from core.settings import Settings
 
-from ..normalise import Change
-from ..store import Malformed
+from ..normalise import Change, SkipItem, clean_change
+from ..store import Malformed, storable_text
 
 log = logging.getLogger("collector.sources")
 MAX_RATE_LIMIT_WAIT = 900.0  # never hold a source longer than this on one answer's word
@@ -69,7 +78,8 @@ class SourceState:
 
     def error(self, exc: BaseException | str) -> None:
         self.errors += 1
-        self.last_error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.last_error = storable_text(text[:2000])  # it may quote a payload: keep it storable
 
     def count(self, changes: Iterable[Change], malformed: Iterable[Malformed] = ()) -> None:
         """Count one committed batch. Only the saver calls this (collect.py, or a test's), so a
@@ -110,6 +120,29 @@ class Backoff:
 
 class Stopping(Exception):
     """The collector stopped while a source waited: it unwinds without an error."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def parser(parse: Callable[P, R]) -> Callable[P, R]:
+    """Hold a parse function to the contract (see the module's docstring): the changes it
+    returns come out clean, and nothing but ParseError and SkipItem comes out of it."""
+
+    @functools.wraps(parse)
+    def parse_one(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = parse(*args, **kwargs)
+        except (ParseError, SkipItem):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad payload spoils one post, no more
+            raise ParseError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+        if isinstance(result, list):  # an answer's changes
+            return [clean_change(change) for change in result]  # type: ignore[return-value]
+        return clean_change(result)
+
+    return parse_one
 
 
 class Saver(Protocol):

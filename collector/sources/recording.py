@@ -46,6 +46,7 @@ from .. import jsontext
 from ..enrich import answers
 from ..normalise import Change, Delete, Refreshed, parse_source_time
 from . import bluesky, feeds, flickr, mastodon
+from .base import parser
 
 FORMAT = "afa-recording/1"
 
@@ -99,10 +100,13 @@ def line_time(data: dict) -> datetime:
     return parse_source_time(data.get("at"), "at")
 
 
+@parser  # a payload's surprise is this line's malformed record, never the replay's end
 def parse_delivery(
     data: dict, number: int, hashtags: set[str], handles: dict[str, str]
 ) -> Delivery:
-    """Parse one delivery's payload. Raises ParseError when the payload is malformed."""
+    """Parse one delivery's payload. Raises ParseError when the payload is malformed, whatever
+    broke in it (see collector.sources.base.parser), SkipItem when it is deliberately not
+    archived."""
     delivery = Delivery(number, line_time(data), data["source"])
     if (source := data["source"], data["type"]) in ANSWERS:
         delivery.changes += ANSWERS[source, data["type"]](data, delivery.at)

@@ -10,14 +10,17 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
+from collector.normalise import Delete, SkipItem
 from collector.sources.base import (
     Backoff,
     SourceContext,
     SourceState,
     Stopping,
+    parser,
     rate_limit_wait,
     spent,
 )
+from core.errors import ParseError
 from core.events import Event
 from core.settings import Settings
 
@@ -133,3 +136,43 @@ def test_a_spent_window_holds_without_an_error_and_defaults_when_unsaid():
     assert ctx.hold_for(response(200), cap=5, default=3) == 3
     assert ctx.state.errors == 0
     assert ctx.hold_for(response(429), cap=5) <= 0.02  # no headers: the next backoff delay
+
+
+# -- the parse contract ------------------------------------------------------------------------
+
+
+def test_any_exception_while_parsing_is_a_parse_error_naming_it():
+    @parser
+    def parse_thing(payload):
+        return payload["index"].get("byteStart")  # a facet index that is a list: AttributeError
+
+    with pytest.raises(ParseError, match="^AttributeError: 'list' object has no attribute 'get'$"):
+        parse_thing({"index": [0, 5]})
+
+
+def test_skip_and_parse_errors_pass_and_changes_come_out_clean():
+    @parser
+    def parse_thing(kind):
+        if kind == "skip":
+            raise SkipItem("not the event's")
+        if kind == "bad":
+            raise ParseError("status has no uri or id")
+        return [Delete("mastodon.social", local_id="12\u202e3"), "kept as it is"]
+
+    with pytest.raises(SkipItem):
+        parse_thing("skip")
+    with pytest.raises(ParseError, match="^status has no uri or id$"):
+        parse_thing("bad")
+    assert parse_thing("ok") == [Delete("mastodon.social", local_id="123"), "kept as it is"]
+
+
+def test_every_payload_parser_wears_the_contract():
+    from collector.enrich import answers, profiles
+    from collector.sources import bluesky, feeds, flickr, mastodon, recording
+
+    parsers = [mastodon.parse_status, mastodon.parse_stream_event, bluesky.parse_jetstream,
+               bluesky.parse_post_view, flickr.parse_photo, feeds.parse_entry,
+               feeds.parse.parse_document, recording.parse_delivery, answers.profile_updates,
+               answers.post_counts, answers.status_counts, answers.photo_info,
+               answers.photo_counts, profiles.parse_profile]  # fmt: skip
+    assert [p.__qualname__ for p in parsers if getattr(p, "__wrapped__", None) is None] == []

@@ -9,7 +9,6 @@ the orchestrator's: this module reports them through the `Live` protocol it is h
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -22,10 +21,11 @@ from websockets.asyncio.client import connect
 
 from core.errors import ParseError, SourceError
 
+from ... import jsontext
 from ...normalise import Change, Delete
 from ...store import Malformed
 from ..base import SourceContext, Stopping
-from .parse import POST, PROFILE, at_uri, parse_jetstream
+from .parse import MAX_TIME_US, POST, PROFILE, at_uri, parse_jetstream
 
 log = logging.getLogger("collector.bluesky")
 MAX_HANDLES = 100_000
@@ -63,15 +63,20 @@ def parse_frame(
     if isinstance(raw, bytes):
         return None, Malformed("jetstream", "binary frame", raw.decode("utf-8", "replace")), None
     try:
-        event = json.loads(raw)
+        event = jsontext.loads(raw)
     except ValueError as exc:
         return None, Malformed("jetstream", f"invalid JSON: {exc}", raw), None
-    time_us = event.get("time_us") if isinstance(event, dict) else None
-    time_us = time_us if isinstance(time_us, int) and time_us > 0 else None
+    time_us = frame_time_us(event)
     try:
         return parse_jetstream(event, hashtags, handles), None, time_us
-    except (ParseError, KeyError, TypeError, ValueError) as exc:
-        return None, Malformed(_identity(event), f"{type(exc).__name__}: {exc}", raw), time_us
+    except ParseError as exc:
+        return None, Malformed(_identity(event), str(exc), raw), time_us
+
+
+def frame_time_us(event) -> int | None:
+    """The frame's time_us when it is one (the cursor moves only to a time it can be)."""
+    time_us = event.get("time_us") if isinstance(event, dict) else None
+    return time_us if type(time_us) is int and 0 < time_us < MAX_TIME_US else None
 
 
 def _identity(event) -> str:
@@ -196,7 +201,7 @@ def _take(ctx: SourceContext, batch: _Batch, raw, handles, seen: _Recent) -> int
 def _record(ctx: SourceContext, raw, change) -> None:
     """A frame that mattered, for the recording: deletes only when they hit an archived post."""
     try:
-        payload = json.loads(raw)
+        payload = jsontext.loads(raw)  # too deep: kept as its text, as a broken frame is
     except (TypeError, ValueError):
         payload = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     more = {"deletes": change.uri} if isinstance(change, Delete) else {}

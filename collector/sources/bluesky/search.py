@@ -18,7 +18,8 @@ import httpx
 from core.errors import ParseError, SourceError
 from core.items import format_time
 
-from ...normalise import Change, SkipItem, parse_source_time
+from ... import jsontext
+from ...normalise import Change, SkipItem, as_list, parse_source_time
 from ...store import Malformed
 from ..base import SourceContext, spent
 from .parse import parse_post_view
@@ -53,7 +54,7 @@ class Session:
         data = await fetch_xrpc(
             ctx, "POST", self._url("com.atproto.server.createSession"), json=body
         )
-        self.access, self.refresh = data["accessJwt"], data.get("refreshJwt")
+        self.access, self.refresh = _jwt(data, "accessJwt"), _jwt(data, "refreshJwt", None)
 
     async def renew(self, ctx: SourceContext) -> None:
         """refreshSession with the refresh token; a new login when that one has expired too."""
@@ -61,7 +62,8 @@ class Session:
             try:
                 url = self._url("com.atproto.server.refreshSession")
                 data = await fetch_xrpc(ctx, "POST", url, token=self.refresh)
-                self.access, self.refresh = data["accessJwt"], data.get("refreshJwt", self.refresh)
+                self.access = _jwt(data, "accessJwt")
+                self.refresh = _jwt(data, "refreshJwt", self.refresh)
                 return
             except XrpcError as exc:
                 if exc.name not in ("ExpiredToken", "InvalidToken"):
@@ -70,6 +72,19 @@ class Session:
 
     def _url(self, method: str) -> str:
         return f"{self.pds.rstrip('/')}/xrpc/{method}"
+
+
+_REQUIRED = object()
+
+
+def _jwt(data: dict, name: str, default=_REQUIRED):
+    """A token from a session answer (it goes into a header: printable text only)."""
+    token = data.get(name)
+    if isinstance(token, str) and token and token.isprintable():
+        return token
+    if default is _REQUIRED:
+        raise XrpcError(200, "InvalidResponse", f"the session has no {name}")
+    return default
 
 
 class XrpcError(Exception):
@@ -101,14 +116,21 @@ async def fetch_xrpc(ctx: SourceContext, method: str, url: str, *, token=None, *
         if spent(response.headers):  # the next call would be refused: wait for the reset
             ctx.hold_for(response)
             await ctx.wait_for_budget()
-        return response.json()
+        data = _json_or_none(response)
+        if isinstance(data, dict):
+            return data
+        await ctx.back_off(f"{url}: not a JSON object", show=False)
+
+
+def _json_or_none(response: httpx.Response):
+    try:
+        return jsontext.loads(response.content)
+    except ValueError:
+        return None
 
 
 def _xrpc_error(response: httpx.Response) -> XrpcError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
+    body = _json_or_none(response)
     body = body if isinstance(body, dict) else {}
     text = response.text[:200] if not body else ""
     return XrpcError(response.status_code, str(body.get("error") or "HTTPError"),
@@ -130,13 +152,11 @@ async def fetch_search_pages(
             params["until"] = format_time(until)
         if cursor:
             params["cursor"] = cursor
-        data = await _search(ctx, session, params)
-        posts = [p for p in data.get("posts") or [] if isinstance(p, dict)]
+        posts, cursor = search_page(await _search(ctx, session, params))
         yield posts
-        oldest = _oldest(posts)
+        oldest = oldest_post(posts)
         if not posts or (oldest is not None and oldest < since):
             return
-        cursor = data.get("cursor") if isinstance(data.get("cursor"), str) else None
         if cursor is None:  # the result set ended early: narrow the window and go on
             if oldest is None or (until is not None and oldest + timedelta(seconds=1) >= until):
                 return
@@ -156,7 +176,16 @@ async def _search(ctx: SourceContext, session: Session, params: dict) -> dict:
     return await fetch_xrpc(ctx, "GET", url, token=session.access, params=params)
 
 
-def _oldest(posts: list[dict]) -> datetime | None:
+def search_page(data) -> tuple[list[dict], str | None]:
+    """A searchPosts answer → (its postViews, the next page's cursor). Pure."""
+    data = data if isinstance(data, dict) else {}
+    posts = [p for p in as_list(data.get("posts")) if isinstance(p, dict)]
+    cursor = data.get("cursor")
+    return posts, cursor if isinstance(cursor, str) and cursor.isprintable() else None
+
+
+def oldest_post(posts: list[dict]) -> datetime | None:
+    """The oldest indexedAt among postViews (where the walk goes on from)."""
     times = []
     for post in posts:
         try:
@@ -176,10 +205,12 @@ def parse_search_page(
             items.append(parse_post_view(post, hashtags))
         except SkipItem:
             continue
-        except (ParseError, KeyError, TypeError, ValueError) as exc:
-            identity = str(post.get("uri") or "searchPosts")
+        except ParseError as exc:
+            identity = (
+                str(post.get("uri") or "searchPosts") if isinstance(post, dict) else "searchPosts"
+            )
             log.warning("Could not process bluesky:%s: %s", identity, exc)
-            bad.append(Malformed(identity, f"{type(exc).__name__}: {exc}", _raw(post)))
+            bad.append(Malformed(identity, str(exc), _raw(post)))
     return items, bad
 
 

@@ -19,11 +19,13 @@ from typing import Any
 
 import feedparser
 
+from core.errors import ParseError
 from core.items import Author, Item, Media
 
-from ...normalise import html_to_text, links_in_html, normalise_tags
+from ...normalise import EARLIEST, LATEST, html_to_text, links_in_html, normalise_tags
 from ...sanitise import safe_url, sanitise_html
 from ...store import Malformed
+from ..base import parser
 
 log = logging.getLogger("collector.feeds")
 SOURCE = "feed"
@@ -47,8 +49,11 @@ def read_feed(
     """(items, entries that could not be read, why the XML is broken or None).
 
     Only a syntax error counts as broken: a wrong or missing charset is a warning."""
-    headers = {"content-location": url, "content-type": content_type}
-    parsed = feedparser.parse(body, response_headers=headers)
+    try:
+        parsed = parse_document(body, {"content-location": url, "content-type": content_type})
+    except ParseError as exc:  # the whole document: one malformed record, the feed goes on
+        log.warning("Could not process feed:%s: %s", url, exc)
+        return [], [Malformed(f"feed:{url}", str(exc), body.decode("utf-8", "replace"))], None
     bozo = None
     if parsed.bozo:
         why = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
@@ -59,14 +64,29 @@ def read_feed(
     for entry in parsed.entries:
         try:
             items.append(parse_entry(entry, url, now))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except ParseError as exc:
             name = entry.get("id") or entry.get("link") or "?"
-            log.warning("Could not process feed:%s: %s: %s", name, type(exc).__name__, exc)
-            raw = json.dumps(entry, default=str, ensure_ascii=False)
-            malformed.append(Malformed(f"feed:{name}", f"{type(exc).__name__}: {exc}", raw))
+            log.warning("Could not process feed:%s: %s", name, exc)
+            raw = _raw(entry)
+            malformed.append(Malformed(f"feed:{name}", str(exc), raw))
     return items, malformed, bozo
 
 
+@parser
+def parse_document(body: bytes, headers: dict[str, str]) -> feedparser.FeedParserDict:
+    """feedparser's reading of a document: it reports broken XML as `bozo` rather than raising,
+    and whatever it might raise all the same is this document's fault, not the source's."""
+    return feedparser.parse(body, response_headers=headers)
+
+
+def _raw(entry: dict) -> str:
+    try:
+        return json.dumps(entry, default=str, ensure_ascii=False)
+    except ValueError:  # a circular structure: its text will do
+        return repr(entry)
+
+
+@parser
 def parse_entry(entry: dict, feed_url: str, now: datetime) -> Item:
     html = sanitise_html(_content(entry))
     title = _text(entry.get("title"))
@@ -124,9 +144,10 @@ def _time(value: time.struct_time | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (OverflowError, ValueError, TypeError):
+        parsed = datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, TypeError, OSError):
         return None
+    return parsed if EARLIEST <= parsed < LATEST else None  # out of range: as if missing
 
 
 def _author(entry: dict, feed_url: str) -> Author:

@@ -10,6 +10,7 @@ import httpx
 
 from core.errors import SourceError
 
+from ... import jsontext
 from ..base import SourceContext
 from .options import Options
 from .parse import EXTRAS
@@ -74,23 +75,39 @@ def _read(ctx: SourceContext, opts: Options, response: httpx.Response) -> tuple[
     if response.status_code != 200:
         raise Transient(f"HTTP {response.status_code} from {opts.base_url}")
     try:
-        data = response.json()
+        data = jsontext.loads(response.content)
     except ValueError as exc:
         raise Transient(f"response is not JSON: {exc}") from exc
+    try:
+        return read_answer(data)
+    except FlickrError as exc:
+        if exc.code in CONFIG_CODES:
+            raise SourceError(ctx.key, opts.base_url, str(exc)) from None
+        raise Transient(str(exc)) from None
+
+
+class FlickrError(Exception):
+    """An answer with stat "fail"."""
+
+    def __init__(self, code, message) -> None:
+        self.code = code if type(code) is int else None
+        super().__init__(f"Flickr error {str(code)[:20]}: {str(message)[:200]}")
+
+
+def read_answer(data) -> tuple[list, int]:
+    """A photos.search answer → (photos, pages). Pure: raises FlickrError for a "fail" and
+    Transient for an answer that is not a search result."""
     if not isinstance(data, dict):
         raise Transient("response is not a JSON object")
     if data.get("stat") == "fail":
-        code, message = data.get("code"), data.get("message", "")
-        if code in CONFIG_CODES:
-            raise SourceError(ctx.key, opts.base_url, f"Flickr error {code}: {message}")
-        raise Transient(f"Flickr error {code}: {message}")
+        raise FlickrError(data.get("code"), data.get("message", ""))
     photos = data.get("photos")
     if not isinstance(photos, dict) or not isinstance(photos.get("photo"), list):
         raise Transient("response has no photos list")
     try:
         pages = int(photos.get("pages") or 0)  # sometimes a string
-    except (TypeError, ValueError):
-        raise Transient(f"bad pages {photos.get('pages')!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise Transient(f"bad pages {str(photos.get('pages'))[:40]!r}") from None
     return photos["photo"], pages
 
 

@@ -10,7 +10,7 @@ from datetime import time as day_time
 from core.items import parse_time
 
 from ..base import Backoff
-from .instance import Feed, id_key, seen_in, status_created
+from .instance import Feed, id_key, seen_in
 from .rest import fetch_json
 from .save import save, save_statuses
 
@@ -72,7 +72,7 @@ async def walk_forward(feed: Feed, tag: str, min_id: str, backoff: Backoff) -> N
         page = await fetch_page(feed, tag, {"min_id": min_id}, backoff)
         if not page:
             return
-        top = max((s["id"] for s in page), key=id_key)
+        top = max((i for i, _ in seen_in(page).ids), key=id_key, default=min_id)
         await save_statuses(feed, tag, page)
         if id_key(top) <= id_key(min_id):
             return  # the server ignored min_id: stop rather than loop
@@ -89,19 +89,28 @@ async def walk_back(feed: Feed, tag: str, since: datetime | None, backoff: Backo
             break
         await save_statuses(feed, tag, page, advance=False)
         newest = newest or page
-        oldest = min(page, key=lambda s: id_key(s["id"]))
-        created = status_created(oldest)
-        if since is None or created is None or created < since or oldest["id"] == max_id:
+        ids = seen_in(page).ids
+        if not ids:
             break
-        max_id = oldest["id"]
+        oldest, created = min(ids, key=lambda pair: id_key(pair[0]))
+        if since is None or created is None or created < since or oldest == max_id:
+            break
+        max_id = oldest
     if newest:
         await save(feed, tag, [], [], seen_in(newest), advance=True)
 
 
 async def fetch_page(feed: Feed, tag: str, params: dict, backoff: Backoff) -> list[dict]:
     params = {"limit": feed.opts.page_limit, **params}
-    page, _ = await fetch_json(feed, f"/api/v1/timelines/tag/{tag}", params, backoff)
-    page = [s for s in page or [] if isinstance(s, dict) and isinstance(s.get("id"), str | int)]
+    payload, _ = await fetch_json(feed, f"/api/v1/timelines/tag/{tag}", params, backoff)
+    page = page_statuses(payload)
     if tag in feed.walked:
         feed.walked[tag].update(str(s["id"]) for s in page)
     return page
+
+
+def page_statuses(payload) -> list[dict]:
+    """The statuses of a timeline answer: its objects with an id (a list of anything else is
+    not a page). Pure."""
+    page = payload if isinstance(payload, list) else []
+    return [s for s in page if isinstance(s, dict) and isinstance(s.get("id"), str | int)]

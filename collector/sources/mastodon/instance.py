@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.errors import SourceError
-from core.items import parse_time
+from core.errors import ParseError, SourceError
 
-from ...normalise import Delete
+from ...normalise import Delete, parse_source_time
 from ..base import SourceContext
-from .parse import SOURCE, origin_host
+from .parse import SOURCE, is_local_id, origin_host
 
 log = logging.getLogger("collector.mastodon")
 
@@ -113,13 +112,14 @@ def id_key(local_id) -> tuple:
 
 def status_created(status: dict) -> datetime | None:
     try:
-        return parse_time(status.get("created_at"))
-    except (TypeError, ValueError):
+        return parse_source_time(status.get("created_at"), "created_at")
+    except ParseError:
         return None
 
 
 def seen_in(statuses: list[dict]) -> Seen:
-    return Seen([(str(s["id"]), status_created(s)) for s in statuses])
+    """The ids a page shows (those that can be a cursor) and their created_at."""
+    return Seen([(str(s["id"]), status_created(s)) for s in statuses if is_local_id(s.get("id"))])
 
 
 RECENT_KEPT = 2000  # per tag: what this run remembers as re-check candidates

@@ -6,16 +6,21 @@ apart from them, so every payload can be tested from a file.
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from core.errors import ParseError
-from core.items import Author, Item, Media
+from core.items import Author, Item, Media, format_time
 
+from ... import jsontext
 from ...normalise import (
     Delete,
     SkipItem,
+    as_count,
+    as_dict,
+    as_list,
+    as_text,
     first,
     links_in_post,
     normalise_tags,
@@ -24,11 +29,20 @@ from ...normalise import (
     text_of_clean_html,
 )
 from ...sanitise import safe_url, sanitise_html
+from ..base import parser
 
 SOURCE = "mastodon"
 ARCHIVED_VISIBILITY = {"public", "unlisted"}
 BRIDGY_PREFIX = "https://bsky.brid.gy/convert/ap/"
 MEDIA_KINDS = {"image", "gifv", "video", "audio"}
+LOCAL_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def is_local_id(value) -> bool:
+    """An instance-local id we can page and delete by: Mastodon's snowflakes, and the flake
+    and ULID ids of other servers. Anything else in a payload is not one."""
+    return isinstance(value, str | int) and not isinstance(value, bool) and bool(
+        LOCAL_ID.fullmatch(str(value)))  # fmt: skip
 
 
 def origin_host(origin: str) -> str:
@@ -43,6 +57,7 @@ def canonical_uri(uri: str) -> str:
     return uri
 
 
+@parser
 def parse_status(status: dict, origin: str) -> Item:
     """One Status object as seen through `origin` → Item. A boost parses to the boosted post.
 
@@ -56,12 +71,12 @@ def parse_status(status: dict, origin: str) -> Item:
         booster, status = status, status["reblog"]  # the wrapper says who boosted it, and when
     host = origin_host(origin)
     uri, local_id = status.get("uri"), status.get("id")
-    if not isinstance(uri, str) or not uri or local_id in (None, ""):
+    if not isinstance(uri, str) or not uri or not is_local_id(local_id):
         raise ParseError("status has no uri or id")
-    visibility = status.get("visibility") or "public"
+    visibility = as_text(status.get("visibility")) or "public"
     if visibility not in ARCHIVED_VISIBILITY:
-        raise SkipItem(f"visibility {visibility}")
-    content = status.get("content") or ""
+        raise SkipItem(f"visibility {visibility[:40]}")
+    content = as_text(status.get("content"))
     html = sanitise_html(content)
     text = text_of_clean_html(html)  # from the cleaned HTML: a <script>'s text is not the post's
     return Item(
@@ -74,20 +89,20 @@ def parse_status(status: dict, origin: str) -> Item:
         author=parse_account(status.get("account"), host),
         html=html,
         text=text,
-        spoiler=str(status.get("spoiler_text") or ""),
-        sensitive=bool(status.get("sensitive")),
-        lang=status.get("language") or None,
+        spoiler=as_text(status.get("spoiler_text")),
+        sensitive=status.get("sensitive") is True,
+        lang=as_text(status.get("language"))[:40] or None,
         tags=normalise_tags(
-            [t.get("name") for t in status.get("tags") or [] if isinstance(t, dict)],
+            [as_text(t.get("name")) for t in as_list(status.get("tags")) if isinstance(t, dict)],
             tags_from_text(text),
         ),
-        media=tuple(m for m in map(parse_media, status.get("media_attachments") or []) if m),
+        media=tuple(m for m in map(parse_media, as_list(status.get("media_attachments"))) if m),
         links=tuple(links_in_post(content, html)),
         reply_to=None,  # we only know the instance-local in_reply_to_id; see extra
         quote_of=_quoted_uri(status.get("quote")),
-        boosts=_count(status.get("reblogs_count")),
-        likes=_count(status.get("favourites_count")),
-        replies=_count(status.get("replies_count")),
+        boosts=as_count(status.get("reblogs_count")),
+        likes=as_count(status.get("favourites_count")),
+        replies=as_count(status.get("replies_count")),
         edited_at=_maybe_time(status.get("edited_at")),
         extra=_extra(status) | _boosted(booster, host),
     )
@@ -96,15 +111,15 @@ def parse_status(status: dict, origin: str) -> Item:
 def parse_account(account: dict | None, host: str) -> Author:
     if not isinstance(account, dict):
         raise ParseError("status has no account")
-    acct = str(account.get("acct") or account.get("username") or "")
+    acct = as_text(account.get("acct")) or as_text(account.get("username"))
     if not acct:
         raise ParseError("account has no acct")
     handle = "@" + acct if "@" in acct else f"@{acct}@{host}"  # local accounts omit the host
     url = safe_url(account.get("url")) or ""
     return Author(
-        id=str(first(account.get("uri"), url, handle)),
+        id=first(as_text(account.get("uri")), url, handle),
         handle=handle,
-        name=str(account.get("display_name") or ""),  # plain text; templates escape it
+        name=as_text(account.get("display_name")),  # plain text; templates escape it
         url=url,
         avatar=safe_url(first(account.get("avatar_static"), account.get("avatar"))) or "",
         noindex=account.get("noindex") is True,
@@ -117,16 +132,16 @@ def parse_media(attachment: dict) -> Media | None:
     url = safe_url(attachment.get("url")) or safe_url(attachment.get("remote_url"))
     if not url:
         return None
-    meta = attachment.get("meta") or {}
-    size = meta.get("original") or meta.get("small") or {}
-    kind = attachment.get("type")
+    meta = as_dict(attachment.get("meta"))
+    size = as_dict(meta.get("original")) or as_dict(meta.get("small"))
+    kind = as_text(attachment.get("type"))
     return Media(
         kind=kind if kind in MEDIA_KINDS else "unknown",
         url=url,
         preview_url=safe_url(attachment.get("preview_url")) or "",
-        alt=str(attachment.get("description") or ""),
-        width=_int_or_none(size.get("width")),
-        height=_int_or_none(size.get("height")),
+        alt=as_text(attachment.get("description")),
+        width=as_count(size.get("width")) or None,
+        height=as_count(size.get("height")) or None,
     )
 
 
@@ -138,8 +153,8 @@ def _quoted_uri(quote) -> str | None:
 
 
 def _extra(status: dict) -> dict:
-    extra = {"visibility": status.get("visibility") or "public"}
-    if status.get("in_reply_to_id"):
+    extra = {"visibility": as_text(status.get("visibility")) or "public"}
+    if is_local_id(status.get("in_reply_to_id")):
         extra["in_reply_to_id"] = str(status["in_reply_to_id"])
     if status.get("uri") != canonical_uri(status.get("uri", "")):
         extra["bridged_from"] = status["uri"]
@@ -156,21 +171,19 @@ def _boosted(wrapper: dict | None, host: str) -> dict:
         return {}  # the boosted post is still a post; only who boosted it is unknown
     found = {"boosted_by": {"id": by.id, "handle": by.handle, "name": by.name, "url": by.url,
                             "avatar": by.avatar}}  # fmt: skip
-    if isinstance(wrapper.get("created_at"), str):
-        found["boosted_at"] = wrapper["created_at"]
+    try:  # as every source time: a broken one is left out, never stored for later to trip on
+        found["boosted_at"] = format_time(parse_source_time(wrapper.get("created_at")))
+    except ParseError:
+        pass
     return found
 
 
-def _count(value) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
-
-
-def _int_or_none(value) -> int | None:
-    return value if isinstance(value, int) else None
-
-
 def _maybe_time(value):
-    return parse_source_time(value, "edited_at") if value else None
+    """edited_at, when it is a time: a broken one leaves the post unedited, not malformed."""
+    try:
+        return parse_source_time(value, "edited_at") if value else None
+    except ParseError:
+        return None
 
 
 # -- streaming ----------------------------------------------------------------------------
@@ -189,17 +202,18 @@ class StreamEvent:
         return self.item or self.delete
 
 
+@parser
 def parse_stream_event(event_name: str, data_text: str, origin: str) -> StreamEvent:
     """One SSE event from a hashtag stream. Unknown event names are ignored, not errors."""
     if event_name == "delete":
         local_id = (data_text or "").strip().strip('"')
-        if not local_id:
+        if not is_local_id(local_id):
             raise ParseError("delete without an id")
         return StreamEvent("delete", delete=Delete(origin_host(origin), local_id=local_id))
     if event_name not in ("update", "status.update"):
         return StreamEvent("ignored")
     try:
-        status = json.loads(data_text)
+        status = jsontext.loads(data_text)
     except (TypeError, ValueError) as exc:
         raise ParseError(f"invalid JSON: {exc}") from None
     kind = "update" if event_name == "update" else "edit"

@@ -9,6 +9,7 @@ import httpx
 
 from core.errors import SourceError
 
+from ... import jsontext
 from ..base import Backoff, spent
 from .instance import Feed
 from .parse import SOURCE
@@ -91,7 +92,7 @@ async def paced_get(
 
 def json_or_none(response: httpx.Response):
     try:
-        return response.json()
+        return jsontext.loads(response.content)
     except ValueError:
         return None
 
