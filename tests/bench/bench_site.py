@@ -250,6 +250,16 @@ def floor(settings: Settings, now: datetime) -> tuple[float, int]:
 
 
 def rss_mb() -> float:
+    """This process's peak resident memory. Linux's ru_maxrss carries the parent's over fork and
+    exec, so a step's child would report the parent's peak (it holds every generated post, 2.5 GB
+    at a million) whatever the build used: the kernel's own high-water mark (VmHWM) is read."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
