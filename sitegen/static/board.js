@@ -14,26 +14,14 @@
  */
 (function () {
   "use strict";
+  var el = window.AfaDom.el, safeUrl = window.AfaDom.safeUrl;  // static/dom.js
 
   var TIME_24 = /(^|[^\d:.])([01]?\d|2[0-3])[:.h]([0-5]\d)(?![\d:])\s*(am|pm)?/i;
   var TIME_12 = /(^|[^\d:.])(1[0-2]|0?[1-9])\s*(am|pm)\b/i;
   var TOMORROW = /\btomorrow\b/i;
   var HOUR = 3600 * 1000, DAY_STARTS = 6 * HOUR, LENGTH = 2 * HOUR, MOST = 40, AVATARS = 12;
 
-  function safeUrl(value) {
-    if (!value || typeof value !== "string") return "";
-    try {
-      var url = new URL(value);
-      return url.protocol === "http:" || url.protocol === "https:" ? url.href : "";
-    } catch (err) { return ""; }
-  }
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text) node.textContent = text;
-    return node;
-  }
 
   function Clock(tz) {
     var parts = new Intl.DateTimeFormat("en-GB", {

@@ -22,6 +22,7 @@
  */
 (function () {
   "use strict";
+  var el = window.AfaDom.el, safeUrl = window.AfaDom.safeUrl;  // static/dom.js
 
   var main = document.getElementById("wall");
   if (!main) return;
@@ -228,20 +229,7 @@
 
   // ---- one card, built with DOM APIs (mirrors the card macro of templates/wall.html) ----------
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text) node.textContent = text;
-    return node;
-  }
 
-  function safeUrl(value) {
-    if (!value || typeof value !== "string") return "";
-    try {
-      var url = new URL(value);
-      return url.protocol === "http:" || url.protocol === "https:" ? url.href : "";
-    } catch (err) { return ""; }
-  }
 
   function photosOf(item) {
     if (item.sensitive || item.spoiler) return [];

@@ -124,7 +124,7 @@ def test_schedule_and_serve_stop_cleanly_on_sigterm(tmp_path):
     assert schedule.returncode == 0 and serve.returncode == 0, outputs
     assert (
         outputs[0].rstrip().endswith("stopped")
-        and "initial build: built 109 pages, 7 static and" in outputs[0]
+        and "initial build: built 109 pages, 8 static and" in outputs[0]
     )
     assert outputs[1].rstrip().endswith("stopped") and "GET" not in outputs[1]
 

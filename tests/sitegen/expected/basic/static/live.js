@@ -26,6 +26,7 @@
  */
 (function () {
   "use strict";
+  var el = window.AfaDom.el, safeUrl = window.AfaDom.safeUrl;  // static/dom.js
 
   var main = document.querySelector("main[data-stream]");
   var list = document.getElementById("live-posts");
@@ -259,22 +260,7 @@
 
   // ---- one post, built with DOM APIs (mirrors templates/_post.html) --------------------------
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text) node.textContent = text;
-    return node;
-  }
 
-  function safeUrl(value) {
-    if (!value || typeof value !== "string") return "";
-    try {
-      var url = new URL(value);
-      return url.protocol === "http:" || url.protocol === "https:" ? url.href : "";
-    } catch (err) {
-      return "";
-    }
-  }
 
   function link(href, className, text) {
     var a = el("a", className, text);
