@@ -175,7 +175,8 @@ sentinel down-after-milliseconds afa 5000
 sentinel failover-timeout afa 60000
 sentinel parallel-syncs afa 1
 # sentinel auth-pass afa <the primary's password, from your secret store>
-# Every program then reaches Redis through the Sentinels: see REDIS_URL in the README.
+# Every program then reaches Redis through the Sentinels, in /etc/afa/afa.env:
+# REDIS_URL=redis+sentinel://:PASSWORD@sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/afa/0
 """
 
 

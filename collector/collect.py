@@ -314,6 +314,7 @@ class Collector:
         async with self.lock:
             await self._in_thread(save_source_states, self.db, rows)
             await asyncio.to_thread(self.pipeline.publish_states, rows)
+            await asyncio.to_thread(self.pipeline.check_level, [e.slug for e in self.events])
             await asyncio.to_thread(self.pipeline.heal)
 
 

@@ -26,14 +26,14 @@ from typing import Any
 import redis as redis_lib
 import sqlite_utils
 
-from core.archive import Change, open_archive
+from core.archive import Change, last_seq, open_archive
 from core.errors import AfaError
 from core.redisconn import connect, redact
 from core.settings import Settings
 from core.tail import status_key
 
 from .normalise import Change as Parsed
-from .publish import publish_after_commit, reseed_from_archive
+from .publish import publish_after_commit, reseed_from_archive, stream_last_seq
 from .store import Malformed, fresh_malformed, save_batch, tune_for_writing
 
 log = logging.getLogger("collector")
@@ -126,6 +126,23 @@ class Pipeline:
                     if required:
                         url = redact(self.settings.redis_url)
                         raise AfaError(f"cannot reach Redis at {url}: {exc}") from exc
+                    self.needs_reseed.add(slug)
+
+    def check_level(self, slugs: Iterable[str]) -> None:
+        """Mark each event whose stream is behind the archive with no error seen: Redis failed
+        over to a replica that had not received the last entries (replication is asynchronous),
+        or lost them. Under the lock every commit is published, so any gap is one; `heal()`
+        then re-seeds it now rather than at the event's next post."""
+        if self.redis is None:
+            return
+        with self.lock:
+            for slug in slugs:
+                try:
+                    behind = stream_last_seq(self.redis, slug) < last_seq(self.db, slug)
+                except redis_lib.RedisError:
+                    return  # Redis away: the next publish or heal finds out
+                if behind and slug not in self.needs_reseed:
+                    log.warning("stream of %s is behind the archive: re-seeding it", slug)
                     self.needs_reseed.add(slug)
 
     def heal(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -39,8 +40,8 @@ from .pages import EventData, Page
 from .posts import EventPosts, Store, anchor_of, assignment_of
 from .render import make_env, post_list, post_macro
 from .room import read_room
+from .search import entry as search_entry
 from .search import index_block
-from .search import record as search_record
 from .stats import photo_rows
 from .writer import Writer, file_stamp
 
@@ -303,21 +304,28 @@ class _Builder:
         return Prerender(self.fragments, post_macro(self.env), event.timezone)
 
     def keep_all(self) -> bool:
-        """Keep every file of the last build as it is; False (keeping nothing) if any was touched."""
-        root = self.writer.root
-        if not self.cache.files or any(
-            file_stamp(root / p) != tuple(e[2:]) for p, e in self.cache.files.items()
-        ):
+        """Keep every file of the last build as it is; False (keeping nothing) if any was touched.
+        One stat per file, nothing else: at a million posts a site has thousands of files, and
+        a build with nothing to do should cost about nothing."""
+        root, files = str(self.writer.root), self.cache.files
+        if not files:
             return False
-        for path, entry in sorted(self.cache.files.items()):
-            self.writer.keep(path, entry[1], entry[2:])
+        for path, entry in files.items():
+            try:
+                st = os.stat(os.path.join(root, path))
+            except OSError:
+                return False
+            if st.st_size != entry[2] or st.st_mtime_ns != entry[3]:
+                return False
+        self.writer.files.update((path, entry[1]) for path, entry in sorted(files.items()))
+        for path in files:
             if path.startswith("static/"):
                 self.report.static += 1
             elif "/pagefind/" in path:
                 self.report.search += 1
             else:
                 self.report.pages += 1
-            self.report.unchanged += 1
+        self.report.unchanged += len(files)
         self.files = dict(self.cache.files)
         return True
 
@@ -359,15 +367,15 @@ class _Builder:
             folder = f"{event.slug}/pagefind/block-{block}/"
             if self._keep_folder(folder, key):
                 continue
-            records = [
-                search_record(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])))
+            entries = [
+                search_entry(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])))
                 for post, item in zip(posts, data.whole(posts), strict=True)
             ]
 
             def write(rel: str, body: bytes, folder=folder, key=key) -> None:
                 self._record(folder + rel, body, key)
 
-            self.report.search += index_block(records, write)
+            self.report.search += index_block(entries, write)
             data.store.forget()
             indexed += len(posts)
         if indexed:

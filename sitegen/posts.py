@@ -3,10 +3,10 @@
 A Post carries the few fields pages arrange and count by (time, place, author, links, media,
 reactions); the whole Item is decoded from the archive only when a page shows it. The fields of
 every visible post are kept in the build cache (cache.cache_dir: posts-<event>.marshal) with
-the sequence number and the archive state they reflect, so the next build reads just the rows
-named in `changes` after that sequence. Before it trusts the result, the reader checks it against
-the archive's own fingerprint (count, seqs, versions, ids): a change made without a sequence
-number (say, moderation straight in SQLite) makes the two disagree, and the posts are read whole.
+the archive state they reflect: the position in the archive's item_log (core.archive m008), where
+triggers number every write to an item row, whoever made it (the collector, moderation, a count
+refresh, an UPDATE in the sqlite3 shell). The next build reads just the rows written after that
+position, and tells that nothing changed from one indexed look-up.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from sys import intern
 
 import sqlite_utils
 
-from core.archive import archive_state, changed_uris, item_rows, last_seq
+from core.archive import archive_state, item_rows, last_seq, logged_items, rows_by_id
 from core.events import Event, Presentation
 from core.items import Item, Media, item_from_dict
 
 from .assign import Assignment, assign
 from .writer import _replace
 
-FORMAT = 5
+FORMAT = 6
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DELTA_LIMIT = 20_000  # more changed rows than this: read the event whole instead
 JOURNAL_LIMIT = 20_000  # more rows changed since the base than this: write a new base
@@ -224,22 +224,24 @@ class EventPosts:
     def _save_base(self, seq: int, state: str, rows: list[tuple]) -> None:
         token = f"{seq}/{state}/{time.time_ns()}"
         data = {"format": FORMAT, "key": self.key, "token": token, "seq": seq, "state": state,
-                "rows": rows, "print": fingerprint(rows)}  # fmt: skip
+                "rows": rows}  # fmt: skip
         _replace(self.base_path, marshal.dumps(data))
         self.journal_path.unlink(missing_ok=True)
 
     def _delta(self, saved: dict, seq: int, state: str) -> list[tuple] | None:
-        """The saved rows with the changed ones read again; None when they do not add up."""
-        uris = changed_uris(self.db, self.event.slug, saved["seq"], DELTA_LIMIT)
-        if uris is None:
+        """The saved rows with the rows written since read again; None when there are too many,
+        or when the archive's log is behind the saved position (an archive restored from an
+        older copy)."""
+        before, now = int(saved["state"].split("/")[0]), int(state.split("/")[0])
+        ids = logged_items(self.db, self.event.slug, before, DELTA_LIMIT) if now >= before else None
+        if ids is None:
             return None
-        found = list(item_rows(self.db, self.event.slug, uris))
-        fresh = {row[0]: self._summary(*row[:4]) if row[4] == "visible" else None for row in found}
+        fresh: dict[int, tuple | None] = dict.fromkeys(ids)  # a row no longer there is gone
+        for row in rows_by_id(self.db, self.event.slug, ids):
+            fresh[row[0]] = self._summary(*row[:4]) if row[4] == "visible" else None
         self.gone = [i for i, row in fresh.items() if row is None or not row[12]]
         changed = {**saved["changed"], **fresh}
-        rows, removed = merged(saved["rows"], changed)
-        if not _adds_up(_fingerprint_after(saved["print"], removed, changed, rows), state):
-            return None
+        rows, _ = merged(saved["rows"], changed)
         if len(changed) > JOURNAL_LIMIT:
             self._save_base(seq, state, rows)
         else:
@@ -290,38 +292,6 @@ def _read(path: Path) -> dict | None:
     except (OSError, ValueError, EOFError, TypeError):
         return None
     return found if isinstance(found, dict) else None
-
-
-def fingerprint(rows: list[tuple]) -> list[int]:
-    """What core.archive.archive_state sums over an event's rows: [count, max seq, total of
-    seqs, total of versions, max row id]."""
-    seqs = list(map(itemgetter(1), rows))
-    return [len(rows), max(seqs, default=0), sum(seqs), sum(map(itemgetter(2), rows)),
-            max(map(itemgetter(0), rows), default=0)]  # fmt: skip
-
-
-def _fingerprint_after(
-    before: list[int], removed: list[tuple], changed: dict[int, tuple | None], rows: list[tuple]
-) -> list[int]:
-    """fingerprint(rows), from the base's (`before`) and the rows the changes replaced, without
-    summing every row again (unless a replaced row held the highest seq or row id)."""
-    count, top, total, versions, last = before
-    if any(r[1] == top or r[0] == last for r in removed):
-        return fingerprint(rows)
-    fresh = [r for r in changed.values() if r is not None]
-    return [
-        count - len(removed) + len(fresh),
-        max(top, *map(itemgetter(1), fresh)) if fresh else top,
-        total - sum(map(itemgetter(1), removed)) + sum(map(itemgetter(1), fresh)),
-        versions - sum(map(itemgetter(2), removed)) + sum(map(itemgetter(2), fresh)),
-        max(last, *map(itemgetter(0), fresh)) if fresh else last,
-    ]
-
-
-def _adds_up(found: list[int], state: str) -> bool:
-    """The rows' fingerprint is the archive's (core.archive.archive_state; SQLite's total() is
-    a float, so both are compared as floats)."""
-    return list(map(float, found)) == [float(v) for v in state.split("/")[:5]]
 
 
 def by_arrival(posts: Iterable[Post]) -> list[Post]:

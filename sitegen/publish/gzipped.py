@@ -35,7 +35,7 @@ def refresh_mirror(output: Path, files: dict[str, str], mirror: Path) -> int:
             continue
         source = output / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(gzip.compress(source.read_bytes(), compresslevel=9, mtime=0))
+        target.write_bytes(gzip.compress(source.read_bytes(), compresslevel=6, mtime=0))
         stat = source.stat()
         os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         known[key] = sha

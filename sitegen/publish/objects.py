@@ -82,6 +82,8 @@ def body_of(output: Path, key: str, compress: bool) -> tuple[bytes, dict[str, st
         raise PublishError(
             f"{output}/{key} is gone: a build ran meanwhile; publish again"
         ) from None
+    except OSError as exc:
+        raise PublishError(f"{output}/{key}: {exc.strerror or exc}") from None
     attributes = {"Content-Type": content_type(key), "Cache-Control": cache_control(key)}
     if compress and compressible(key) and len(data) > 256:
         packed = gzip.compress(data, compresslevel=6, mtime=0)

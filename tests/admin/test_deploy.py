@@ -45,7 +45,8 @@ def test_the_generated_haproxy_config_is_valid_and_units_parse(tmp_path):
     live = (out / "systemd" / "afa-live.service").read_text()
     assert "AFA_LIVE_WORKERS=3" in live
     assert not (out / "litestream.yml").exists()  # no replica configured
-    assert "sentinel monitor afa " in (out / "sentinel.conf").read_text()
+    sentinel = (out / "sentinel.conf").read_text()
+    assert "sentinel monitor afa " in sentinel and "REDIS_URL=redis+sentinel://" in sentinel
     bad = deploy(tmp_path / "e", "--sidecars", "nohost")
     assert bad.exit_code == 1 and "'nohost' is not HOST:PORT" in bad.output
 

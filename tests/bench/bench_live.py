@@ -569,7 +569,11 @@ def verdicts(runs: list[Run]) -> list[str]:
     by = {(r.server, r.clients): r for r in runs}
     lines = []
     for run in runs:
-        if run.received and run.server_cpu_seconds:
+        saturated = run.delivered_per_s < 0.9 * run.clients * RATE[0]
+        if run.received and run.server_cpu_seconds and saturated:
+            lines.append(f"{run.clients:>6} clients: {run.server} is saturated here, so its CPU "
+                         "per post (posts coalesce in its queue) is no capacity figure")  # fmt: skip
+        elif run.received and run.server_cpu_seconds:
             per = run.server_cpu_seconds / run.received
             lines.append(f"{run.clients:>6} clients: {run.server} used {per * 1e6:.1f} µs of CPU per "
                          f"delivered post: at {RATE[0]:g} posts/s one core carries about "

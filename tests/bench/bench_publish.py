@@ -73,6 +73,14 @@ class Watcher(threading.Thread):
                 self.seen.setdefault(key, now)
 
 
+def _last_txid(key: str) -> int:
+    """The last TXID an LTX file covers: its name is FIRST-LAST.ltx, in hex."""
+    try:
+        return int(key.rsplit("/", 1)[-1].removesuffix(".ltx").rsplit("-", 1)[-1], 16)
+    except ValueError:
+        return -1
+
+
 def replica_lag(server: SeaweedS3, work: Path, settings, seq: int, rng) -> dict:
     obstore.put(server.store("bench-replica"), "made", b"")
     settings = settings.with_overrides(replica_url="s3://bench-replica/archive",
@@ -99,9 +107,13 @@ def replica_lag(server: SeaweedS3, work: Path, settings, seq: int, rng) -> dict:
             time.sleep(max(0.0, began + written / 2000 - time.perf_counter()))
         last_commit = time.perf_counter()
         rate = written / (last_commit - began)
-        while not any(t > last_commit for t in watcher.seen.values()):
-            time.sleep(0.02)
-        lag = min(t for t in watcher.seen.values() if t > last_commit) - last_commit
+        # nothing is written after the last commit, so the LTX file with the highest TXID holds
+        # it: wait until the listing has been quiet for 3 s, then take when that file appeared
+        while time.perf_counter() - max(watcher.seen.values(), default=0) < 3:
+            time.sleep(0.1)
+        newest = max((k for k in watcher.seen if k.endswith(".ltx")), key=_last_txid)
+        first = min(t for k, t in watcher.seen.items() if _last_txid(k) == _last_txid(newest))
+        lag = first - last_commit
         watcher.stop.set()
         during = sorted(t for t in watcher.seen.values() if began < t <= last_commit)
         gaps = [b - a for a, b in zip(during, during[1:], strict=False)] or [0.0]
@@ -135,6 +147,7 @@ def main() -> None:
         seq = bench.save(settings.archive_path, bench.make_items(args.posts, rng), 0)
         if args.replica_only:
             server.start()
+            os.environ.update(server.env)
             print(json.dumps(replica_lag(server, work, settings, seq, rng)))
             return
         started = time.perf_counter()

@@ -194,7 +194,7 @@ def search_session(settings: Settings) -> dict:
         if not item.author.noindex:
             photos = any(m.kind == "image" for m in item.media) and not item.sensitive
             records.append(
-                search.record(event, item, anchor_of(item.uri), place_of(event, item), photos)
+                search.entry(event, item, anchor_of(item.uri), place_of(event, item), photos)
             )
     files = search.index_block(records, lambda path, data: None)
     db.close()

@@ -50,7 +50,21 @@ async def deaf(ctx: SourceContext) -> None:
         await asyncio.sleep(0.1)
 
 
-RUNS = {"steady": steady, "crashing": crashing, "misconfigured": misconfigured, "deaf": deaf}
+async def few(ctx: SourceContext) -> None:
+    """Archives three posts, then stays quiet until stopped."""
+    for k in range(1, 4):
+        await ctx.save([post(k, ctx.config["origin"])], {"k": k})
+    ctx.state.set("polling")
+    await ctx.stopping.wait()
+
+
+RUNS = {
+    "few": few,
+    "steady": steady,
+    "crashing": crashing,
+    "misconfigured": misconfigured,
+    "deaf": deaf,
+}
 
 
 def resolve(kind: str):
@@ -183,3 +197,27 @@ def test_redis_down_mid_run_archives_and_reseeds(make_settings, redis_server, re
         assert [int(e[0].split(b"-")[0]) for e in entries] == list(range(1, archived + 1))
     finally:
         client.close()
+
+
+def test_a_stream_that_loses_its_tail_without_an_error_is_reseeded(
+    make_settings, redis_url, redis_client
+):
+    """After a failover to a replica that had not received the last entries, no command fails:
+    the collector notices the stream is behind the archive and re-seeds it, even when the
+    event is quiet and no next post would reveal the gap."""
+    settings = make_settings(redis_url=redis_url)
+    event = sample_event({"type": "few", "key": "few:a", "origin": "a"})
+    key = stream_key(event.slug)
+    ids = lambda: [e[0] for e in redis_client.xrange(key)]  # noqa: E731
+    lost: list[str] = []
+
+    def healed() -> bool:
+        if not lost and len(ids()) == 3:
+            first = redis_client.xrange(key, count=1)[0]
+            lost.extend(ids()[1:])  # the replica had received the first entry only
+            pipe = redis_client.pipeline()  # (XDEL would keep the stream's last ID at 3-0)
+            pipe.delete(key).xadd(key, first[1], id=first[0]).execute()
+        return bool(lost) and ids() == ["1-0", "2-0", "3-0"]
+
+    asyncio.run(run_until(settings, [event], healed, timeout=60, resolve=resolve))
+    assert lost == ["2-0", "3-0"] and ids() == ["1-0", "2-0", "3-0"]

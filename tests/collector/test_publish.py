@@ -66,3 +66,22 @@ def test_a_stream_ahead_of_the_archive_is_rebuilt(archive, redis_client):
     commit(archive, 0, 2)
     reseed_from_archive(redis_client, archive, EVENT, 100)
     assert ids(redis_client) == ["1-0", "2-0"]
+
+
+def test_a_restored_archive_numbers_on_after_the_stream(archive, redis_client):
+    """Issue 10: an archive restored from its replica lacks the last changes the stream carried.
+    Rebuilding the stream from the restored archive renumbered the backfilled posts below the
+    Last-Event-ID of every open page, which then waited for the sequence to catch up and never
+    showed them. The stream shares the archive's history, so the archive numbers on after it."""
+    publish_changes(redis_client, EVENT, commit(archive, 0, 5), 100)
+    # What the replica had not received: the last two posts and their changes.
+    archive.execute("DELETE FROM items WHERE uri IN (SELECT uri FROM changes WHERE seq > 3)")
+    archive.execute("DELETE FROM changes WHERE seq > 3")
+    archive.execute("UPDATE sequences SET last_seq = 3")
+    archive.conn.commit()
+    reseed_from_archive(redis_client, archive, EVENT, 100)
+    assert ids(redis_client) == [f"{n}-0" for n in range(1, 6)]  # kept: pages have seen them
+    later = commit(archive, 3, 2)  # the backfill brings the two lost posts back
+    assert [c.seq for c in later] == [6, 7]
+    assert publish_changes(redis_client, EVENT, later, 100) == 2
+    assert ids(redis_client)[-2:] == ["6-0", "7-0"]

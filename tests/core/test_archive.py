@@ -29,6 +29,7 @@ def test_migrations_apply_once(db_path):
         "m005_rebuild_requests",
         "m006_pins_and_boosts",
         "m007_counts",
+        "m008_item_log",
     ]
 
 
@@ -87,3 +88,24 @@ def test_an_existing_archive_is_made_private(tmp_path, umask_022):
     open_archive(path).close()
     assert mode(path) == "0o600"
     assert mode(tmp_path) == "0o755"  # a folder it did not create is left as it is
+
+
+def test_the_item_log_numbers_every_write_to_an_item_whoever_makes_it(archive):
+    """Issue 12: triggers log inserts, updates (a status set in the sqlite3 shell too) and
+    deletes, so archive_state changes with each and a reader finds the rows to read again."""
+    from core.archive import archive_state, log_position, logged_items
+
+    row = dict(uri="u", source="s", origin="o", local_id="1", created_at="2026-10-24T08:00:00Z",
+               author_id="a", data="{}", first_seen="2026-10-24T08:00:00Z", seq=1)  # fmt: skip
+    before = archive_state(archive, "ev")
+    archive["items"].insert({**row, "event": "ev"})
+    archive["items"].insert({**row, "event": "other"})
+    first = log_position(archive, "ev")
+    [item] = [r[0] for r in archive.execute("SELECT id FROM items WHERE event = 'ev'")]
+    assert logged_items(archive, "ev", 0, 10) == [item] and archive_state(archive, "ev") != before
+    archive.execute("UPDATE items SET status = 'moderated' WHERE id = ?", [item])
+    assert logged_items(archive, "ev", first, 10) == [item]
+    moved = log_position(archive, "ev")
+    archive.execute("DELETE FROM items WHERE id = ?", [item])
+    assert logged_items(archive, "ev", moved, 10) == [item]
+    assert logged_items(archive, "ev", 0, 0) is None  # past the limit

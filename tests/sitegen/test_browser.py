@@ -140,7 +140,9 @@ def test_a_word_of_one_post_finds_that_post_first_and_its_link_lands_on_its_anch
     assert len(found) == 1
     assert found[0]["href"].endswith("/talks/opening-keynote/#" + anchor(items[4]))
     assert "Person 4" in found[0]["text"] and "zanzibar" in found[0]["text"]
-    assert page.eval_on_selector("#search-results mark", "m => m.textContent") == "zanzibar"
+    assert page.eval_on_selector("#search-results mark", "m => m.textContent").startswith(
+        "zanzibar"
+    )
     assert "q=zanzibar" in page.url
     page.click("#search-results .result a")
     page.wait_for_url("**/talks/opening-keynote/#" + anchor(items[4]))

@@ -1,7 +1,9 @@
 /* An event's search page: Pagefind's indexes (one per block of posts, see sitegen/search.py)
-   merged in the browser, one result per post linking to its anchor. The query and the filters
-   live in the URL (?q=word&talk=…), so a search can be shared and a ?q= link opens with its
-   results. Results are built with DOM calls: only text and Pagefind's <mark> reach the page. */
+   merged in the browser, one result per post linking to its anchor. Pagefind finds pages of
+   posts that share their filters; each post is a sub-result under its own heading, and the
+   sub-results are what the page lists. The query and the filters live in the URL
+   (?q=word&talk=…), so a search can be shared and a ?q= link opens with its results. Results
+   are built with DOM calls: only text and Pagefind's <mark> reach the page. */
 (function () {
   "use strict";
   var root = document.getElementById("search");
@@ -11,13 +13,15 @@
   var list = document.getElementById("search-results");
   var more = document.getElementById("search-more");
   var FILTERS = ["talk", "day", "room", "source", "photos"];
-  var PAGE = 20;
+  var PAGE = 20;  // posts shown at a time
+  var COUNT_ALL = 50;  // up to this many pages of results are read whole, for an exact count
   var bundles = (root.getAttribute("data-bundles") || "").split(" ").filter(Boolean).map(function (b) {
     return new URL(b, document.baseURI).href;
   });
   var eventRoot = new URL(root.getAttribute("data-event-root") || "../", document.baseURI);
   var pagefind = null;
-  var results = [];
+  var pending = [];  // result pages not read yet
+  var posts = [];  // [page data, sub-result] read so far
   var shown = 0;
   var run = 0;
   var timer = null;
@@ -82,43 +86,54 @@
     history.replaceState(null, "", address ? "?" + address : location.pathname);
     list.textContent = "";
     more.hidden = true;
-    results = [];
+    pending = [];
+    posts = [];
     shown = 0;
-    if (!want.query && !Object.keys(want.filters).length) { say(""); return; }
-    var found = await pagefind.search(want.query || null, { filters: want.filters });
+    if (!want.query) { say(Object.keys(want.filters).length ? "Type the words to find." : ""); return; }
+    var found = await pagefind.search(want.query, { filters: want.filters });
     if (mine !== run) return;  // a newer search started meanwhile
-    results = found.results;
+    pending = found.results.slice();
+    if (pending.length <= COUNT_ALL) await read(mine, Infinity);
     await showMore(mine);
-    if (mine !== run) return;
-    say(results.length === 0 ? "No post matches." :
-        results.length === 1 ? "1 post matches." : results.length + " posts match.");
+  }
+
+  /* Read result pages until `enough` posts are known or none is left. */
+  async function read(mine, enough) {
+    while (posts.length < enough && pending.length) {
+      var datas = await Promise.all(pending.splice(0, 10).map(function (r) { return r.data(); }));
+      if (mine !== run) return;
+      datas.forEach(function (data) {
+        (data.sub_results || []).forEach(function (sub) {
+          if (sub.anchor && sub.anchor.id) posts.push([data, sub]);
+        });
+      });
+    }
   }
 
   async function showMore(mine) {
-    var next = results.slice(shown, shown + PAGE);
-    shown += next.length;
-    var datas = await Promise.all(next.map(function (r) { return r.data(); }));
+    await read(mine, shown + PAGE);
     if (mine !== run) return;
-    datas.forEach(function (data) { list.appendChild(result(data)); });
-    more.hidden = shown >= results.length;
+    posts.slice(shown, shown + PAGE).forEach(function (found) {
+      list.appendChild(result(found[0], found[1]));
+    });
+    shown = Math.min(posts.length, shown + PAGE);
+    more.hidden = shown >= posts.length && !pending.length;
+    if (pending.length) say("More than " + posts.length + " posts match.");
+    else say(posts.length === 0 ? "No post matches." :
+             posts.length === 1 ? "1 post matches." : posts.length + " posts match.");
   }
 
-  function result(data) {
-    var meta = data.meta || {};
+  function result(page, sub) {
+    var meta = page.meta || {};
     var item = document.createElement("li");
     var article = document.createElement("article");
     article.className = "result";
     var head = document.createElement("p");
     head.className = "result-head";
     var link = document.createElement("a");
-    link.href = new URL(meta.at || "", eventRoot).href;
-    link.textContent = meta.title || "A post";
+    link.href = new URL((meta.at || "") + "#" + sub.anchor.id, eventRoot).href;
+    link.textContent = sub.title || "A post";
     head.appendChild(link);
-    if (meta.handle) head.appendChild(span("handle", " " + meta.handle));
-    var when = document.createElement("time");
-    if (meta.time) when.setAttribute("datetime", meta.time);
-    when.textContent = " · " + (meta.when || "");
-    head.appendChild(when);
     article.appendChild(head);
     var where = document.createElement("p");
     where.className = "result-where";
@@ -126,17 +141,10 @@
     article.appendChild(where);
     var excerpt = document.createElement("p");
     excerpt.className = "result-excerpt";
-    marked(data.excerpt || "", excerpt);
+    marked(sub.excerpt || "", excerpt);
     article.appendChild(excerpt);
     item.appendChild(article);
     return item;
-  }
-
-  function span(cls, text) {
-    var el = document.createElement("span");
-    el.className = cls;
-    el.textContent = text;
-    return el;
   }
 
   /* Pagefind's excerpt as text, with its <mark>s kept and nothing else. */
