@@ -104,22 +104,20 @@ def clean_name(text: str) -> str:
 
 def clean_change(change):
     """A change with every text it carries cleaned: an Item field by field (clean_item), any
-    other change (a Delete, what enrichment learns) in its text and Author fields."""
+    other change (a Delete, what enrichment learns) in its text and Author fields; anything
+    that is not a change is returned as it is (a parser's own result types hold changes that
+    a parser made, clean already)."""
     if isinstance(change, Item):
         return clean_item(change)
-    if not dataclasses.is_dataclass(change) or isinstance(change, type):
+    if not isinstance(change, Delete | AuthorUpdate | Counts | Refreshed | ProfileHint):
         return change
     values = {}
     for f in dataclasses.fields(change):
         value = getattr(change, f.name)
-        if isinstance(value, str):
+        if isinstance(value, str) and _UNSAFE_OR_CR.search(value):
             values[f.name] = clean_text(value)
         elif isinstance(value, Author):
             values[f.name] = clean_author(value)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            values[f.name] = clean_change(value)  # a change inside (a stream event's item)
-        elif isinstance(value, list) and any(dataclasses.is_dataclass(v) for v in value):
-            values[f.name] = [clean_change(v) for v in value]  # a delivery's changes
     return dataclasses.replace(change, **values) if values else change
 
 
@@ -152,16 +150,35 @@ def clean_author(a: Author) -> Author:
 
 
 def _needs_cleaning(item: Item) -> bool:
+    """One scan of every text the item holds, joined (a post is saved far more often than it
+    needs cleaning: this is the save path's cost)."""
     a = item.author
     if _MARKS.search(a.name) or _MARKS.search(a.handle):
         return True
     texts = [item.uri, item.origin, item.local_id, item.url, item.html, item.text, item.spoiler,
              item.lang or "", item.reply_to or "", item.quote_of or "", a.id, a.handle, a.name,
-             a.url, a.avatar, *item.tags, *item.links]  # fmt: skip
-    texts += [t for m in item.media for t in (m.kind, m.url, m.preview_url, m.alt)]
-    if any(_UNSAFE_OR_CR.search(t) for t in texts if isinstance(t, str)):
+             a.url, a.avatar, *item.tags, *item.links, *_strings_in(item.extra)]  # fmt: skip
+    for m in item.media:
+        texts += (m.kind, m.url, m.preview_url, m.alt)
+    try:
+        return _UNSAFE_OR_CR.search("\n".join(texts)) is not None
+    except TypeError:  # a field that is not text: let the copy sort it out
         return True
-    return _clean_value(item.extra) != item.extra
+
+
+def _strings_in(value) -> list[str]:
+    """Every string in a JSON-like value, keys included."""
+    found, todo = [], [value]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, str):
+            found.append(node)
+        elif isinstance(node, dict):
+            todo += [str(k) for k in node]
+            todo += node.values()
+        elif isinstance(node, list | tuple):
+            todo += node
+    return found
 
 
 def _clean_optional(value: str | None) -> str | None:

@@ -43,14 +43,18 @@ SCHEMES = {"http", "https"}
 _DEAD_ANCHOR = re.compile(rf'<a rel="{LINK_REL}">(.*?)</a>', re.DOTALL)
 
 
-_BAD_URL_CHAR = re.compile(r"[\x00-\x20\x7f\s]")  # control characters and any whitespace
+# control characters (C0, DEL, C1), any whitespace, and what text cleaning would take out of the
+# URL after this check (bidi controls and marks, noncharacters, lone surrogates): a URL holding
+# one is hostile, and cleaning it later could leave a different URL, or none
+_BAD = r"\x00-\x20\x7f-\x9f\s\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufffe\uffff\ud800-\udfff"
+_BAD_URL_CHAR = re.compile(f"[{_BAD}]")
 
 
 # The common shape, decided without urlsplit: http(s)://, an ASCII host name (and port), then
 # anything without whitespace or control characters. Everything this accepts, _safe_url accepts
 # (tests/collector/test_sanitise.py checks the two agree); everything else goes to _safe_url.
 _PLAIN_URL = re.compile(
-    r"[hH][tT][tT][pP][sS]?://[A-Za-z0-9.\-]+(?::[0-9]*)?(?:[/?#][^\x00-\x20\x7f\s]*)?\Z"
+    rf"[hH][tT][tT][pP][sS]?://[A-Za-z0-9.\-]+(?::[0-9]*)?(?:[/?#][^{_BAD}]*)?\Z"
 )
 
 

@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-import pytest
-
 from collector.sources import bluesky, flickr, mastodon
 from collector.sources.feeds import parse_feed
 from collector.store import save_batch
@@ -116,18 +114,19 @@ def test_a_site_built_from_them_has_valid_feeds_and_clean_pages(make_settings):
     assert seen >= 3  # the posts are there: pages, feed, download
 
 
-@pytest.mark.parametrize("name", ["bell\u0007", "nul\x00", "vt\x0b", "nonchar\uffff"])
-def test_the_feed_writer_refuses_what_xml_cannot_hold(make_settings, name):
+def test_the_feed_writer_refuses_what_xml_cannot_hold(make_settings):
     """An archive written before the collector cleaned text still gives valid feeds."""
     settings = make_settings()
-    item = Item(uri="https://a.example/1", source="mastodon", origin="a.example", local_id="1",
-                url="https://a.example/@u/1", created_at=datetime(2026, 10, 24, 7, 30, tzinfo=UTC),
-                author=Author(id="https://a.example/u", name=name), html=f"<p>{name}</p>",
-                text=f"text {name}", spoiler=name)  # fmt: skip
+    names = ["bell\u0007", "nul\x00", "vt\x0b", "nonchar\uffff"]
+    items = [Item(uri=f"https://a.example/{n}", source="mastodon", origin="a.example",
+                  local_id=str(n), url=f"https://a.example/@u/{n}", author=Author(
+                      id="https://a.example/u", name=name), html=f"<p>{name}</p>",
+                  created_at=datetime(2026, 10, 24, 7, 30 + n, tzinfo=UTC), text=f"text {name}",
+                  spoiler=name) for n, name in enumerate(names)]  # fmt: skip
     db = open_archive(settings.archive_path)
-    save_batch(db, EVENT, [item], "old", None)  # as saved before the parsers cleaned it
+    save_batch(db, EVENT, items, "old", None)  # as saved before the parsers cleaned them
     db.close()
     build_site(settings, search=False)
     feed = ET.fromstring((settings.output_dir / EVENT / "feed.atom").read_bytes())
-    assert feed.find("{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}summary")\
-        .text == name.rstrip("\u0007\x00\x0b\uffff")  # fmt: skip
+    summaries = [e.text for e in feed.iter("{http://www.w3.org/2005/Atom}summary")]
+    assert sorted(summaries) == ["bell", "nonchar", "nul", "vt"]

@@ -80,7 +80,7 @@ SPOILED = {
     "3khugetime": record(createdAt=10**30),
     "3kbadtime": record(createdAt="2026-99-99T99:99:99Z"),
     "3knorecord": "not an object",
-    "3kdeep": record(embed=json.loads("[" * 150 + "]" * 150)),
+    "3kdeep": record(embed=json.loads("[" * 600 + "]" * 600)),
 }
 GOOD = [f"3kgood{k:04d}" for k in range(6)]
 

@@ -134,3 +134,18 @@ if __name__ == "__main__":
         text = json.dumps(outcome(case), ensure_ascii=False, indent=2) + "\n"
         case.with_suffix(".expected.json").write_text(text)
     sys.exit(0)
+
+
+def test_a_status_link_with_junk_in_its_host_makes_no_author_url():
+    """Issue 9, found by `make fuzz`: the host of a Mastodon tag feed's status link went into the
+    author's URL unchecked, spaces and all ('https://fosstodondata: .org/@u')."""
+    link = "https://fosstodondata: .org/@u/111"
+    feed = (f"<rss version='2.0'><channel><title>t</title><item><guid>{link}</guid>"
+            f"<link>{link}</link><description>hi #northwind26</description></item></channel>"
+            f"</rss>").encode()  # fmt: skip
+    [item] = parse_feed(feed, "https://feeds.example/tag.rss")
+    assert (item.author.url, item.url) == ("", "")
+    good = feed.replace(b"fosstodondata: .org", b"fosstodon.org")
+    assert parse_feed(good, "https://feeds.example/tag.rss")[0].author.url == (
+        "https://fosstodon.org/@u"
+    )

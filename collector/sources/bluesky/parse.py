@@ -99,6 +99,8 @@ def parse_record(did, rkey, commit, time_us, hashtags, handles) -> Item:
         raise SkipItem("no event hashtag")
     seen = _time_from_us(time_us)
     created = parse_source_time(record["createdAt"]) if record.get("createdAt") else seen
+    if created is None:  # neither the record nor Jetstream says when: no place on any page
+        raise ParseError("post has no createdAt and no time_us")
     author = Author(id=did, handle=handles.get(did, ""), url=f"https://bsky.app/profile/{did}")
     return _item(
         did, rkey, "jetstream", record, author, tags=tags,

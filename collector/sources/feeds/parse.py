@@ -31,7 +31,8 @@ log = logging.getLogger("collector.feeds")
 SOURCE = "feed"
 
 
-_MASTODON_STATUS = re.compile(r"^https://([^/]+)/@([A-Za-z0-9_]+)/(\d+)$")
+# a host name (and port) as DNS writes it: the match builds URLs, so nothing else may pass
+_MASTODON_STATUS = re.compile(r"^https://([A-Za-z0-9.-]+(?::\d+)?)/@([A-Za-z0-9_]+)/(\d+)$")
 _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 
 

@@ -21,6 +21,7 @@ from ...normalise import (
     as_dict,
     as_list,
     as_text,
+    clean_change,
     first,
     links_in_post,
     normalise_tags,
@@ -209,7 +210,8 @@ def parse_stream_event(event_name: str, data_text: str, origin: str) -> StreamEv
         local_id = (data_text or "").strip().strip('"')
         if not is_local_id(local_id):
             raise ParseError("delete without an id")
-        return StreamEvent("delete", delete=Delete(origin_host(origin), local_id=local_id))
+        delete = clean_change(Delete(origin_host(origin), local_id=local_id))  # a replay's origin
+        return StreamEvent("delete", delete=delete)
     if event_name not in ("update", "status.update"):
         return StreamEvent("ignored")
     try:
