@@ -60,7 +60,10 @@ def test_names_opt_outs_and_counts_from_the_sample(world, make_settings, redis_u
                              output_dir=tmp / "output")  # fmt: skip
     event = next(e for e in load_events(settings.content_dir) if e.slug == "northwind-2026")
     stats = Replay(settings, event, recording, 0, 20.0, Stopper()).run()
-    assert stats.malformed == 4  # the frames that break the lexicon, each counted, none fatal
+    # Of the four frames that break the lexicon, two cannot be a post (a createdAt past year
+    # 9999, a record that is a list): each counted, none fatal. The two with a bad facet spoil
+    # only the facet and are archived with their text (the source contract, issue 9).
+    assert stats.malformed == 2
     build_site(settings, search=False)
     out = settings.output_dir / event.slug
 
