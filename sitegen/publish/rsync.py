@@ -1,8 +1,8 @@
 """Publish to an ordinary web server's folder with rsync: a local path, `host:path` over SSH, or
 `rsync://host/module/path` (an rsync daemon; its password from RSYNC_PASSWORD).
 
-rsync finds what changed itself (size and modification time, which the build keeps on the files
-it did not rewrite), and one run keeps the publish order: `--delay-updates` puts every new and
+rsync finds what changed itself (size and modification time to the nanosecond, which the build
+keeps on the files it did not rewrite), and one run keeps the publish order: `--delay-updates` puts every new and
 changed file in place together at the end of the transfer, and `--delete-delay` deletes the
 files the build dropped after that. A run killed midway leaves its partial files in
 `.~tmp~/` folders, which the next run finishes and removes. The manifest and the build cache
@@ -45,7 +45,11 @@ def rsync_command(output: Path, destination: str, mirror: Path | None = None) ->
     if binary is None:
         raise PublishError("rsync is not installed (Debian: apt-get install rsync)")
     excludes = [f"--exclude={pattern}" for pattern in EXCLUDES]
-    return [binary, "--recursive", "--links", "--times", "--perms", "--chmod=D755,F644",
+    # --modify-window=-1: compare modification times to the nanosecond. At rsync's default
+    # (whole seconds) a file rewritten within the second it was last published, at the same
+    # size (Pagefind's entry file, rebuilt a moment later), looked unchanged and stayed stale.
+    return [binary, "--recursive", "--links", "--times", "--modify-window=-1", "--perms",
+            "--chmod=D755,F644",
             "--delay-updates", "--delete-delay", *excludes, "--stats",
             f"{output}/", *([f"{mirror}/"] if mirror else []), destination]  # fmt: skip
 

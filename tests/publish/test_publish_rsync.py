@@ -26,6 +26,24 @@ def tree(folder) -> dict[str, bytes]:
     return found
 
 
+def test_a_file_rewritten_within_the_same_second_at_the_same_size_is_sent(tmp_path):
+    """Bug: rsync's quick check compares whole seconds, so a file the build rewrote within the
+    second of the last publish, at the same size, was skipped (the rebuild loop's test caught a
+    stale pagefind-entry.json once). Fix: --modify-window=-1, nanoseconds count."""
+    from sitegen.publish.rsync import run_rsync
+
+    output, www = tmp_path / "output", tmp_path / "www"
+    output.mkdir()
+    page = output / "page.html"
+    page.write_text("first")
+    os.utime(page, ns=(1_790_000_000_100_000_000,) * 2)
+    run_rsync(output, f"{www}/")
+    page.write_text("again")  # same size, and the same second as the last publish
+    os.utime(page, ns=(1_790_000_000_900_000_000,) * 2)
+    result = run_rsync(output, f"{www}/")
+    assert (www / "page.html").read_text() == "again" and result.files == 1
+
+
 def test_rsync_to_a_folder_sends_what_changed_and_deletes_what_was_removed(site, tmp_path):
     www = tmp_path / "www"
     settings = site.settings.with_overrides(publish_target=f"{www}/")
