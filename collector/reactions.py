@@ -28,6 +28,15 @@ from .normalise import Delete
 
 BOOST_KEYS = ("boosted_by", "boosted_at")
 
+# CROSS JOIN keeps json_each the outer loop, each parent then found by the primary key: with a
+# plain JOIN SQLite walked every local id of the event for each batch, a cost that grew with the
+# archive (a third of the collector's CPU at 20,000 posts).
+PARENTS_SQL = (
+    "SELECT l.origin, l.local_id, l.uri FROM json_each(?) j CROSS JOIN local_ids l "
+    "ON l.event = ? AND l.origin = json_extract(j.value, '$[0]') "
+    "AND l.local_id = json_extract(j.value, '$[1]')"
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Boost:
@@ -72,12 +81,7 @@ def _parents(
     found = {(c.origin, c.local_id): c.uri for c in changes if isinstance(c, Item)}
     missing = [k for k in wanted if k not in found]
     if missing:
-        rows = db.execute(
-            "SELECT l.origin, l.local_id, l.uri FROM json_each(?) j JOIN local_ids l "
-            "ON l.event = ? AND l.origin = json_extract(j.value, '$[0]') "
-            "AND l.local_id = json_extract(j.value, '$[1]')",
-            [json.dumps(missing), event],
-        )
+        rows = db.execute(PARENTS_SQL, [json.dumps(missing), event])
         found.update({(o, i): u for o, i, u in rows})
     return {k: found[k] for k in wanted if k in found}
 
