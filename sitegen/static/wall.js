@@ -23,6 +23,7 @@
 (function () {
   "use strict";
   var el = window.AfaDom.el, safeUrl = window.AfaDom.safeUrl;  // static/dom.js
+  var copyPostHtml = window.AfaDom.copyPostHtml;
 
   var main = document.getElementById("wall");
   if (!main) return;
@@ -47,10 +48,6 @@
   var timeFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit",
                                                        hourCycle: "h23", timeZone: tz });
   var dayFormat = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", timeZone: tz });
-  var ALLOWED = { P: 1, BR: 1, SPAN: 1, STRONG: 1, EM: 1, B: 1, I: 1, U: 1, S: 1, DEL: 1,
-                  CODE: 1, PRE: 1, BLOCKQUOTE: 1, UL: 1, OL: 1, LI: 1 };
-  var DROPPED = { SCRIPT: 1, STYLE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, NOSCRIPT: 1, TEMPLATE: 1,
-                  SVG: 1, MATH: 1, TEXTAREA: 1, SELECT: 1, TITLE: 1, FRAME: 1, FRAMESET: 1 };
   var board = window.AfaBoard && window.AfaBoard.create(document.getElementById("board-list"), {
     tag: main.getAttribute("data-meetup-tag"), tz: tz, links: false
   });
@@ -264,7 +261,7 @@
     } else {
       var text = el("div", "card-text");
       if (item.lang) text.lang = item.lang;
-      copyAllowed(new DOMParser().parseFromString(String(item.html || ""), "text/html").body, text);
+      copyPostHtml(item.html, text, false);  // links unwrapped: nothing on a wall is clickable
       article.appendChild(text);
     }
     photos.forEach(function (m) {
@@ -273,23 +270,6 @@
       article.appendChild(photo);
     });
     return article;
-  }
-
-  /* Allowed elements rebuilt without any attribute; links and unknown elements unwrapped
-   * (nothing on a wall is clickable); dangerous ones dropped with their content. */
-  function copyAllowed(from, to) {
-    for (var node = from.firstChild; node; node = node.nextSibling) {
-      if (node.nodeType === 3) {
-        to.appendChild(document.createTextNode(node.nodeValue));
-      } else if (node.nodeType === 1) {
-        var tag = node.tagName.toUpperCase();
-        if (DROPPED[tag]) continue;
-        if (!ALLOWED[tag]) { copyAllowed(node, to); continue; }
-        var copy = document.createElement(tag.toLowerCase());
-        copyAllowed(node, copy);
-        to.appendChild(copy);
-      }
-    }
   }
 
   // ---- the talk on now and the next one, per room, and the clock ---------------------------

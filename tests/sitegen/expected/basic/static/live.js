@@ -27,6 +27,7 @@
 (function () {
   "use strict";
   var el = window.AfaDom.el, safeUrl = window.AfaDom.safeUrl;  // static/dom.js
+  var copyPostHtml = window.AfaDom.copyPostHtml;
 
   var main = document.querySelector("main[data-stream]");
   var list = document.getElementById("live-posts");
@@ -49,11 +50,7 @@
     hour: "2-digit", minute: "2-digit", hourCycle: "h23",
     timeZone: main.getAttribute("data-tz") || undefined
   });
-  var REL = "nofollow ugc noopener";
-  var ALLOWED = { P: 1, BR: 1, A: 1, SPAN: 1, STRONG: 1, EM: 1, B: 1, I: 1, U: 1, S: 1, DEL: 1,
-                  CODE: 1, PRE: 1, BLOCKQUOTE: 1, UL: 1, OL: 1, LI: 1 };
-  var DROPPED = { SCRIPT: 1, STYLE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, NOSCRIPT: 1, TEMPLATE: 1,
-                  SVG: 1, MATH: 1, TEXTAREA: 1, SELECT: 1, TITLE: 1, FRAME: 1, FRAMESET: 1 };
+  var REL = window.AfaDom.REL;
   var seenSeqs = {};
   var source = null;
   var retryDelay = 1000;
@@ -337,8 +334,7 @@
   function appendBody(parent, item) {
     var content = el("div", "content");
     if (item.lang) content.lang = item.lang;
-    var doc = new DOMParser().parseFromString(String(item.html || ""), "text/html");  // inert
-    copyAllowed(doc.body, content);
+    copyPostHtml(item.html, content, true);
     parent.appendChild(content);
     var media = item.media || [];
     if (!media.length) return;
@@ -375,28 +371,6 @@
       box.appendChild(video);
     } else {
       box.appendChild(link(url, "", m.alt || m.kind || "media"));
-    }
-  }
-
-  /* Rebuild allowed elements (and only href on links, http(s) only); unwrap unknown elements,
-   * drop dangerous ones with their content, and copy text as text. No attribute survives
-   * otherwise, so no on* handler, style or javascript: URL can. */
-  function copyAllowed(from, to) {
-    for (var node = from.firstChild; node; node = node.nextSibling) {
-      if (node.nodeType === 3) {
-        to.appendChild(document.createTextNode(node.nodeValue));
-      } else if (node.nodeType === 1) {
-        var tag = node.tagName.toUpperCase();
-        if (DROPPED[tag]) continue;
-        if (!ALLOWED[tag]) { copyAllowed(node, to); continue; }
-        var copy = document.createElement(tag.toLowerCase());
-        if (tag === "A") {
-          var href = safeUrl(node.getAttribute("href"));
-          if (href) { copy.href = href; copy.rel = REL; }
-        }
-        copyAllowed(node, copy);
-        to.appendChild(copy);
-      }
     }
   }
 
