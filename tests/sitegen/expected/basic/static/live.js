@@ -51,7 +51,6 @@
     timeZone: main.getAttribute("data-tz") || undefined
   });
   var REL = window.AfaDom.REL;
-  var seenSeqs = {};
   var source = null;
   var retryDelay = 1000;
   var liveText = "Live: new posts appear at the top.";
@@ -122,9 +121,11 @@
     var change;
     try { change = JSON.parse(message.data); } catch (err) { return; }
     var seq = parseInt(change && change.seq, 10);
-    if (!seq || seenSeqs[seq] || !change.uri) return;  // dedupe by seq
-    seenSeqs[seq] = true;
-    if (seq > after) after = seq;
+    // The stream comes in seq order and resumes after the last seq seen; the page's own posts
+    // are at or below its cursor. So anything at or below `after` is a replay: one number
+    // dedupes, however long the page stays open.
+    if (!seq || seq <= after || !change.uri) return;
+    after = seq;
     apply(change, seq);
     if (board) board.change(message.type, change);
   }
@@ -396,8 +397,5 @@
 
   var pins = pinnedList ? pinnedList.querySelectorAll("article.post[data-uri]") : [];
   for (var p = 0; p < pins.length; p++) pinnedUris[pins[p].getAttribute("data-uri")] = true;
-  // Posts already on the page count as seen: a replayed change for them is ignored by seq.
-  var initial = list.querySelectorAll("article.post[data-seq]");
-  for (var i = 0; i < initial.length; i++) seenSeqs[initial[i].getAttribute("data-seq")] = true;
   connect();
 })();
