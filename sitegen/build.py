@@ -48,8 +48,8 @@ from .writer import Writer, file_stamp
 STATIC = Path(__file__).parent / "static"
 Log = Callable[[str], None]
 Memo = Callable[[str, Callable[[], str]], str]
-SHOWN = {"presentation.html": "posts", "break.html": "posts", "archive.html": "posts",
-         "event.html": "unplaced"}  # fmt: skip  # the posts each template shows in full
+SHOWN = {"presentation.html": "shown", "break.html": "shown", "posts_page.html": "posts",
+         "archive.html": "posts", "event.html": "unplaced"}  # fmt: skip  # the posts each template shows in full
 
 
 @dataclass
@@ -361,15 +361,17 @@ class _Builder:
         are unchanged keeps its files, the others are indexed again."""
         if not enabled:
             return
-        event, indexed = data.event, 0
+        event, indexed, pages_of = data.event, 0, data.pages_of()
         for block, posts in pages.search_blocks(data).items():
-            key = digest(self.site, "search", block, data.seqs(posts))
+            on = [pages_of.get(post[0], 1) for post in posts]  # a result links to its page
+            key = digest(self.site, "search", block, data.seqs(posts), hash(tuple(on)))
             folder = f"{event.slug}/pagefind/block-{block}/"
             if self._keep_folder(folder, key):
                 continue
             entries = [
-                search_entry(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])))
-                for post, item in zip(posts, data.whole(posts), strict=True)
+                search_entry(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])),
+                             page)  # fmt: skip
+                for post, item, page in zip(posts, data.whole(posts), on, strict=True)
             ]
 
             def write(rel: str, body: bytes, folder=folder, key=key) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from core.events import Break, Day, Event, Presentation, Site
 from core.items import Item
 
-from . import charts, stats
+from . import charts, paging, stats
 from .assign import Assignment
 from .cache import digest
 from .markdown import render_markdown
@@ -77,6 +77,26 @@ class EventData:
         """Where a post is in the full archive: archive/page-N/#anchor (relative to the event)."""
         n = bisect_left(self.arrival, item.id, key=ID)  # arrival is in row id order
         return f"{root}archive/page-{n // ARCHIVE_PAGE + 1}/#{item.anchor}"
+
+    def pages(self, posts: list[Post]) -> list[list[Post]]:
+        """paging.paged(posts), once per list per build."""
+        memo = self._cache.setdefault("pages", {})
+        found = memo.get(id(posts))
+        if found is None or found[0] is not posts:
+            found = memo[id(posts)] = (posts, paging.paged(posts))
+        return found[1]
+
+    def pages_of(self) -> dict[int, int]:
+        """Row id -> its page of its talk or break, for the posts after a first page (search
+        links to them there)."""
+        found = self._cache.get("pages_of")
+        if found is None:
+            found = self._cache["pages_of"] = {}
+            lists = [*self.assignment.talks.values(), *self.assignment.breaks.values()]
+            for posts in lists:
+                if len(posts) > paging.PAGE:
+                    found.update(paging.pages_of(self.pages(posts)))
+        return found
 
     def count(self, slug: str) -> int:
         return len(self.posts(slug))
@@ -180,7 +200,7 @@ def event_page(site: Site, data: EventData) -> Page:
 
 def talk_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
-    pages = []
+    out = []
     for talk in event.presentations:
         same_room = sorted((p for p in event.presentations if p.room == talk.room), key=_start)
         i = same_room.index(talk)
@@ -189,10 +209,25 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
         posts = data.assignment.talks[talk.slug]
         key = ("talk", talk.slug, _slug(previous), _slug(following), data.seqs(posts))
         context = _talk_context(site, event, talk, posts, previous, following, data)
-        pages.append(
-            Page(f"{event.slug}/talks/{talk.slug}/index.html", "presentation.html", context, key)
-        )
-    return pages
+        folder = f"{event.slug}/talks/{talk.slug}"
+        out.append(Page(f"{folder}/index.html", "presentation.html", context, key))
+        out += more_pages(site, data, folder, talk.title, posts)
+    return out
+
+
+def more_pages(site: Site, data: EventData, folder: str, title: str, posts) -> list[Page]:
+    """Pages 2, 3… of a talk's or break's posts (paging.py), when one page does not hold them."""
+    chunks = data.pages(posts)
+    total, out = len(chunks), []
+    for n, chunk in enumerate(chunks[1:], start=2):
+
+        def context(n=n, chunk=chunk) -> dict[str, Any]:
+            return {"site": site, "event": data.event, "title": title, "posts": chunk,
+                    "pager": paging.pager(n, total)}  # fmt: skip
+
+        key = ("posts-page", folder, n, total, data.seqs(chunk))
+        out.append(Page(paging.page_path(folder, n), "posts_page.html", context, key))
+    return out
 
 
 def markdown(memo: Callable[[str, Callable[[], Any]], Any], text: str) -> str:
@@ -207,6 +242,7 @@ def _talk_context(
     site, event, talk, posts, previous, following, data: EventData
 ) -> Callable[[], dict[str, Any]]:
     def context() -> dict[str, Any]:
+        chunks = data.pages(posts)
         return {
             "site": site,
             "event": event,
@@ -214,6 +250,9 @@ def _talk_context(
             "room": event.room(talk.room),
             "abstract": markdown(data.memo, talk.abstract),
             "posts": posts,
+            "shown": chunks[0],
+            "pager": paging.pager(1, len(chunks)),
+            "locate": paging.locator(chunks) if len(chunks) > 1 else None,
             "chart": span_chart(event, posts, talk.start, talk.end + event.grace, talk.title),
             "previous": previous,
             "next": following,
@@ -243,22 +282,27 @@ def _talk_summary(talk: Presentation, posts: list[Post]) -> str:
 
 def break_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
-    pages = []
+    out = []
     for brk in event.breaks:
         posts = data.assignment.breaks[brk.slug]
 
         def context(brk=brk, posts=posts) -> dict[str, Any]:
+            chunks = data.pages(posts)
             return {
                 "site": site,
                 "event": event,
                 "brk": brk,
                 "posts": posts,
+                "shown": chunks[0],
+                "pager": paging.pager(1, len(chunks)),
                 "chart": span_chart(event, posts, brk.start, brk.end, brk.title),
             }
 
         key = ("break", brk.slug, data.seqs(posts))
-        pages.append(Page(f"{event.slug}/breaks/{brk.slug}/index.html", "break.html", context, key))
-    return pages
+        folder = f"{event.slug}/breaks/{brk.slug}"
+        out.append(Page(f"{folder}/index.html", "break.html", context, key))
+        out += more_pages(site, data, folder, brk.title, posts)
+    return out
 
 
 def live_page(site: Site, data: EventData) -> Page:

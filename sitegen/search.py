@@ -70,8 +70,11 @@ def block_of(row_id: int) -> int:
     return row_id // BLOCK
 
 
-def entry(event: Event, item: Item, anchor: str, place: str | None, photos: bool) -> Entry:
-    """The post's entry; `place` is posts.place_of's "t:slug" / "b:slug" / None."""
+def entry(
+    event: Event, item: Item, anchor: str, place: str | None, photos: bool, page: int = 1
+) -> Entry:
+    """The post's entry; `place` is posts.place_of's "t:slug" / "b:slug" / None, `page` the page
+    of its talk or break it is on (paging.py)."""
     where, at, filters = OUTSIDE, "", [("talk", OUTSIDE)]
     if place:
         kind, slug = place.split(":", 1)
@@ -82,6 +85,8 @@ def entry(event: Event, item: Item, anchor: str, place: str | None, photos: bool
         else:
             brk = next(b for b in event.breaks if b.slug == slug)
             where, at, filters = brk.title, f"breaks/{slug}/", [("talk", brk.title)]
+    if at and page > 1:
+        at += f"page-{page}/"
     day = _day(event, item)
     if day:
         filters.append(("day", day))

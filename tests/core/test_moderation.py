@@ -233,3 +233,13 @@ def test_rebuild_requests_are_numbered_rows_of_the_archive(tmp_path):
     assert request_rebuild(db, "ev", "unhide x", 10) == 3  # one made during that rebuild
     assert newer_request(db, "ev", 2).number == 3
     db.close()
+
+
+def test_pinned_posts_are_found_by_key_not_by_walking_the_event(tmp_path):
+    """Reading the pins costs the pins, not the archive: pins drive the look-up of each post."""
+    from core.moderation.pins import PINNED_SQL
+
+    db = open_archive(tmp_path / "archive.db")
+    plan = " | ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + PINNED_SQL, ["e"]))
+    assert plan.startswith("SEARCH p "), plan
+    assert "SEARCH i USING INDEX sqlite_autoindex_items_1 (event=? AND uri=?)" in plan, plan
