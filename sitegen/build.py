@@ -369,8 +369,9 @@ class _Builder:
             if self._keep_folder(folder, key):
                 continue
             entries = [
-                search_entry(event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])),
-                             page)  # fmt: skip
+                search_entry(
+                    event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])), page
+                )
                 for post, item, page in zip(posts, data.whole(posts), on, strict=True)
             ]
 

@@ -152,3 +152,26 @@ def test_search_index_holds_posts_but_not_noindex_accounts(site):
     search = read(settings, f"{EVENT}/search/index.html")
     blocks = sorted((p.name for p in folder.iterdir()), key=lambda n: int(n.split("-")[1]))
     assert blocks and f'data-bundles="{" ".join(f"../pagefind/{b}/" for b in blocks)}"' in search
+
+
+def test_search_sends_a_post_on_a_later_talk_page_to_that_page(site, monkeypatch):
+    """Issue 12: a talk or break of more than paging.PAGE posts runs to page-2/, page-3/…; each
+    search record says the page its posts are on, and each post is on the page it says."""
+    from sitegen import paging
+
+    monkeypatch.setattr(paging, "PAGE", 10)
+    settings, _ = site
+    build_site(settings)
+    folder = settings.output_dir / EVENT / "pagefind"
+    records = [
+        json.loads(gzip.decompress(f.read_bytes())[len(b"pagefind_dcd") :])
+        for f in folder.glob("block-*/fragment/*.pf_fragment")
+    ]
+    later = [r for r in records if "/page-" in r["meta"].get("at", "")]
+    assert later, sorted({r["meta"].get("at", "") for r in records})
+    for record in later + [r for r in records if r["meta"].get("at", "").count("/") == 2]:
+        page = read(settings, f"{EVENT}/{record['meta']['at']}index.html")
+        anchors = [a["id"] for a in record["anchors"]]
+        assert anchors and all(f'<article class="post" id="{a}"' in page for a in anchors), record[
+            "meta"
+        ]["at"]

@@ -20,7 +20,7 @@ from collector.normalise import Delete
 from collector.store import save_batch
 from core.archive import open_archive
 from core.rebuild import request_rebuild
-from sitegen import listings, pages, posts
+from sitegen import listings, pages, paging, posts
 from sitegen.build import build_site
 from sitegen.cache import cache_dir
 from sitegen.rebuild_loop import run_rebuild_loop
@@ -290,8 +290,9 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
     a talk's tag; edits that change text or move a post; deletes; hides, blocks and their undoing;
     a status changed in SQLite without a sequence number) the incremental build's output is byte
     for byte a fresh build's. Posts are rendered as they are read (the fragment store), archive
-    pages hold 30 posts and search blocks 40 row ids, so rounds cross page and block edges; the
-    last round builds the Pagefind indexes too, which must match as well."""
+    pages hold 30 posts, talk and break pages 4 and search blocks 40 row ids, so rounds cross
+    page and block edges; the last round builds the Pagefind indexes too, which must match as
+    well."""
     import random
 
     from core.moderation.decisions import Moderator
@@ -301,6 +302,7 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
     monkeypatch.setattr(pages, "ARCHIVE_PAGE", 30)
     monkeypatch.setattr(listings, "ARCHIVE_PAGE", 30)
     monkeypatch.setattr(search, "BLOCK", 40)
+    monkeypatch.setattr(paging, "PAGE", 4)  # talks and breaks run to several pages
     rng = random.Random(12)
     live = list(items)
     sessions = [(24, 7), (24, 8), (24, 9), (24, 11), (24, 12), (25, 7), (25, 8)]  # hours, UTC
@@ -349,6 +351,7 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
         assert sorted(mine) == sorted(theirs), round_
         assert [p for p in mine if mine[p] != theirs[p]] == [], (round_, lines)
     assert any(p.startswith(f"{EVENT}/pagefind/block-") and "/fragment/" in p for p in mine)
+    assert any(p.startswith(f"{EVENT}/talks/") and "/page-2/" in p for p in mine)
 
 
 def comparable(root: Path) -> dict[str, bytes]:
