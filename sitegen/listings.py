@@ -16,12 +16,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
-from operator import itemgetter
 from typing import Any
 
 from core.events import Site
 
-from . import stats
+from . import paging, stats
 from .pages import (
     ARCHIVE_PAGE,
     EventData,
@@ -32,8 +31,6 @@ from .pages import (
     seqs,
 )
 from .posts import Post
-
-T = itemgetter(3)  # a Post's time, in microseconds
 
 GALLERY_PAGE = 120  # photos per gallery page
 
@@ -72,10 +69,7 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
 def archive_chunks(arrival: Sequence[Post]) -> list[tuple[int, list[Post]]]:
     """(page number from 1, its posts in time order): fixed-size slices of the archive in the
     order it received them."""
-    return [
-        (n + 1, sorted(arrival[i : i + ARCHIVE_PAGE], key=T))  # stable: ties stay in id order
-        for n, i in enumerate(range(0, len(arrival), ARCHIVE_PAGE))
-    ]
+    return list(enumerate(paging.cut(arrival, ARCHIVE_PAGE), start=1))
 
 
 def event_chunks(data: EventData) -> list[tuple[int, list[Post]]]:
@@ -117,10 +111,7 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
 def gallery_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
     photos = stats.photo_rows(data.arrival)
-    chunks = [
-        sorted(photos[i : i + GALLERY_PAGE], key=_post_time)
-        for i in range(0, len(photos), GALLERY_PAGE)
-    ] or [[]]
+    chunks = paging.cut(photos, GALLERY_PAGE, key=_post_time) or [[]]
     pages = []
     for n, chunk in enumerate(chunks, start=1):
 

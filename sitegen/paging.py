@@ -11,22 +11,29 @@ renders the first page (it holds the talk's counts and charts) and the last, not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
+from typing import TypeVar
 
 from .posts import Post, by_arrival
 from .stats import anchor
 
 PAGE = 500  # posts per page of a talk or break
 T = itemgetter(3)  # a Post's time, in microseconds
+R = TypeVar("R")
+
+
+def cut(arrival: Sequence[R], size: int, key: Callable[[R], int] = T) -> list[list[R]]:
+    """Fixed-size slices of rows in arrival order, each in time order (a stable sort: ties stay
+    in arrival order). The archive, the gallery and talk and break pages are cut this way."""
+    return [sorted(arrival[i : i + size], key=key) for i in range(0, len(arrival), size)]
 
 
 def paged(posts: list[Post]) -> list[list[Post]]:
     """The posts in pages (at least one, maybe empty): the list itself when one page holds it."""
     if len(posts) <= PAGE:
         return [posts]
-    arrival = by_arrival(posts)
-    return [sorted(arrival[i : i + PAGE], key=T) for i in range(0, len(arrival), PAGE)]
+    return cut(by_arrival(posts), PAGE)
 
 
 def page_path(folder: str, n: int) -> str:
