@@ -52,6 +52,7 @@ def test_make_demo_serves_pages_and_a_live_stream(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    failed: AssertionError | None = None
     try:
         wait_for_port(site_port, timeout=120)
         wait_for_port(live_port, timeout=120)
@@ -68,9 +69,13 @@ def test_make_demo_serves_pages_and_a_live_stream(tmp_path):
         assert seqs == list(range(1, 31))
         started = psutil.Process(demo.pid).children(recursive=True)
         assert len(started) >= 5  # demo.py, redis, live, static server, scheduler, collector
+    except AssertionError as error:
+        failed = error
     finally:
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         output, _ = demo.communicate(timeout=60)
+    if failed is not None:  # what the demo printed is what tells why
+        raise AssertionError(f"{failed}\n--- make demo printed:\n{output}") from failed
     alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], output
     assert "live page" in output and "stopping every process" in output
