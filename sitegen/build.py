@@ -31,13 +31,14 @@ from core.items import Item, parse_time
 from core.settings import Settings
 
 from . import downloads, listings, meetups, pages, wall
-from .assign import assign_all
 from .cache import BuildCache, digest
 from .content import load_content
 from .context import BuildContext
 from .fragments import FLUSH, Fragments
 from .pages import EventData, Page
-from .posts import EventPosts, Store, anchor_of, assignment_of
+from .parts import DamagedCache, Parts, spans_of
+from .posts import Store, anchor_of
+from .reader import EventPosts
 from .render import make_env, post_list, post_macro
 from .room import read_room
 from .search import entry as search_entry
@@ -89,6 +90,19 @@ def build_site(
     now = now or datetime.now(UTC)
     ctx = BuildContext.for_settings(settings)
     forget_old_cache(Path(settings.output_dir))
+    try:
+        report = _build(settings, ctx, log, now, search)
+    except DamagedCache as exc:
+        log(f"the build cache is damaged ({exc}): building again from the archive")
+        shutil.rmtree(ctx.cache, ignore_errors=True)
+        report = _build(settings, BuildContext.for_settings(settings), log, now, search)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build(
+    settings: Settings, ctx: BuildContext, log: Log, now: datetime, search: bool
+) -> BuildReport:
     site, events = load_content(settings.content_dir, ctx.cache)
     cache = BuildCache.load(ctx.cache)
     builder = _Builder(Writer(settings.output_dir), cache, log)
@@ -112,11 +126,10 @@ def build_site(
             for data in datas:
                 builder.write_search(data, search)  # decodes posts: in the archive's snapshot
     if builder.fragments is not None:
-        builder.report.posts = sum(len(d.items) for d in datas)
-        builder.report.unplaced = sum(len(d.assignment.unplaced) for d in datas)
+        builder.report.posts = sum(d.total for d in datas)
+        builder.report.unplaced = sum(d.count_unplaced() for d in datas)
     gc.unfreeze()
     builder.finish(ctx.cache)
-    builder.report.seconds = time.perf_counter() - started
     return builder.report
 
 
@@ -204,22 +217,22 @@ class Archive:
 
     def read_event(self, event: Event, log: Log, state: str | None = None) -> EventData:
         """An event's visible posts (from the build cache where the archive has not changed)."""
-        data = _empty(self.settings, event)
         if self.db is None:
             log(f"no archive at {self.settings.archive_path} yet: building pages without posts")
-            return data
+            return _empty(self.settings, event, self.ctx.cache)
         prerender = self.prerender(event) if self.prerender else None
         key = digest(self.ctx.code, event)
         reader = EventPosts(self.ctx.store, event, self.ctx.cache, key, prerender)
-        data.items, data.last_seq = reader.read(state)
+        parts, seq = reader.read(state)
+        data = _empty(self.settings, event, self.ctx.cache, parts)
+        data.last_seq = seq
         if prerender is not None:
             prerender.flush()
         data.counts_as_of = parse_time(counts_as_of(self.db, event.slug))  # "counts as of"
         self.gone += reader.gone
         data.memo, data.store = self.memo, self.ctx.store
-        data.assignment = assignment_of(event, data.items)
         data.room = read_room(self.db, event)  # pins and meet-up proposals (room.py)
-        log(f"{event.slug}: {len(data.items)} posts up to change {data.last_seq} ({reader.how})")
+        log(f"{event.slug}: {data.total} posts up to change {data.last_seq} ({reader.how})")
         return data
 
 
@@ -228,7 +241,7 @@ def read_archive(settings: Settings, events: list[Event], log: Log) -> list[Even
     benchmark's floor."""
     path = Path(settings.archive_path)
     if not path.exists():
-        return [_empty(settings, e) for e in events]
+        return [_empty(settings, e, Path(tempfile.gettempdir())) for e in events]
     with tempfile.TemporaryDirectory(prefix="afa-read-") as tmp:
         with Archive(BuildContext(settings, Path(tmp), "")) as archive:
             datas = [archive.read_event(e, log) for e in events]
@@ -241,9 +254,10 @@ def _no_memo(key: str, make: Callable[[], str]) -> str:
     return make()
 
 
-def _empty(settings: Settings, event: Event) -> EventData:
+def _empty(settings: Settings, event: Event, folder: Path, parts: Parts | None = None) -> EventData:
     stream = f"{settings.public_live_url.rstrip('/')}/live/{event.slug}/stream"
-    return EventData(event, [], assign_all(event, []), 0, stream, settings.live_inline_posts)
+    parts = parts or Parts(folder, event.slug, "", spans_of(event))
+    return EventData(event, parts, 0, stream, settings.live_inline_posts)
 
 
 class Prerender:
@@ -361,13 +375,14 @@ class _Builder:
         are unchanged keeps its files, the others are indexed again."""
         if not enabled:
             return
-        event, indexed, pages_of = data.event, 0, data.pages_of()
-        for block, posts in pages.search_blocks(data).items():
-            on = [pages_of.get(post[0], 1) for post in posts]  # a result links to its page
-            key = digest(self.site, "search", block, data.seqs(posts), hash(tuple(on)))
+        event, indexed = data.event, 0
+        for block, (_, block_digest) in sorted(data.parts.blocks.items()):
+            key = digest(self.site, "search", block, block_digest)
             folder = f"{event.slug}/pagefind/block-{block}/"
             if self._keep_folder(folder, key):
                 continue
+            posts = data.parts.block_posts(block)
+            on = data.parts.block_pages(posts)  # a result links to its page
             entries = [
                 search_entry(
                     event, item, anchor_of(item.uri), post[4], bool(photo_rows([post])), page

@@ -4,7 +4,7 @@ Atom feeds carry the newest posts, leaving out accounts that asked not to be ind
 The JSON Lines download is the whole archive of the event (or the talk) for researchers: one
 item_to_dict per line; deleted, moderated and hidden posts are never in it, since the build never
 reads them. A talk's file (posts.jsonl) is oldest first. The event's file (posts.jsonl.gz) is in
-the full archive's order, page by page (listings.archive_chunks), each page one gzip member:
+the full archive's order, page by page (parts.Parts.chunk_posts), each page one gzip member:
 `zcat`, `gzip -d` and Python's gzip read the members as one stream, and a build after new posts
 arrive compresses only the last page's member again instead of the whole event.
 """
@@ -22,13 +22,12 @@ from core.events import Event, Presentation, Site
 from core.items import Item, format_time, item_to_dict
 
 from .fragments import Fragments
-from .listings import event_chunks
 from .pages import EventData, Page, seqs
 from .posts import Post, Store
 from .render import trusted_html
+from .tallies import FEED_POSTS, newest_indexable
 
 ATOM = "http://www.w3.org/2005/Atom"
-FEED_POSTS = 50
 
 
 def jsonl_line(item: Item) -> str:
@@ -51,11 +50,11 @@ def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
     """The event's posts as gzip members, one per archive page; unchanged pages' from the cache."""
     members = []
     saved = cache.members(data.event.slug) if cache is not None else {}
-    for n, chunk in event_chunks(data):
-        key = data.seqs(chunk)
+    for n, (key, *_) in enumerate(data.parts.chunks, start=1):
         if saved.get(n, ("",))[0] == key:
             members.append(saved[n][1])
             continue
+        chunk = data.parts.chunk_posts(n)
         member = gzip.compress(jsonl(chunk, data.store, cache), compresslevel=6, mtime=0)
         if cache is not None:
             cache.save_member(data.event.slug, n, key, member)
@@ -83,18 +82,6 @@ def atom(
         feed.append(_entry(item))
     ET.indent(feed)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
-
-
-def newest_indexable(items: Sequence[Post]) -> list[Post]:
-    """The newest FEED_POSTS posts not from a `noindex` account, newest first (read from the end:
-    an event's feed looks at 50 posts, not 100,000)."""
-    found = []
-    for item in reversed(items):
-        if not item.noindex:
-            found.append(item)
-            if len(found) == FEED_POSTS:
-                break
-    return found
 
 
 def _entry(item: Item) -> ET.Element:
@@ -135,37 +122,47 @@ def event_downloads(
 ) -> list[Page]:
     event, root = data.event, base(site, base_url)
     page_url = f"{root}/{event.slug}/"
-    key = ("jsonl.gz", [data.seqs(chunk) for _, chunk in event_chunks(data)])  # members' keys
+    key = ("jsonl.gz", [chunk[0] for chunk in data.parts.chunks])  # members' keys
+    newest = data.parts.newest(FEED_POSTS, _indexable)
     out = [
         _feed(f"{event.slug}/feed.atom", f"{root}/{event.slug}/feed.atom", page_url,
-              f"tag:afeedapart,{event.start}:{event.slug}", event.name, data.items, data.store),
+              f"tag:afeedapart,{event.start}:{event.slug}", event.name, newest, data.store),
         Page(f"{event.slug}/posts.jsonl.gz", "", key=key, body=lambda: jsonl_gz(data, cache)),
     ]  # fmt: skip
     for talk in event.presentations:
-        out += talk_downloads(event, talk, data.posts(talk.slug), root, data, cache)
+        out += talk_downloads(event, talk, root, data, cache)
     return out
 
 
+def _indexable(post: Post) -> bool:
+    return not post[6]
+
+
 def talk_downloads(
-    event: Event,
-    talk: Presentation,
-    posts: list[Post],
-    root: str,
-    data: EventData,
-    cache: Fragments | None = None,
+    event: Event, talk: Presentation, root: str, data: EventData, cache: Fragments | None = None
 ) -> list[Page]:
-    folder = f"{event.slug}/talks/{talk.slug}"
+    """A talk's feed and posts.jsonl, keyed by its tally: its posts are read when one changed."""
+    folder, slug = f"{event.slug}/talks/{talk.slug}", talk.slug
+    feed = _feed(f"{folder}/feed.atom", f"{root}/{folder}/feed.atom", f"{root}/{folder}/",
+                 f"tag:afeedapart,{event.start}:{event.slug}/{slug}",
+                 f"{talk.title} · {event.name}", lambda: data.posts(slug), data.store,
+                 data.digest(slug, "feed"))  # fmt: skip
     return [
-        _feed(f"{folder}/feed.atom", f"{root}/{folder}/feed.atom", f"{root}/{folder}/",
-              f"tag:afeedapart,{event.start}:{event.slug}/{talk.slug}",
-              f"{talk.title} · {event.name}", posts, data.store),
-        Page(f"{folder}/posts.jsonl", "", key=("jsonl", data.seqs(posts)),
-             body=lambda: jsonl(posts, data.store, cache)),
+        feed,
+        Page(f"{folder}/posts.jsonl", "", key=("jsonl", data.digest(slug)),
+             body=lambda: jsonl(data.posts(slug), data.store, cache)),
     ]  # fmt: skip
 
 
-def _feed(path, self_url, page_url, feed_id, title, items, store: Store) -> Page:
-    key = ("atom", self_url, title, seqs(newest_indexable(items)))
-    return Page(
-        path, "", key=key, body=lambda: atom(feed_id, title, page_url, self_url, items, store)
-    )
+def _feed(path, self_url, page_url, feed_id, title, items, store: Store, newest=None) -> Page:
+    """A feed of `items` (or of what items() gives, read only when the feed is made), keyed by
+    the seqs of its newest indexable posts (`newest`, when its tally has them)."""
+    posts = items if not callable(items) else None
+    if newest is None:
+        newest = seqs(newest_indexable(posts))
+
+    def body() -> bytes:
+        found = posts if posts is not None else items()
+        return atom(feed_id, title, page_url, self_url, found, store)
+
+    return Page(path, "", key=("atom", self_url, title, newest), body=body)

@@ -20,31 +20,23 @@ from typing import Any
 
 from core.events import Site
 
-from . import paging, stats
-from .pages import (
-    ARCHIVE_PAGE,
-    EventData,
-    Page,
-    day_chart,
-    day_span,
-    schedule_rows,
-    seqs,
-)
+from . import stats, tallies
+from .pages import EventData, Page, day_chart, schedule_rows, seqs
 from .posts import Post
-
-GALLERY_PAGE = 120  # photos per gallery page
 
 
 def day_pages(site: Site, data: EventData) -> list[Page]:
+    """A page per day, made from the tallies of the parts in the day's span: only a day whose
+    parts changed is rendered, and even then no post of it is read."""
     event, pages = data.event, []
-    chunks = event_chunks(data)
+    chunks = archive_summary(data)
     for day in event.days:
-        span = day_span(event, day)
-        posts = data.span(*span) if span else []
         talks = [p for s in day.sessions for p in s.presentations]
-        archive = [(n, c) for n, c in chunks if _dates(event, c) & {day.date}]
+        archive = [(n, first, last) for n, first, last, _ in chunks
+                   if _dates(event, (first, last)) & {day.date}]  # fmt: skip
 
-        def context(day=day, posts=posts, archive=archive, talks=talks) -> dict[str, Any]:
+        def context(day=day, archive=archive, talks=talks) -> dict[str, Any]:
+            found = data.day_tallies(day)
             return {
                 "site": site,
                 "event": event,
@@ -52,56 +44,45 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
                 "day": day,
                 "rows": schedule_rows(day),
                 "chart": day_chart(data, day, "chart"),
-                "posts": posts,
-                "links": stats.top_links(posts),
-                "photos": stats.photos(posts, limit=24),
-                "people": stats.participants(posts),
-                "archive": [(n, c[0], c[-1]) for n, c in archive],
+                "count": sum(t["n"] for t in found),
+                "links": tallies.top_links(found),
+                "photos": tallies.first_photos(found, 24),
+                "people": tallies.participants(found),
+                "archive": archive,
                 "counts": {t.slug: data.count(t.slug) for t in talks},
             }
 
-        key = ("day", str(day.date), data.seqs(posts), [n for n, _ in archive])
+        key = ("day", str(day.date), data.day_key(day), [n for n, _, _ in archive])
         path = f"{event.slug}/days/{day.date}/index.html"
         pages.append(Page(path, "day.html", context, key))
     return pages
 
 
-def archive_chunks(arrival: Sequence[Post]) -> list[tuple[int, list[Post]]]:
-    """(page number from 1, its posts in time order): fixed-size slices of the archive in the
-    order it received them."""
-    return list(enumerate(paging.cut(arrival, ARCHIVE_PAGE), start=1))
-
-
-def event_chunks(data: EventData) -> list[tuple[int, list[Post]]]:
-    """archive_chunks of the event's posts, made once per build."""
-    found = data._cache.get("chunks")
-    if found is None:
-        found = data._cache["chunks"] = archive_chunks(data.arrival)
-    return found
-
-
-def _post_time(row: tuple[Post, tuple]) -> int:
-    """A photo row's place in time: its post's (a stable sort keeps ties in arrival order)."""
-    return row[0][3]
+def archive_summary(data: EventData) -> list[tuple[int, Post, Post, int]]:
+    """(page number from 1, its first post, its last post, how many) for each archive page,
+    from the parts' saved ends of each page."""
+    return [(n, Post(first), Post(last), k)
+            for n, (_, first, last, k) in enumerate(data.parts.chunks, start=1)]  # fmt: skip
 
 
 def archive_pages(site: Site, data: EventData) -> list[Page]:
-    event, chunks = data.event, event_chunks(data)
+    event, chunks = data.event, data.parts.chunks
     total = len(chunks)
     pages = []
-    for n, posts in chunks:
+    for n, (chunk_digest, *_) in enumerate(chunks, start=1):
 
-        def context(n=n, posts=posts) -> dict[str, Any]:
+        def context(n=n) -> dict[str, Any]:
+            posts = data.parts.chunk_posts(n)
             return {"site": site, "event": event, "posts": posts, "n": n, "more": n < total}
 
-        key = ("archive", n, n < total, data.seqs(posts))
+        key = ("archive", n, n < total, chunk_digest)
         pages.append(
             Page(f"{event.slug}/archive/page-{n}/index.html", "archive.html", context, key)
         )
-    summary = [(n, c[0], c[-1], len(c)) for n, c in chunks]
+    summary = archive_summary(data)
 
     def index() -> dict[str, Any]:
-        return {"site": site, "event": event, "pages": summary, "count": len(data.items)}
+        return {"site": site, "event": event, "pages": summary, "count": data.total}
 
     key = ("archive-index", [(n, seqs((a, b)), k) for n, a, b, k in summary])
     pages.append(Page(f"{event.slug}/archive/index.html", "archive_index.html", index, key))
@@ -110,23 +91,23 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
 
 def gallery_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
-    photos = stats.photo_rows(data.arrival)
-    chunks = paging.cut(photos, GALLERY_PAGE, key=_post_time) or [[]]
+    digests = data.parts.gallery or [seqs([])]
+    total = len(digests)
     pages = []
-    for n, chunk in enumerate(chunks, start=1):
+    for n, chunk_digest in enumerate(digests, start=1):
 
-        def context(n=n, chunk=chunk) -> dict[str, Any]:
+        def context(n=n) -> dict[str, Any]:
             return {
                 "site": site,
                 "event": event,
-                "photos": [stats.photo(row) for row in chunk],
+                "photos": [stats.photo(row) for row in data.parts.gallery_rows(n)],
                 "n": n,
-                "paged": len(chunks) > 1,
-                "more": n < len(chunks),
+                "paged": total > 1,
+                "more": n < total,
                 "locate": data.locate,
             }
 
-        key = ("gallery", n, len(chunks) > 1, n < len(chunks), data.seqs([row[0] for row in chunk]))
+        key = ("gallery", n, total > 1, n < total, chunk_digest)
         path = (
             f"{event.slug}/photos/index.html"
             if n == 1
@@ -179,6 +160,7 @@ def speaker_pages(site: Site, events: list[EventData]) -> list[Page]:
 
 
 def _dates(event, chunk: Sequence[Post]) -> set[date]:
+    """The days a page of posts (in time order) runs over, from its first and last post."""
     first = chunk[0].created_at.astimezone(event.tz).date()
     last = chunk[-1].created_at.astimezone(event.tz).date()
     return {first, last} | ({d.date for d in event.days if first <= d.date <= last})

@@ -9,26 +9,25 @@ Posts are keyed by their seq: any edit gives a new one.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import filterfalse, pairwise
+from itertools import pairwise
 from operator import itemgetter
 from typing import Any
 
 from core.events import Break, Day, Event, Presentation, Site
 from core.items import Item
 
-from . import charts, paging, stats
-from .assign import Assignment
+from . import charts, paging, stats, tallies
 from .cache import digest
 from .markdown import render_markdown
-from .posts import Post, Store, by_arrival, micros
-from .search import block_of
+from .parts import NONE, Parts, day_span
+from .posts import TIME_ORDER, Post, Store, micros, seqs
 
-ARCHIVE_PAGE = 500  # posts per page of the full archive
-ID, SEQ, T, NOINDEX = itemgetter(0), itemgetter(1), itemgetter(3), itemgetter(6)  # at C speed
+T = itemgetter(3)  # a Post's time, at C speed
+__all__ = ["day_span", "seqs"]
 
 
 @dataclass(frozen=True)
@@ -42,20 +41,31 @@ class Page:
 
 @dataclass
 class EventData:
-    """What the archive holds for one event, read in one snapshot."""
+    """What the archive holds for one event, read in one snapshot: its parts (parts.py), read
+    only as far as the pages a build renders need them."""
 
     event: Event
-    items: list[Post]  # visible, oldest first
-    assignment: Assignment
+    parts: Parts
     last_seq: int = 0
     stream_url: str = ""
     inline_posts: int = 50
-    state: str = ""  # a digest of the event's rows in the archive
     counts_as_of: datetime | None = None  # when reaction counts were last refreshed
     room: Any = None  # room.RoomData: pins and meet-up proposals (read by room.read_room)
     memo: Callable[[str, Callable[[], Any]], Any] = lambda key, make: make()  # charts kept
     store: Store = field(default_factory=lambda: Store(None), repr=False)  # the build's posts
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def items(self) -> list[Post]:
+        """Every post, oldest first: reads every part (for tools and the benchmark's floor)."""
+        found = self._cache.get("items")
+        if found is None:
+            found = self._cache["items"] = self.parts.all()
+        return found
+
+    @property
+    def total(self) -> int:
+        return self.parts.count
 
     def seqs(self, items: Iterable[Post]) -> str:
         """seqs(items), each list digested once per build."""
@@ -65,18 +75,10 @@ class EventData:
         """The whole Items of these posts (for what their summary rows do not hold)."""
         return self.store.whole(posts)
 
-    @property
-    def arrival(self) -> list[Post]:
-        """The posts in the order the archive received them: the full archive's order."""
-        found = self._cache.get("arrival")
-        if found is None:
-            found = self._cache["arrival"] = by_arrival(self.items)
-        return found
-
     def locate(self, item: Post, root: str = "") -> str:
         """Where a post is in the full archive: archive/page-N/#anchor (relative to the event)."""
-        n = bisect_left(self.arrival, item.id, key=ID)  # arrival is in row id order
-        return f"{root}archive/page-{n // ARCHIVE_PAGE + 1}/#{item.anchor}"
+        n = self.parts.position(item.id)
+        return f"{root}archive/page-{n // paging.ARCHIVE_PAGE + 1}/#{item.anchor}"
 
     def pages(self, posts: list[Post]) -> list[list[Post]]:
         """paging.paged(posts), once per list per build."""
@@ -86,32 +88,47 @@ class EventData:
             found = memo[id(posts)] = (posts, paging.paged(posts))
         return found[1]
 
-    def pages_of(self) -> dict[int, int]:
-        """Row id -> its page of its talk or break, for the posts after a first page (search
-        links to them there)."""
-        found = self._cache.get("pages_of")
-        if found is None:
-            found = self._cache["pages_of"] = {}
-            lists = [*self.assignment.talks.values(), *self.assignment.breaks.values()]
-            for posts in lists:
-                if len(posts) > paging.PAGE:
-                    found.update(paging.pages_of(self.pages(posts)))
-        return found
-
     def count(self, slug: str) -> int:
-        return len(self.posts(slug))
+        return sum(self.parts.tallies[n]["n"] for n in self.parts.part_names(self._place(slug)))
 
     def posts(self, slug: str) -> list[Post]:
-        found = self.assignment.talks.get(slug)
-        return found if found is not None else self.assignment.breaks.get(slug, [])
+        """A talk's or break's posts, oldest first."""
+        return self.parts.place(self._place(slug))
 
-    def span(self, first: datetime, last: datetime) -> Sequence[Post]:
-        """within(items, first, last), one list per span per build (so its seqs are digested
-        once, for the day's page and both of its charts)."""
-        key = ("span", first, last)
+    def digest(self, slug: str, field: str = "seqs"):
+        """A talk's or break's seqs digest (or page digests, "pages"), without reading it."""
+        return self.parts.place_tally(self._place(slug), field)
+
+    def unplaced(self) -> list[Post]:
+        return self.parts.place(NONE)
+
+    def count_unplaced(self) -> int:
+        return sum(self.parts.tallies[n]["n"] for n in self.parts.part_names(NONE))
+
+    def _place(self, slug: str) -> str:
+        breaks = self._cache.get("breaks")
+        if breaks is None:
+            breaks = self._cache["breaks"] = {b.slug for b in self.event.breaks}
+        return f"b:{slug}" if slug in breaks else f"t:{slug}"
+
+    def day_tallies(self, day: Day) -> list[dict]:
+        return [self.parts.tallies[n] for n in self.parts.part_names(day=day.date.isoformat())]
+
+    def day_key(self, day: Day) -> list:
+        names = self.parts.part_names(day=day.date.isoformat())
+        return [(n, self.parts.tallies[n]["seqs"]) for n in names if self.parts.tallies[n]["n"]]
+
+    def day_posts(self, day: Day) -> list[Post]:
+        """The posts in a day's span, oldest first (reads its parts)."""
+        names = self.parts.part_names(day=day.date.isoformat())
+        return sorted((p for n in names for p in self.parts.rows(n)), key=TIME_ORDER)
+
+    def newest(self, n: int) -> list[Post]:
+        """newest(items, n) without reading more than the newest parts."""
+        key = ("newest", n)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = within(self.items, micros(first), micros(last))
+            found = self._cache[key] = newest(self.parts.newest(n), n)
         return found
 
     def status(self, now: datetime) -> str:
@@ -122,11 +139,11 @@ class EventData:
         return "past" if today > self.event.end else "live"
 
     def sparkline(self, talk: Presentation):
-        posts, end = self.posts(talk.slug), talk.end + self.event.grace
+        end = talk.end + self.event.grace
         return self.memo(
-            digest(("sparkline", talk.slug, talk.title, talk.start, end, self.seqs(posts))),
+            digest(("sparkline", talk.slug, talk.title, talk.start, end, self.digest(talk.slug))),
             lambda: charts.sparkline(
-                activity(posts, talk.start, end, timedelta(minutes=5)),
+                activity(self.posts(talk.slug), talk.start, end, timedelta(minutes=5)),
                 f"Posts per 5 minutes during {talk.title}",
             ),
         )
@@ -142,29 +159,11 @@ class Slot:
     brk: Break | None = None
 
 
-def seqs(items: Iterable[Post], memo: dict[int, tuple] | None = None) -> str:
-    """A digest of the posts' seqs, for page keys: every change has its own seq, so the same
-    digest means the same posts in the same versions. (Python's hash of a tuple of ints is the
-    same in every process; with the count and sum beside it, two lists that differ are as good
-    as never confused.) A list digested once in a build (a talk's posts key its page, its feed
-    and its download) is remembered in `memo` (EventData.seqs passes the event's)."""
-    if memo is not None and isinstance(items, list):
-        found = memo.get(id(items))
-        if found is not None and found[0] is items and found[1] == len(items):
-            return found[2]
-    values = tuple(map(SEQ, items))
-    digest = f"{len(values)}:{sum(values)}:{hash(values) & 0xFFFFFFFFFFFFFFFF:x}"
-    if memo is not None and isinstance(items, list):
-        memo[id(items)] = (items, len(items), digest)
-    return digest
-
-
-def assigned_seqs(data: EventData) -> list[str]:
-    """What seqs(data.items) tells apart, from the lists the posts are assigned to (each post is
-    in one; their pages digest them anyway): the same digests mean the same posts."""
-    found = data.assignment
-    lists = [*found.talks.values(), *found.breaks.values(), found.unplaced]
-    return [data.seqs(posts) for posts in lists]
+def part_seqs(data: EventData) -> list[tuple[str, str]]:
+    """What seqs(data.items) tells apart, from the parts' tallies (each post is in one part):
+    the same digests mean the same posts."""
+    tallies = data.parts.tallies
+    return [(name, tallies[name]["seqs"]) for name in sorted(tallies) if tallies[name]["n"]]
 
 
 def index_page(site: Site, events: list[EventData], now: datetime) -> Page:
@@ -172,7 +171,7 @@ def index_page(site: Site, events: list[EventData], now: datetime) -> Page:
     for data in events:
         groups[data.status(now)].append(data)
     groups["past"].reverse()  # newest past event first
-    key = ("index", [(d.event.slug, d.status(now), len(d.items)) for d in events])
+    key = ("index", [(d.event.slug, d.status(now), d.total) for d in events])
     return Page("index.html", "index.html", lambda: {"site": site, "groups": groups}, key)
 
 
@@ -186,15 +185,16 @@ def event_page(site: Site, data: EventData) -> Page:
             "event": event,
             "description": markdown(data.memo, event.description),
             "days": [(day, schedule_rows(day), day_chart(data, day)) for day in event.days],
-            "unplaced": data.assignment.unplaced,
-            "links": stats.top_links(data.items),
-            "photos": stats.photos(reversed(data.items), limit=12),
-            "people": stats.participants(data.items),
-            "og_description": f"{len(data.items)} posts about {event.name}.",
-            "og_image": _first_photo(data.items),
+            "unplaced": data.unplaced(),
+            "total": data.total,
+            "links": tallies.top_links(data.parts.tallies.values()),
+            "photos": stats.photos(reversed(data.parts.newest(12, stats.shows_photo)), limit=12),
+            "people": tallies.participants(data.parts.tallies.values()),
+            "og_description": f"{data.total} posts about {event.name}.",
+            "og_image": _photo_url(tallies.first_photos(data.parts.tallies.values(), 1)),
         }
 
-    key = ("event", assigned_seqs(data), data.last_seq)
+    key = ("event", part_seqs(data), data.last_seq)
     return Page(f"{event.slug}/index.html", "event.html", context, key)
 
 
@@ -206,26 +206,27 @@ def talk_pages(site: Site, data: EventData) -> list[Page]:
         i = same_room.index(talk)
         previous = same_room[i - 1] if i > 0 else None
         following = same_room[i + 1] if i + 1 < len(same_room) else None
-        posts = data.assignment.talks[talk.slug]
-        key = ("talk", talk.slug, _slug(previous), _slug(following), data.seqs(posts))
-        context = _talk_context(site, event, talk, posts, previous, following, data)
+        key = ("talk", talk.slug, _slug(previous), _slug(following), data.digest(talk.slug))
+        context = _talk_context(site, event, talk, previous, following, data)
         folder = f"{event.slug}/talks/{talk.slug}"
         out.append(Page(f"{folder}/index.html", "presentation.html", context, key))
-        out += more_pages(site, data, folder, talk.title, posts)
+        out += more_pages(site, data, folder, talk.title, talk.slug)
     return out
 
 
-def more_pages(site: Site, data: EventData, folder: str, title: str, posts) -> list[Page]:
-    """Pages 2, 3… of a talk's or break's posts (paging.py), when one page does not hold them."""
-    chunks = data.pages(posts)
-    total, out = len(chunks), []
-    for n, chunk in enumerate(chunks[1:], start=2):
+def more_pages(site: Site, data: EventData, folder: str, title: str, slug: str) -> list[Page]:
+    """Pages 2, 3… of a talk's or break's posts (paging.py), when one page does not hold them:
+    keyed by the digests its part's tally keeps, so an untouched talk's posts are not read."""
+    digests = data.digest(slug, "pages") or []
+    total, out = len(digests), []
+    for n, chunk_digest in enumerate(digests[1:], start=2):
 
-        def context(n=n, chunk=chunk) -> dict[str, Any]:
+        def context(n=n) -> dict[str, Any]:
+            chunk = data.pages(data.posts(slug))[n - 1]
             return {"site": site, "event": data.event, "title": title, "posts": chunk,
                     "pager": paging.pager(n, total)}  # fmt: skip
 
-        key = ("posts-page", folder, n, total, data.seqs(chunk))
+        key = ("posts-page", folder, n, total, chunk_digest)
         out.append(Page(paging.page_path(folder, n), "posts_page.html", context, key))
     return out
 
@@ -239,9 +240,10 @@ def markdown(memo: Callable[[str, Callable[[], Any]], Any], text: str) -> str:
 
 
 def _talk_context(
-    site, event, talk, posts, previous, following, data: EventData
+    site, event, talk, previous, following, data: EventData
 ) -> Callable[[], dict[str, Any]]:
     def context() -> dict[str, Any]:
+        posts = data.posts(talk.slug)
         chunks = data.pages(posts)
         return {
             "site": site,
@@ -271,7 +273,10 @@ def _talk_context(
 
 def _first_photo(posts: list[Post]) -> str:
     """The first photo's URL, for the card a shared link shows ("" when there is none)."""
-    found = stats.photos(posts, limit=1)
+    return _photo_url(stats.photos(posts, limit=1))
+
+
+def _photo_url(found: list[stats.Photo]) -> str:
     return found[0].media.url if found else ""
 
 
@@ -284,9 +289,9 @@ def break_pages(site: Site, data: EventData) -> list[Page]:
     event = data.event
     out = []
     for brk in event.breaks:
-        posts = data.assignment.breaks[brk.slug]
 
-        def context(brk=brk, posts=posts) -> dict[str, Any]:
+        def context(brk=brk) -> dict[str, Any]:
+            posts = data.posts(brk.slug)
             chunks = data.pages(posts)
             return {
                 "site": site,
@@ -298,16 +303,16 @@ def break_pages(site: Site, data: EventData) -> list[Page]:
                 "chart": span_chart(event, posts, brk.start, brk.end, brk.title),
             }
 
-        key = ("break", brk.slug, data.seqs(posts))
+        key = ("break", brk.slug, data.digest(brk.slug))
         folder = f"{event.slug}/breaks/{brk.slug}"
         out.append(Page(f"{folder}/index.html", "break.html", context, key))
-        out += more_pages(site, data, folder, brk.title, posts)
+        out += more_pages(site, data, folder, brk.title, brk.slug)
     return out
 
 
 def live_page(site: Site, data: EventData) -> Page:
     """The newest posts inline, newest first, and where live.js picks up the stream."""
-    shown = newest(data.items, data.inline_posts)
+    shown = data.newest(data.inline_posts)
     after = max([data.last_seq, *(i.seq for i in shown)])
     context = {
         "site": site,
@@ -332,29 +337,11 @@ def newest(posts: list[Post], n: int) -> list[Post]:
 
 def search_page(site: Site, data: EventData) -> Page:
     """The event's search: its form, and the Pagefind indexes its script merges."""
-    blocks = list(search_blocks(data))
+    blocks = sorted(data.parts.blocks)
     bundles = [f"../pagefind/block-{b}/" for b in blocks]
     context = {"site": site, "event": data.event, "bundles": bundles}
     key = ("search", blocks)
     return Page(f"{data.event.slug}/search/index.html", "search.html", lambda: context, key)
-
-
-def search_blocks(data: EventData) -> dict[int, list[Post]]:
-    """The posts search may show (not from `noindex` accounts), by index block, in row id
-    order: made once per build."""
-    found = data._cache.get("search")
-    if found is None:
-        found = data._cache["search"] = {}
-        arrival, start = data.arrival, 0
-        block = lambda post: block_of(post[0])  # noqa: E731  # arrival is in row id order
-        while start < len(arrival):
-            number = block(arrival[start])
-            end = bisect_right(arrival, number, start, key=block)
-            posts = list(filterfalse(NOINDEX, arrival[start:end]))
-            if posts:
-                found[number] = posts
-            start = end
-    return found
 
 
 def schedule_rows(day: Day) -> list[Slot]:
@@ -368,25 +355,18 @@ def schedule_rows(day: Day) -> list[Slot]:
     return sorted(slots, key=lambda s: (s.start, s.brk is None))
 
 
-def day_span(event: Event, day: Day) -> tuple[datetime, datetime] | None:
-    """From the day's first start to its last end plus grace."""
-    spans = [(s.start, s.end) for s in day.sessions] + [(b.start, b.end) for b in day.breaks]
-    if not spans:
-        return None
-    return min(s for s, _ in spans), max(e for _, e in spans) + event.grace
-
-
 def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     """Posts per 5 minutes over one day."""
     span = day_span(data.event, day)
     if span is None:
         return None
     chart_id = chart_id or f"chart-{day.date}"
-    posts = data.span(*span)
     return data.memo(
-        digest(("day", day.date, day.title, span, data.event.timezone, chart_id, data.seqs(posts))),
+        digest(
+            ("day", day.date, day.title, span, data.event.timezone, chart_id, data.day_key(day))
+        ),
         lambda: charts.svg(
-            day_activity(data, span),
+            day_activity(data, day, span),
             data.event.tz,
             f"Activity on {day.title}",
             chart_id,
@@ -394,14 +374,12 @@ def day_chart(data: EventData, day: Day, chart_id: str | None = None):
     )
 
 
-def day_activity(data: EventData, span: tuple[datetime, datetime]) -> charts.Activity:
-    """Posts per 5 minutes over a day's span, counted once per build (the event page and the
-    day's page both chart it)."""
-    key = ("activity", span)
-    found = data._cache.get(key)
-    if found is None:
-        found = data._cache[key] = activity(data.span(*span), *span, timedelta(minutes=5))
-    return found
+def day_activity(data: EventData, day: Day, span: tuple[datetime, datetime]) -> charts.Activity:
+    """Posts per 5 minutes over a day's span, from its parts' tallies (counted from the posts
+    when the span does not begin and end on whole minutes)."""
+    step = timedelta(minutes=5)
+    found = tallies.activity(data.day_tallies(day), *span, step)
+    return found if found is not None else activity(data.day_posts(day), *span, step)
 
 
 def span_chart(event: Event, posts: list[Post], start: datetime, end: datetime, title: str):
@@ -417,11 +395,6 @@ def activity(posts: Sequence[Post], start: datetime, end: datetime, step: timede
     edges = [bisect_left(posts, min(first + i * width, last), key=T) for i in range(n + 1)]
     counts = tuple(b - a for a, b in pairwise(edges))  # posts are in time order
     return charts.Activity(start, step, counts)
-
-
-def within(posts: Sequence[Post], first: int, last: int) -> Sequence[Post]:
-    """The posts with first <= t < last, from posts in time order (found by bisection)."""
-    return posts[bisect_left(posts, first, key=T) : bisect_left(posts, last, key=T)]
 
 
 def local_date(event: Event, item: Post) -> date:

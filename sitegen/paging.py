@@ -19,6 +19,8 @@ from .posts import Post, by_arrival
 from .stats import anchor
 
 PAGE = 500  # posts per page of a talk or break
+ARCHIVE_PAGE = 500  # posts per page of the full archive
+GALLERY_PAGE = 120  # photos per gallery page
 T = itemgetter(3)  # a Post's time, in microseconds
 R = TypeVar("R")
 

@@ -64,6 +64,11 @@ def photos(items: Iterable[Post], limit: int | None = None) -> list[Photo]:
     return found
 
 
+def shows_photo(item: Post) -> bool:
+    """Whether photos() shows a photo of this post."""
+    return bool(item[9]) and bool(photos([item], limit=1))
+
+
 def photo_rows(items: Iterable[Post]) -> list[tuple[Post, tuple]]:
     """photos(items) as (post, raw media row) pairs, no Media made: the gallery pages list
     every photo of an event each build, and a build shows only the pages that changed."""

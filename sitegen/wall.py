@@ -20,7 +20,7 @@ from markupsafe import Markup
 from core.events import Event, Room, Site
 
 from . import pages
-from .pages import EventData, Page, newest
+from .pages import EventData, Page
 from .room import board_entry, card, meetups_key, meetups_of
 
 COLUMNS = 3
@@ -42,7 +42,7 @@ def wall_pages(site: Site, data: EventData, base_url: str) -> list[Page]:
 
 def _wall(site: Site, data: EventData, room: Room | None, live: str, qr: Markup | None) -> Page:
     event = data.event
-    shown = newest(data.items, COLUMNS * PER_COLUMN)
+    shown = data.newest(COLUMNS * PER_COLUMN)
     best = best_posts(data)
     pins = data.room.pins if data.room else []
     meetups = meetups_of(event, data.room)
@@ -98,7 +98,7 @@ def live_page(site: Site, data: EventData) -> Page:
 
 def best_posts(data: EventData) -> list:
     """The most boosted and liked recent posts, and recent photos, newest first (each once)."""
-    recent = data.items[-BEST_FROM:]
+    recent = data.parts.newest(BEST_FROM)[-BEST_FROM:]
     liked = sorted((p for p in recent if p.boosts + p.likes and not p.sensitive),
                    key=lambda p: (p.boosts + p.likes, p.t), reverse=True)[: BEST // 2]  # fmt: skip
     photos = [p for p in reversed(recent) if p.has_media and not p.sensitive][: BEST // 2]

@@ -39,7 +39,7 @@ def test_a_planted_pickle_is_never_loaded_and_output_holds_no_cache(make_setting
     bomb = pickle.dumps(Payload(marker))
     old = settings.output_dir / ".build-cache"
     old.mkdir(parents=True)
-    for name in ("content.pickle", "pages.json", "posts-northwind-2026.marshal"):
+    for name in ("content.pickle", "pages.json", "parts-northwind-2026"):
         (old / name).write_bytes(bomb)
     build_site(settings, search=False)
     cache = cache_dir(settings)

@@ -20,7 +20,7 @@ from collector.normalise import Delete
 from collector.store import save_batch
 from core.archive import open_archive
 from core.rebuild import request_rebuild
-from sitegen import listings, pages, paging, posts
+from sitegen import paging, reader
 from sitegen.build import build_site
 from sitegen.cache import cache_dir
 from sitegen.rebuild_loop import run_rebuild_loop
@@ -65,14 +65,15 @@ def build(settings, search: bool = False, **kw):
     return report, lines
 
 
-@pytest.mark.parametrize("journal_limit", [20_000, 0])
+@pytest.mark.parametrize("delta_limit", [20_000, 0])
 def test_rebuild_after_new_edited_and_deleted_posts_equals_a_fresh_build(
-    site, sg, tmp_path, monkeypatch, journal_limit
+    site, sg, tmp_path, monkeypatch, delta_limit
 ):
-    """With the default limit the second and third builds apply the journal; with 0 each
-    delta folds it into a new base."""
+    """With the default limit each rebuild applies the changed rows to the saved parts; with 0
+    each reads the event whole: both give a fresh build's output."""
     settings, items = site
-    monkeypatch.setattr(posts, "JOURNAL_LIMIT", journal_limit)
+    monkeypatch.setattr(reader, "DELTA_LIMIT", delta_limit)
+    how = "delta" if delta_limit else "whole"
     first, _ = build(settings)
     db = open_archive(settings.archive_path)
     edited = dataclasses.replace(items[10], html="<p>edited words</p>", edited_at=at(24, 9, 0))
@@ -80,7 +81,7 @@ def test_rebuild_after_new_edited_and_deleted_posts_equals_a_fresh_build(
     save_batch(db, EVENT, [new, edited, Delete("social.example", uri=items[20].uri)], "test", None)
     db.close()
     second, lines = build(settings)
-    assert f"{EVENT}: 90 posts up to change 93 (delta)" in lines
+    assert f"{EVENT}: 90 posts up to change 93 ({how})" in lines
     assert 0 < second.rendered < first.rendered / 3
     archive = (settings.output_dir / EVENT / "archive/page-1/index.html").read_text()
     assert (
@@ -99,7 +100,7 @@ def test_rebuild_after_new_edited_and_deleted_posts_equals_a_fresh_build(
     save_batch(db, EVENT, [Delete("social.example", uri=new.uri)], "test", None)
     db.close()
     fourth, lines = build(settings)
-    assert f"{EVENT}: 90 posts up to change 95 (delta)" in lines
+    assert f"{EVENT}: 90 posts up to change 95 ({how})" in lines
     shutil.rmtree(fresh.output_dir)
     build(fresh)
     assert files(settings.output_dir) == files(fresh.output_dir)
@@ -122,8 +123,7 @@ def test_a_change_without_a_sequence_number_is_read_as_a_delta_all_the_same(site
 
 def test_a_late_post_goes_on_the_last_archive_page(site, sg, monkeypatch):
     settings, items = site
-    monkeypatch.setattr(pages, "ARCHIVE_PAGE", 40)
-    monkeypatch.setattr(listings, "ARCHIVE_PAGE", 40)
+    monkeypatch.setattr(paging, "ARCHIVE_PAGE", 40)
     build(settings)
     out = settings.output_dir / EVENT / "archive"
     before = {n: (out / f"page-{n}/index.html").read_bytes() for n in (1, 2, 3)}
@@ -203,9 +203,9 @@ def rebuilt_equals_fresh(settings, tmp_path, name: str) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("journal_limit", [20_000, 0])
+@pytest.mark.parametrize("delta_limit", [20_000, 0])
 def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh_build(
-    site, tmp_path, monkeypatch, journal_limit
+    site, tmp_path, monkeypatch, delta_limit
 ):
     """Issue 4: hides, blocks, their undoing, and edits that move a post from no talk to one
     talk and then to the parallel one, each read as a delta; every build is byte for byte a
@@ -214,7 +214,8 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     from core.moderation.decisions import Moderator
 
     settings, items = site
-    monkeypatch.setattr(posts, "JOURNAL_LIMIT", journal_limit)
+    monkeypatch.setattr(reader, "DELTA_LIMIT", delta_limit)
+    how = "delta" if delta_limit else "whole"
     build(settings)
     mover = items[15]  # 10:30 local: two talks running and no tag, so in neither
     db = open_archive(settings.archive_path)
@@ -225,7 +226,7 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     save_batch(db, EVENT, [tagged], "test", None)
     db.close()
     lines = rebuilt_equals_fresh(settings, tmp_path, "fresh-1")
-    assert any(line.startswith(f"{EVENT}: 76 posts") and "(delta)" in line for line in lines)
+    assert any(line.startswith(f"{EVENT}: 76 posts") and f"({how})" in line for line in lines)
     talk = (settings.output_dir / EVENT / "talks/sqlite-at-the-edge/index.html").read_text()
     assert f'data-uri="{mover.uri}"' in talk
     event_page = (settings.output_dir / EVENT / "index.html").read_text()
@@ -239,7 +240,7 @@ def test_rebuild_after_moderation_and_a_post_moving_between_talks_equals_a_fresh
     mod.unhide(EVENT, items[40].uri, who="test", why="mistake")
     db.close()
     lines = rebuilt_equals_fresh(settings, tmp_path, "fresh-2")
-    assert any(line.startswith(f"{EVENT}: 90 posts") and "(delta)" in line for line in lines)
+    assert any(line.startswith(f"{EVENT}: 90 posts") and f"({how})" in line for line in lines)
     talks = settings.output_dir / EVENT / "talks"
     assert f'data-uri="{mover.uri}"' in (talks / "accessible-by-default/index.html").read_text()
     assert f'data-uri="{mover.uri}"' not in (talks / "sqlite-at-the-edge/index.html").read_text()
@@ -299,8 +300,7 @@ def test_random_sessions_edits_deletes_and_moderation_build_what_a_fresh_build_b
     from sitegen import search
 
     settings, items = site
-    monkeypatch.setattr(pages, "ARCHIVE_PAGE", 30)
-    monkeypatch.setattr(listings, "ARCHIVE_PAGE", 30)
+    monkeypatch.setattr(paging, "ARCHIVE_PAGE", 30)
     monkeypatch.setattr(search, "BLOCK", 40)
     monkeypatch.setattr(paging, "PAGE", 4)  # talks and breaks run to several pages
     rng = random.Random(12)

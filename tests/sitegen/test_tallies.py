@@ -1,0 +1,106 @@
+"""sitegen/tallies.py and Parts.newest: what pages make from the parts' tallies, or from the
+newest parts alone, is what stats.py and pages.py make from every post of those parts, ties and
+order included (the event and day pages are built this way, so a slip here would show on them
+without any incremental test noticing: full and incremental builds both use the tallies)."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+
+from sitegen import pages, stats, tallies
+from sitegen.parts import Parts
+from sitegen.posts import Post, micros
+
+START = datetime(2026, 10, 24, 7, 0, tzinfo=UTC)
+URLS = ["https://a.example/1", "https://a.example/2", "http://b.example/", "ftp://c.example/",
+        "javascript:x", "https://d.example/" + "x" * 100]  # fmt: skip
+
+
+def posts(n: int, seed: int) -> list[Post]:
+    """Posts with repeated times, links (some twice in one post, some not on the web), photos
+    (some sensitive, some videos, some not on the web) and noindex authors."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        links = tuple(rng.choice(URLS) for _ in range(rng.choice((0, 0, 1, 1, 2, 3))))
+        t = micros(START + timedelta(seconds=rng.randrange(0, 4 * 3600, rng.choice((1, 60)))))
+        media = tuple(
+            (rng.choice(("image", "image", "video")),
+             rng.choice(("https://i.example/", "http://i.example/", "data:")) + str(i),
+             "", "", None, None)
+            for _ in range(rng.choice((0, 0, 0, 1, 2)))
+        )  # fmt: skip
+        rows.append(
+            Post(
+                (
+                    i,
+                    i,
+                    1,
+                    t,
+                    None,
+                    f"a{i % 13}",
+                    rng.random() < 0.2,
+                    rng.random() < 0.1,
+                    links,
+                    media,
+                    0,
+                    0,
+                    True,
+                    (f"p-{i}", f"a{i}") if media else None,
+                )
+            )  # fmt: skip
+        )
+    return sorted(rows, key=itemgetter(3, 0))
+
+
+def split(items: list[Post], rng: random.Random) -> list[list[Post]]:
+    parts: list[list[Post]] = [[] for _ in range(rng.randrange(1, 6))]
+    for post in items:
+        rng.choice(parts).append(post)
+    return parts
+
+
+def test_merged_tallies_give_what_stats_gives_over_every_post():
+    for seed in range(25):
+        rng = random.Random(seed)
+        items = posts(rng.randrange(0, 400), seed)
+        found = [tallies.tally(part) for part in split(items, rng)]
+        for n in (1, 3, 10):
+            assert tallies.top_links(found, n) == stats.top_links(items, n), seed
+        assert tallies.participants(found) == stats.participants(items)
+        for limit in (1, 12, 24):
+            assert tallies.first_photos(found, limit) == stats.photos(items, limit=limit), seed
+        for step in (timedelta(minutes=1), timedelta(minutes=5)):
+            end = START + timedelta(hours=rng.randrange(1, 5), minutes=rng.randrange(60))
+            assert tallies.activity(found, START, end, step) == pages.activity(
+                items, START, end, step
+            ), seed
+
+
+def test_activity_off_whole_minutes_is_left_to_the_posts():
+    found = [tallies.tally(posts(50, 1))]
+    assert tallies.activity(found, START + timedelta(seconds=30), START + timedelta(hours=1),
+                            timedelta(minutes=5)) is None  # fmt: skip
+
+
+def test_the_newest_parts_give_the_newest_posts(tmp_path):
+    """Parts.newest reads parts newest first and stops early; what it gives must hold every
+    post a page takes from the end of the event (ties at the cut included)."""
+    for seed in range(15):
+        rng = random.Random(seed)
+        items = posts(rng.randrange(1, 500), seed)
+        parts = Parts(tmp_path, f"e{seed}", "k", [])
+        groups = split(items, rng)
+        parts.names = [f"t:{k}|" for k in range(len(groups))]
+        parts.loaded = dict(zip(parts.names, groups, strict=True))
+        parts.tallies = {name: tallies.tally(rows) for name, rows in parts.loaded.items()}
+        for n in (1, 20, 50, 600):
+            assert pages.newest(parts.newest(n), n) == pages.newest(items, n), (seed, n)
+            assert parts.newest(n)[-n:] == items[-n:]
+        assert tallies.newest_indexable(parts.newest(50, lambda p: not p.noindex)) == (
+            tallies.newest_indexable(items)
+        )
+        newest_photos = parts.newest(12, stats.shows_photo)
+        assert stats.photos(reversed(newest_photos), limit=12) == stats.photos(
+            reversed(items), limit=12
+        )
