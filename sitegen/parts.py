@@ -342,11 +342,10 @@ class Parts:
             if post is not None:
                 fresh.setdefault(part_name(post, self.spans), []).append(post)
                 touched[part_name(post, self.spans)] = None
-        before = {}
-        for name in touched:
-            place = place_of_part(name)
-            if place not in before:
-                before[place] = self.pages_of(place) if place != NONE else {}
+        before = {}  # the pages of the posts of each place where posts may move between pages
+        for place in {place_of_part(name) for name in touched} - {NONE}:
+            if not self._appended(place, old, fresh):
+                before[place] = self.pages_of(place)
         for name in touched:
             if name not in self.tallies:
                 self.names.append(name)
@@ -360,7 +359,7 @@ class Parts:
         self._newest.clear()
         moved = set()
         for place, pages in before.items():
-            now = self.pages_of(place) if place != NONE else {}
+            now = self.pages_of(place)
             moved.update(i for i in pages.keys() | now.keys() if pages.get(i, 1) != now.get(i, 1))
         self._move(changed, old)
         dirty_blocks = {search.block_of(i) for i in [*changed, *moved]}
@@ -372,6 +371,16 @@ class Parts:
                 self.blocks.setdefault(search.block_of(post[0]), [0, ""])[0] += 1
         self._digest_blocks(dirty_blocks)
         self.seq, self.state = seq, state
+
+    def _appended(self, place: str, old: dict[int, Post], fresh: dict[str, list[Post]]) -> bool:
+        """Whether the change only adds posts after every post of the place in arrival order
+        (a session's new posts): then no post already there moves to another page."""
+        if any((p[4] or NONE) == place for p in old.values()):
+            return False
+        rows = [self.rows(n) for n in self.part_names(place)]
+        newest = max((max(map(ID, r)) for r in rows if r), default=0)
+        added = [p for name, posts in fresh.items() if place_of_part(name) == place for p in posts]
+        return all(p[0] > newest for p in added)
 
     def _find(self, name: str, row_id: int) -> Post:
         by_id = self._by_id.get(name)
