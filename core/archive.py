@@ -409,14 +409,16 @@ def rows_by_id(
     db: sqlite_utils.Database, event: str, ids: list[int]
 ) -> Iterator[tuple[int, str, int, int, str]]:
     """(id, data, seq, version, status) of the event's rows with these ids, whatever their
-    status (a row no longer there is simply missing)."""
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        yield from db.execute(
-            "SELECT id, data, seq, version, status FROM items WHERE event = ? AND id IN "
-            f"({','.join('?' * len(chunk))})",
-            [event, *chunk],
-        )
+    status (a row no longer there is simply missing). Looked up by primary key: `+event` keeps
+    SQLite from choosing the event's index, which for a long list of ids it would scan whole (a
+    million rows for a session's 300)."""
+    yield from db.execute(ROWS_BY_ID_SQL, [event, json.dumps(ids)])
+
+
+ROWS_BY_ID_SQL = (
+    "SELECT id, data, seq, version, status FROM items "
+    "WHERE +event = ? AND id IN (SELECT value FROM json_each(?))"
+)
 
 
 def changed_uris(db: sqlite_utils.Database, event: str, seq: int, limit: int) -> list[str] | None:

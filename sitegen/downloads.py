@@ -3,8 +3,10 @@
 Atom feeds carry the newest posts, leaving out accounts that asked not to be indexed (`noindex`).
 The JSON Lines download is the whole archive of the event (or the talk) for researchers: one
 item_to_dict per line; deleted, moderated and hidden posts are never in it, since the build never
-reads them. A talk's file (posts.jsonl) is oldest first. The event's file (posts.jsonl.gz) is in
-the full archive's order, page by page (parts.Parts.chunk_posts), each page one gzip member:
+reads them. A talk's file (posts.jsonl) is in the order of the talk's pages, each page oldest
+first (so up to 500 posts, oldest first), and each page's text is kept for the next build. The
+event's file (posts.jsonl.gz) is in the full archive's order, page by page (Parts.chunk_posts),
+each page one gzip member:
 `zcat`, `gzip -d` and Python's gzip read the members as one stream, and a build after new posts
 arrive compresses only the last page's member again instead of the whole event.
 """
@@ -44,6 +46,26 @@ def jsonl(posts: Sequence[Post], store: Store, cache: Fragments | None = None) -
         cache.prefetch(posts, "line")
         lines = cache.lines(posts, lambda post: jsonl_line(store.get(post[0])))
     return ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
+
+
+def talk_jsonl(data: EventData, slug: str, cache: Fragments | None = None) -> bytes:
+    """A talk's posts, page by page of its posts (paging.py, each page oldest first): the text of
+    each page is kept in the cache, so a session that adds to the last page makes that page's
+    lines again, not the talk's 16,000."""
+    chunks = data.pages(data.posts(slug))
+    if cache is None:
+        return b"".join(jsonl(chunk, data.store) for chunk in chunks)
+    name = f"{data.event.slug}/talks/{slug}"
+    saved, texts = cache.members(name), []
+    for n, chunk in enumerate(chunks, start=1):
+        key = data.seqs(chunk)
+        if saved.get(n, ("",))[0] == key:
+            texts.append(saved[n][1])
+            continue
+        texts.append(jsonl(chunk, data.store, cache))
+        cache.save_member(name, n, key, texts[-1])
+    cache.drop_members(name, len(chunks))
+    return b"".join(texts)
 
 
 def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
@@ -150,7 +172,7 @@ def talk_downloads(
     return [
         feed,
         Page(f"{folder}/posts.jsonl", "", key=("jsonl", data.digest(slug)),
-             body=lambda: jsonl(data.posts(slug), data.store, cache)),
+             body=lambda: talk_jsonl(data, slug, cache)),
     ]  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """What one post renders to, kept between builds: its HTML (the `post` macro of _post.html) and its
-JSON Lines line, keyed by row id and seq (any edit gives a new seq), and the compressed members of
-the event's JSON Lines download. A page lists posts by joining these, so a talk page with 2,000
+JSON Lines line, keyed by row id and seq (any edit gives a new seq), and the members of the JSON
+Lines downloads (the event's gzip members, a talk's pages of lines). A page lists posts by joining these, so a talk page with 2,000
 posts costs 2,000 look-ups, not 2,000 renders, and a post shown on a talk page and an archive page
 is rendered once.
 
@@ -149,7 +149,8 @@ class Fragments:
         return Markup(value)
 
     def members(self, event: str) -> dict[int, tuple[str, bytes]]:
-        """The event download's saved members: page number -> (key, gzip bytes)."""
+        """A download's saved members (the event's gzip members, a talk's pages of lines):
+        page number -> (key, bytes)."""
         rows = self.db.execute("SELECT n, key, data FROM member WHERE event = ?", [event])
         return {n: (key, data) for n, key, data in rows}
 

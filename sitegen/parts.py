@@ -178,7 +178,13 @@ class Parts:
         for last, name in order:
             if len(found) >= n and last[0] < found[-n][3]:
                 break
-            found += filter(keep, self.rows(name)) if keep else self.rows(name)
+            taken: list[Post] = []  # newest first: the part's last n kept, and ties
+            for post in reversed(self.rows(name)):
+                if len(taken) >= n and post[3] < taken[n - 1][3]:
+                    break
+                if keep is None or keep(post):
+                    taken.append(post)
+            found += taken
             found.sort(key=TIME_ORDER)
         if found:
             found = found[bisect_left(found, found[-min(n, len(found))][3], key=T) :]
@@ -229,8 +235,10 @@ class Parts:
         if found is None:
             posts = self.place(place)
             found = {}
-            if place != NONE and len(posts) > paging.PAGE:
-                found = paging.pages_of(paging.paged(posts))
+            if place != NONE and len(posts) > paging.PAGE:  # pages are slices in arrival order
+                size = paging.PAGE
+                ids = sorted(map(ID, posts))
+                found = {ids[k]: k // size + 1 for k in range(size, len(ids))}
             self._pages_of[place] = found
         return found
 
@@ -422,14 +430,19 @@ class Parts:
         photo_after = {i: gallery_count(p) for i, p in changed.items() if p is not None}
         touched = sorted(i for i in changed if photo_before.get(i, 0) or photo_after.get(i, 0))
         if touched:
-            first = bisect_left(self.photo_ids, touched[0])
-            rows_before = sum(self.photo_n[:first])
-            keep = [(i, n) for i, n in zip(self.photo_ids, self.photo_n, strict=True)
-                    if i not in photo_before and i not in photo_after]  # fmt: skip
-            keep += [(i, n) for i, n in photo_after.items() if n]
-            keep.sort()
-            self.photo_ids = array("q", (i for i, _ in keep))
-            self.photo_n = array("I", (n for _, n in keep))
+            rows_before = sum(self.photo_n[: bisect_left(self.photo_ids, touched[0])])
+            for row_id in touched:  # a session's photos go last: appended, nothing moved
+                pos = bisect_left(self.photo_ids, row_id)
+                there = pos < len(self.photo_ids) and self.photo_ids[pos] == row_id
+                n = photo_after.get(row_id, 0)
+                if there and n:
+                    self.photo_n[pos] = n
+                elif there:
+                    del self.photo_ids[pos]
+                    del self.photo_n[pos]
+                elif n:
+                    self.photo_ids.insert(pos, row_id)
+                    self.photo_n.insert(pos, n)
             self._gallery_from(rows_before // paging.GALLERY_PAGE)
 
     def _chunks_from(self, first: int) -> None:

@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from core.errors import AfaError
 
@@ -37,22 +37,22 @@ class Writer:
 
     def target(self, relpath: str) -> Path:
         """output/relpath, or WriterError when relpath would leave output/."""
-        return self._located(relpath)[0]
+        return Path(self._located(relpath)[0])
 
-    def _located(self, relpath: str) -> tuple[Path, str]:
+    def _located(self, relpath: str) -> tuple[str, str]:
         """(output/relpath resolved, that path relative to output/), or WriterError. Each folder
-        is resolved once per build (a build names hundreds of files in as many folders): only
-        the file's own name is looked at each time, and followed when it is a symlink."""
-        pure = PurePosixPath(relpath)
-        parts = pure.parts
-        if not relpath or not parts or pure.is_absolute() or ".." in parts or "\\" in relpath:
+        is resolved once per build (a build names thousands of files in as many folders): only
+        the file's own name is looked at each time, and followed when it is a symlink. Plain
+        string work: a build after a session names every file of the site, kept or not."""
+        parts = [p for p in relpath.split("/") if p not in ("", ".")]
+        if not parts or relpath.startswith("/") or ".." in parts or "\\" in relpath:
             raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
         path = os.path.join(self._folder("/".join(parts[:-1])), parts[-1])
         if os.path.islink(path):
             path = os.path.realpath(path)
         if not path.startswith(self._prefix):
             raise WriterError(f"refusing to write outside {self.root}: {relpath!r}")
-        return Path(path), path[len(self._prefix) :]
+        return path, path[len(self._prefix) :]
 
     def _folder(self, rel: str) -> str:
         """The real path of a folder under root: its parent's and its own name, followed when
@@ -78,9 +78,9 @@ class Writer:
         if key in self.files or key == MANIFEST:
             raise WriterError(f"{key} is written twice in one build")
         self.files[key] = hashlib.sha256(data).hexdigest()
-        if _same_bytes(path, data):
+        if _same_bytes(Path(path), data):
             return False
-        _replace(path, data)
+        _replace(Path(path), data)
         self.changed.append(key)
         return True
 
@@ -90,7 +90,11 @@ class Writer:
         path, key = self._located(relpath)
         if key in self.files or key == MANIFEST:
             raise WriterError(f"{key} is written twice in one build")
-        if file_stamp(path) != tuple(stamp):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime_ns) != tuple(stamp):
             return False
         self.files[key] = sha
         return True

@@ -109,3 +109,17 @@ def test_the_item_log_numbers_every_write_to_an_item_whoever_makes_it(archive):
     archive.execute("DELETE FROM items WHERE id = ?", [item])
     assert logged_items(archive, "ev", moved, 10) == [item]
     assert logged_items(archive, "ev", 0, 0) is None  # past the limit
+
+
+def test_rows_by_id_look_up_by_key_not_by_walking_the_event(tmp_path):
+    """A rebuild reads the rows changed since the last one by id: with a long list of ids SQLite
+    chose the event's index and scanned every row of the event (0.16 s for 300 rows of a
+    million), where the primary key finds each at once."""
+    import json
+
+    from core.archive import ROWS_BY_ID_SQL
+
+    db = open_archive(tmp_path / "archive.db")
+    ids = json.dumps(list(range(300)))
+    plan = " | ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + ROWS_BY_ID_SQL, ["e", ids]))
+    assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan and "items_event" not in plan, plan
