@@ -376,8 +376,8 @@ class _Builder:
         if not enabled:
             return
         event, indexed = data.event, 0
-        for block, (_, block_digest) in sorted(data.parts.blocks.items()):
-            key = digest(self.site, "search", block, block_digest)
+        for block in sorted(data.parts.blocks):
+            key = digest(self.site, "search", block, data.parts.block_digest(block))
             folder = f"{event.slug}/pagefind/block-{block}/"
             if self._keep_folder(folder, key):
                 continue
@@ -396,6 +396,8 @@ class _Builder:
             self.report.search += index_block(entries, write)
             data.store.forget()
             indexed += len(posts)
+        if data.parts.stale and data.parts.key:
+            data.parts.save()  # the block digests made here, for the next build
         if indexed:
             self.log(f"  search: indexed {indexed} posts of {event.slug}")
 

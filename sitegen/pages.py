@@ -226,7 +226,7 @@ def more_pages(site: Site, data: EventData, folder: str, title: str, slug: str) 
             return {"site": site, "event": data.event, "title": title, "posts": chunk,
                     "pager": paging.pager(n, total)}  # fmt: skip
 
-        key = ("posts-page", folder, n, total, chunk_digest)
+        key = ("posts-page", folder, n, n < total, chunk_digest)  # not the total: see pager
         out.append(Page(paging.page_path(folder, n), "posts_page.html", context, key))
     return out
 

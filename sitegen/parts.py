@@ -107,6 +107,7 @@ class Parts:
         self._places: dict[str, list[Post]] = {}
         self._pages_of: dict[str, dict[int, int]] = {}
         self._newest: dict[tuple, list[Post]] = {}
+        self.stale = False  # block digests made since the last save
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -294,6 +295,7 @@ class Parts:
             "chunks": self.chunks, "gallery": self.gallery, "blocks": self.blocks,
         }  # fmt: skip
         _replace(self.folder / "meta.marshal", marshal.dumps(data))
+        self.stale = False
         named = {*self.files.values(), "meta.marshal"}
         for entry in os.scandir(self.folder):
             if entry.name not in named:
@@ -461,15 +463,23 @@ class Parts:
             self.gallery.append(seqs([row[0] for row in chunk]))
 
     def _digest_blocks(self, blocks: set[int]) -> None:
-        for block in sorted(blocks):
+        """Forget the digests of these blocks (block_digest makes them again when search asks)."""
+        for block in blocks:
             found = self.blocks.get(block)
-            if found is None:
-                continue
-            if found[0] <= 0:
+            if found is not None and found[0] <= 0:
                 del self.blocks[block]
-                continue
+            elif found is not None:
+                found[1] = ""
+
+    def block_digest(self, block: int) -> str:
+        """What a block's search records are made from: its posts' seqs and their pages (made
+        when search first asks after the block changed, then saved with the parts)."""
+        found = self.blocks[block]
+        if not found[1]:
             posts = self.block_posts(block)
             found[1] = f"{seqs(posts)}/{hash(tuple(self.block_pages(posts))) & 0xFFFFFFFF:x}"
+            self.stale = True
+        return found[1]
 
 
 def _chunk(posts: list[Post]) -> list:

@@ -6,6 +6,7 @@ as late posts arrive; content/ is parsed again only when a file changed."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import sqlite3
 import threading
@@ -383,3 +384,28 @@ def test_a_damaged_part_file_is_read_again_from_the_archive(site, sg, tmp_path):
     lines = rebuilt_equals_fresh(settings, tmp_path, "fresh")
     assert any("the build cache is damaged" in line and str(folder) in line for line in lines)
     assert any(f"{EVENT}: 91 posts" in line and "(whole)" in line for line in lines)
+
+
+def test_a_talk_that_grows_a_page_renders_its_first_and_last_two_pages(site, sg, monkeypatch):
+    """Issue 12: only a talk's first page says how many pages there are, so a session that adds
+    a page renders the first page, the old last page (it gains a "later posts" link) and the new
+    one; the pages between keep their bytes and are not rendered."""
+    settings, _ = site
+    monkeypatch.setattr(paging, "PAGE", 4)
+    build(settings)
+    talk = settings.output_dir / EVENT / "talks/opening-keynote"
+    pages = len(list(talk.glob("page-*"))) + 1
+    assert pages >= 3
+    count = int(re.search(r"(\d+) posts? by", (talk / "index.html").read_text()).group(1))
+    assert 4 * (pages - 1) < count <= 4 * pages
+    db = open_archive(settings.archive_path)
+    extra = [sg.make_item(800 + k, at(24, 7, 1 + k), tags=("nwkeynote1",))
+             for k in range(4 * pages - count + 1)]  # fmt: skip
+    save_batch(db, EVENT, extra, "test", None)
+    db.close()
+    report, _ = build(settings)
+    written = {p for p in report.written if p.startswith(f"{EVENT}/talks/opening-keynote/")}
+    folder = f"{EVENT}/talks/opening-keynote"
+    assert {f"{folder}/index.html", f"{folder}/page-{pages}/index.html",
+            f"{folder}/page-{pages + 1}/index.html"} <= written  # fmt: skip
+    assert not any(f"/page-{n}/" in p for p in written for n in range(2, pages)), written
