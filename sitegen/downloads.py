@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
@@ -28,6 +28,7 @@ from .pages import EventData, Page, seqs
 from .posts import Post, Store
 from .render import trusted_html
 from .tallies import FEED_POSTS, newest_indexable
+from .writer import KeptFile
 
 ATOM = "http://www.w3.org/2005/Atom"
 
@@ -48,42 +49,53 @@ def jsonl(posts: Sequence[Post], store: Store, cache: Fragments | None = None) -
     return ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
 
 
-def talk_jsonl(data: EventData, slug: str, cache: Fragments | None = None) -> bytes:
-    """A talk's posts, page by page of its posts (paging.py, each page oldest first): the text of
-    each page is kept in the cache, so a session that adds to the last page makes that page's
-    lines again, not the talk's 16,000."""
+def talk_jsonl(data: EventData, slug: str, cache: Fragments | None = None) -> bytes | KeptFile:
+    """A talk's posts, page by page of its posts (paging.py, each page oldest first): a session
+    that adds to the last page makes that page's lines again, not the talk's 16,000."""
     chunks = data.pages(data.posts(slug))
-    if cache is None:
-        return b"".join(jsonl(chunk, data.store) for chunk in chunks)
-    name = f"{data.event.slug}/talks/{slug}"
-    saved, texts = cache.members(name), []
-    for n, chunk in enumerate(chunks, start=1):
-        key = data.seqs(chunk)
-        if saved.get(n, ("",))[0] == key:
-            texts.append(saved[n][1])
-            continue
-        texts.append(jsonl(chunk, data.store, cache))
-        cache.save_member(name, n, key, texts[-1])
-    cache.drop_members(name, len(chunks))
-    return b"".join(texts)
+    members = [(data.seqs(chunk), lambda chunk=chunk: jsonl(chunk, data.store, cache))
+               for chunk in chunks]  # fmt: skip
+    return assembled(cache, f"{data.event.slug}/talks/{slug}", members)
 
 
-def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes:
-    """The event's posts as gzip members, one per archive page; unchanged pages' from the cache."""
-    members = []
-    saved = cache.members(data.event.slug) if cache is not None else {}
-    for n, (key, *_) in enumerate(data.parts.chunks, start=1):
-        if saved.get(n, ("",))[0] == key:
-            members.append(saved[n][1])
-            continue
+def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes | KeptFile:
+    """The event's posts as gzip members, one per archive page."""
+    if not data.parts.chunks:
+        return gzip.compress(b"", mtime=0)
+
+    def member(n: int) -> bytes:
         chunk = data.parts.chunk_posts(n)
-        member = gzip.compress(jsonl(chunk, data.store, cache), compresslevel=6, mtime=0)
-        if cache is not None:
-            cache.save_member(data.event.slug, n, key, member)
-        members.append(member)
-    if cache is not None:
-        cache.drop_members(data.event.slug, len(members))
-    return b"".join(members) or gzip.compress(b"", mtime=0)
+        return gzip.compress(jsonl(chunk, data.store, cache), compresslevel=6, mtime=0)
+
+    members = [(chunk[0], lambda n=n: member(n)) for n, chunk in enumerate(data.parts.chunks, 1)]
+    return assembled(cache, data.event.slug, members)
+
+
+def assembled(
+    cache: Fragments | None, name: str, members: list[tuple[str, Callable[[], bytes]]]
+) -> bytes | KeptFile:
+    """A download made of members (key, make), each kept in the cache by key: the members up to
+    the first changed one are the start of the download's last version, copied by the kernel
+    (a 100 MB file after a session is not read, joined and written again); the rest are the
+    saved bytes of an unchanged member or made now."""
+    if cache is None:
+        return b"".join(make() for _, make in members)
+    saved = cache.member_keys(name)
+    same = 0
+    while same < len(members) and saved.get(same + 1, ("",))[0] == members[same][0]:
+        same += 1
+    old = cache.kept_file(name) if same else None
+    start = same if old is not None else 0
+    tail = []
+    for n, (key, make) in enumerate(members[start:], start=start + 1):
+        if n <= same:
+            tail.append(cache.member(name, n))
+        else:
+            tail.append(make())
+            cache.save_member(name, n, key, tail[-1])
+    cache.drop_members(name, len(members))
+    prefix = sum(saved[n][1] for n in range(1, start + 1))
+    return cache.keep_file(name, old, prefix, tail)
 
 
 def atom(

@@ -13,8 +13,12 @@ posts the site shows, not every post it ever showed.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
@@ -22,12 +26,15 @@ from typing import Any
 
 from markupsafe import Markup
 
+from .writer import KeptFile
+
 FLUSH = 2000  # rows held before they are written
 
 
 class Fragments:
     def __init__(self, folder: Path, code: str) -> None:
-        path = Path(folder) / "posts.sqlite"
+        self.folder = Path(folder)
+        path = self.folder / "posts.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), isolation_level=None)
         self.db.executescript(
@@ -43,11 +50,13 @@ class Fragments:
             CREATE TABLE IF NOT EXISTS member (event TEXT NOT NULL, n INTEGER NOT NULL,
                                                key TEXT NOT NULL, data BLOB NOT NULL,
                                                PRIMARY KEY (event, n));
+            CREATE TABLE IF NOT EXISTS kept (name TEXT PRIMARY KEY, size INTEGER NOT NULL,
+                                             mtime INTEGER NOT NULL);
             """
         )
         if self.db.execute("SELECT digest FROM code").fetchone() != (code,):
             self.db.executescript("DELETE FROM code; DELETE FROM html; DELETE FROM line;"
-                                  "DELETE FROM member; DELETE FROM memo;")  # fmt: skip
+                                  "DELETE FROM member; DELETE FROM memo; DELETE FROM kept;")  # fmt: skip
             self.db.execute("INSERT INTO code VALUES (?)", [code])
         self.empty = {
             t: self.db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
@@ -154,6 +163,56 @@ class Fragments:
         rows = self.db.execute("SELECT n, key, data FROM member WHERE event = ?", [event])
         return {n: (key, data) for n, key, data in rows}
 
+    def member_keys(self, name: str) -> dict[int, tuple[str, int]]:
+        """A download's saved members without their bytes: page number -> (key, length)."""
+        rows = self.db.execute("SELECT n, key, length(data) FROM member WHERE event = ?", [name])
+        return {n: (key, size) for n, key, size in rows}
+
+    def member(self, name: str, n: int) -> bytes:
+        row = self.db.execute("SELECT data FROM member WHERE event = ? AND n = ?", [name, n])
+        return row.fetchone()[0]
+
+    def kept_file(self, name: str) -> Path | None:
+        """The download `name` as the last build kept it (keep_file), if it is still as written."""
+        row = self.db.execute("SELECT size, mtime FROM kept WHERE name = ?", [name]).fetchone()
+        path = self._kept_path(name)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return path if row is not None and (st.st_size, st.st_mtime_ns) == row else None
+
+    def keep_file(self, name: str, old: Path | None, prefix: int, tail: list[bytes]) -> KeptFile:
+        """The download `name` made of the first `prefix` bytes of its last version (`old`,
+        copied by the kernel) and `tail`, kept for the next build and handed to the writer."""
+        path = self._kept_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kept.")
+        try:
+            if prefix:
+                with open(old, "rb") as source:
+                    _copy_range(source.fileno(), fd, prefix)
+            for part in tail:
+                view = memoryview(part)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.close(fd)
+            fd = -1
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        st = os.stat(path)
+        self.db.execute("INSERT OR REPLACE INTO kept VALUES (?, ?, ?)",
+                        [name, st.st_size, st.st_mtime_ns])  # fmt: skip
+        return KeptFile(path)
+
+    def _kept_path(self, name: str) -> Path:
+        return self.folder / "downloads" / (hashlib.sha256(name.encode()).hexdigest()[:20] + ".bin")
+
     def save_member(self, event: str, n: int, key: str, data: bytes) -> None:
         self.db.execute("INSERT OR REPLACE INTO member VALUES (?, ?, ?, ?)", [event, n, key, data])
 
@@ -225,3 +284,29 @@ class Fragments:
     def close(self) -> None:
         self.flush()
         self.db.close()
+
+
+def _copy_range(source: int, target: int, size: int) -> None:
+    """The first `size` bytes of file `source` onto the end of `target`, in the kernel."""
+    left = size
+    try:
+        while left:
+            done = os.copy_file_range(source, target, left, size - left)
+            if not done:
+                raise OSError("copy_file_range copied nothing")
+            left -= done
+    except OSError:  # not supported here: copy through user space
+        os.lseek(source, size - left, os.SEEK_SET)
+        with open(source, "rb", closefd=False) as f, open(target, "wb", closefd=False) as t:
+            shutil.copyfileobj(_Limited(f, left), t)
+
+
+class _Limited:
+    def __init__(self, f, left: int) -> None:
+        self.f, self.left = f, left
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n)
+        self.left -= len(data)
+        return data

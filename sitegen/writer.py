@@ -7,9 +7,12 @@ to a CDN or object store can upload only what changed.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
+import mmap
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,14 @@ MANIFEST = "manifest.json"
 
 class WriterError(AfaError):
     """A path outside output/, or a second write of one path in one build."""
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    """A file's bytes as a file in the build cache (a large download the cache assembles from its
+    last version, Fragments.keep_file): linked into output/ rather than read and written again."""
+
+    path: Path
 
 
 @dataclass
@@ -69,20 +80,55 @@ class Writer:
             self._folders[rel] = found
         return found
 
-    def write_file(self, relpath: str, content: str | bytes) -> bool:
+    def write_file(self, relpath: str, content: str | bytes | KeptFile) -> bool:
         """Write one file; True when its bytes changed. Each path once per build."""
+        if isinstance(content, KeptFile):
+            return self._link(relpath, content.path)
         data = content.encode("utf-8") if isinstance(content, str) else content
-        path, key = self._located(relpath)
-        if any(part.startswith(".") for part in key.split("/")):
-            raise WriterError(f"refusing to write a hidden path under {self.root}: {relpath!r}")
-        if key in self.files or key == MANIFEST:
-            raise WriterError(f"{key} is written twice in one build")
+        path, key = self._checked(relpath)
         self.files[key] = hashlib.sha256(data).hexdigest()
         if _same_bytes(Path(path), data):
             return False
         _replace(Path(path), data)
         self.changed.append(key)
         return True
+
+    def _link(self, relpath: str, source: Path) -> bool:
+        """write_file of a KeptFile: a hard link to it (a copy across file systems)."""
+        path, key = self._checked(relpath)
+        self.files[key] = file_sha256(source)
+        if os.path.exists(path) and (
+            os.path.samefile(path, source)
+            or (
+                os.path.getsize(path) == os.path.getsize(source)
+                and filecmp.cmp(path, source, False)
+            )
+        ):
+            return False
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+        os.close(fd)
+        os.unlink(tmp)
+        try:
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.changed.append(key)
+        return True
+
+    def _checked(self, relpath: str) -> tuple[str, str]:
+        path, key = self._located(relpath)
+        if any(part.startswith(".") for part in key.split("/")):
+            raise WriterError(f"refusing to write a hidden path under {self.root}: {relpath!r}")
+        if key in self.files or key == MANIFEST:
+            raise WriterError(f"{key} is written twice in one build")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path, key
 
     def keep(self, relpath: str, sha: str, stamp: tuple[int, int]) -> bool:
         """Count a file an earlier build wrote as written by this one, without rendering it again,
@@ -120,6 +166,15 @@ class Writer:
             return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read through a memory map (no copy of a 100 MB download)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return hashlib.sha256(b"").hexdigest()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return hashlib.sha256(view).hexdigest()
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:

@@ -6,6 +6,7 @@ as late posts arrive; content/ is parsed again only when a file changed."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import re
 import shutil
 import sqlite3
@@ -409,3 +410,22 @@ def test_a_talk_that_grows_a_page_renders_its_first_and_last_two_pages(site, sg,
     assert {f"{folder}/index.html", f"{folder}/page-{pages}/index.html",
             f"{folder}/page-{pages + 1}/index.html"} <= written  # fmt: skip
     assert not any(f"/page-{n}/" in p for p in written for n in range(2, pages)), written
+
+
+def test_a_download_changed_in_place_in_output_is_not_built_on(site, sg, tmp_path, monkeypatch):
+    """Issue 12: a session's posts.jsonl.gz is the start of the last one (kept in the build
+    cache, linked into output/) and the new pages' members. A file changed in place in output/
+    (the same inode as the kept copy) must not be the start of the next one."""
+    settings, _ = site
+    monkeypatch.setattr(paging, "ARCHIVE_PAGE", 20)
+    build(settings)
+    download = settings.output_dir / EVENT / "posts.jsonl.gz"
+    with open(download, "r+b") as f:
+        f.seek(30)
+        f.write(b"tampered")
+    db = open_archive(settings.archive_path)
+    save_batch(db, EVENT, [sg.make_item(900, at(24, 9, 41), text="later")], "test", None)
+    db.close()
+    rebuilt_equals_fresh(settings, tmp_path, "fresh")
+    rows = gzip.decompress(download.read_bytes()).decode().splitlines()
+    assert len(rows) == 91 and b"tampered" not in download.read_bytes()
