@@ -17,8 +17,12 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
 
 from core.events import Site
+from core.items import format_time
 
 from . import stats, tallies
 from .pages import EventData, Page, day_chart, schedule_rows, seqs
@@ -29,11 +33,11 @@ def day_pages(site: Site, data: EventData) -> list[Page]:
     """A page per day, made from the tallies of the parts in the day's span: only a day whose
     parts changed is rendered, and even then no post of it is read."""
     event, pages = data.event, []
-    chunks = archive_summary(data)
+    dated = [(n, first, last, _dates(event, (first, last)))
+             for n, first, last, _ in archive_summary(data)]  # fmt: skip
     for day in event.days:
         talks = [p for s in day.sessions for p in s.presentations]
-        archive = [(n, first, last) for n, first, last, _ in chunks
-                   if _dates(event, (first, last)) & {day.date}]  # fmt: skip
+        archive = [(n, first, last) for n, first, last, dates in dated if day.date in dates]
 
         def context(day=day, archive=archive, talks=talks) -> dict[str, Any]:
             found = data.day_tallies(day)
@@ -82,11 +86,26 @@ def archive_pages(site: Site, data: EventData) -> list[Page]:
     summary = archive_summary(data)
 
     def index() -> dict[str, Any]:
-        return {"site": site, "event": event, "pages": summary, "count": data.total}
+        return {"site": site, "event": event, "pages": summary, "count": data.total,
+                "rows": archive_rows(summary, event.timezone)}  # fmt: skip
 
     key = ("archive-index", [(n, seqs((a, b)), k) for n, a, b, k in summary])
     pages.append(Page(f"{event.slug}/archive/index.html", "archive_index.html", index, key))
     return pages
+
+
+def archive_rows(summary: list[tuple[int, Post, Post, int]], tz: str) -> Markup:
+    """The archive index's list, one item per archive page (2,000 at a million posts: made here
+    rather than by a Jinja loop, which took a tenth of a session's rebuild)."""
+    zone, shown, rows = ZoneInfo(tz), "%a %-d %b %H:%M", []
+    for n, first, last, k in summary:
+        a, b = first.created_at, last.created_at
+        rows.append(
+            f'<li><a href="page-{n}/">Page {n}</a>: {k} posts, <time datetime="{format_time(a)}">'
+            f"{a.astimezone(zone).strftime(shown)}</time>–<time "
+            f'datetime="{format_time(b)}">{b.astimezone(zone).strftime(shown)}</time></li>'
+        )
+    return Markup("".join(rows))
 
 
 def gallery_pages(site: Site, data: EventData) -> list[Page]:

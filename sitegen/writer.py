@@ -13,6 +13,7 @@ import json
 import mmap
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,16 +133,22 @@ class Writer:
 
     def keep(self, relpath: str, sha: str, stamp: tuple[int, int]) -> bool:
         """Count a file an earlier build wrote as written by this one, without rendering it again,
-        when it is still there as that build left it (same size and mtime); False otherwise."""
-        path, key = self._located(relpath)
-        if key in self.files or key == MANIFEST:
-            raise WriterError(f"{key} is written twice in one build")
+        when it is still there as that build left it (same size and mtime); False otherwise.
+        Nothing is written, so a plain path is not resolved folder by folder (a session's
+        rebuild keeps thousands of files): one lstat, and a symlink is never kept (rendering it
+        again goes through write_file's checks)."""
+        parts = relpath.split("/")
+        if relpath.startswith("/") or "\\" in relpath or any(p in ("", ".", "..") for p in parts):
+            raise WriterError(f"refusing to keep a path outside {self.root}: {relpath!r}")
+        if relpath in self.files or relpath == MANIFEST:
+            raise WriterError(f"{relpath} is written twice in one build")
         try:
-            st = os.stat(path)
+            st = os.lstat(self._prefix + relpath)
         except OSError:
             return False
-        if (st.st_size, st.st_mtime_ns) != tuple(stamp):
+        if stat.S_ISLNK(st.st_mode) or (st.st_size, st.st_mtime_ns) != tuple(stamp):
             return False
+        key = relpath
         self.files[key] = sha
         return True
 
