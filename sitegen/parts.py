@@ -194,14 +194,9 @@ class Parts:
 
     def posts_at(self, lo: int, hi: int) -> list[Post]:
         """The posts at arrival positions lo to hi."""
-        out = []
-        for row_id, number in zip(self.ids[lo:hi], self.where[lo:hi], strict=True):
-            name = self.names[number]
-            by_id = self._by_id.get(name)
-            if by_id is None:
-                by_id = self._by_id[name] = {p[0]: p for p in self.rows(name)}
-            out.append(by_id[row_id])
-        return out
+        names = self.names
+        return [self._find(names[number], row_id)
+                for row_id, number in zip(self.ids[lo:hi], self.where[lo:hi], strict=True)]  # fmt: skip
 
     def position(self, row_id: int) -> int:
         """A visible row's place in arrival order."""
@@ -225,8 +220,8 @@ class Parts:
         last = bisect_left(ends, hi)
         rows = []
         for k in range(first, min(last + 1, len(ends))):
-            post = self.posts_at(*_span(self.position(self.photo_ids[k])))[0]
-            rows += photo_rows([post])
+            pos = self.position(self.photo_ids[k])
+            rows += photo_rows(self.posts_at(pos, pos + 1))
         skip = lo - (ends[first - 1] if first else 0)
         return rows[skip : skip + hi - lo]
 
@@ -490,10 +485,6 @@ def _chunk(posts: list[Post]) -> list:
 def _post_time(row: tuple[Post, tuple]) -> int:
     """A photo row's place in time: its post's (a stable sort keeps ties in arrival order)."""
     return row[0][3]
-
-
-def _span(pos: int) -> tuple[int, int]:
-    return pos, pos + 1
 
 
 def _without(ids: array, where: array, gone: list[int], position) -> tuple[array, array]:
