@@ -27,6 +27,7 @@ from .parts import NONE, Parts, day_span
 from .posts import TIME_ORDER, Post, Store, micros, seqs
 
 T = itemgetter(3)  # a Post's time, at C speed
+TALK_PHOTOS = 24  # a talk's first photos on its page; the gallery has all (1,391 at 1M posts)
 __all__ = ["day_span", "seqs"]
 
 
@@ -245,6 +246,7 @@ def _talk_context(
     def context() -> dict[str, Any]:
         posts = data.posts(talk.slug)
         chunks = data.pages(posts)
+        photos = stats.photos(posts, limit=TALK_PHOTOS + 1)
         return {
             "site": site,
             "event": event,
@@ -259,7 +261,8 @@ def _talk_context(
             "previous": previous,
             "next": following,
             "links": stats.top_links(posts),
-            "photos": stats.photos(posts),
+            "photos": photos[:TALK_PHOTOS],
+            "all_photos": "../../photos/" if len(photos) > TALK_PHOTOS else "",
             "boosted": data.whole(stats.most(posts, "boosts")),
             "liked": data.whole(stats.most(posts, "likes")),
             "counts_as_of": data.counts_as_of,

@@ -167,6 +167,29 @@ def test_talk_page_previews_with_its_first_photo(site):
     assert '<meta name="twitter:card" content="summary_large_image">' in talk
 
 
+def test_talk_page_shows_its_first_photos_and_links_the_rest(site, sg):
+    """A talk with hundreds of photos (1,391 at a million posts) shows its first 24, oldest
+    first, and links the event's gallery, where all are: the page does not grow with the talk."""
+    settings, _ = site
+    extra = [
+        sg.make_item(1000 + n, at(24, 7, 31) + timedelta(seconds=50 * n),
+                     media=(sg.Media("image", f"https://img.example/extra-{n}.jpg"),))
+        for n in range(30)
+    ]  # fmt: skip
+    db = open_archive(settings.archive_path)
+    save_batch(db, EVENT, extra, "test", None)
+    db.close()
+    build(settings)
+    talk = (settings.output_dir / EVENT / "talks/opening-keynote/index.html").read_text()
+    grid = talk.split('<ul class="photo-grid">')[1].split("</ul>")[0]
+    shown = re.findall(r'<img src="https://img.example/([^"]+)\.jpg"', grid)
+    assert shown == ["0", *(f"extra-{n}" for n in range(23))]
+    assert '<h2 id="photos">First photos</h2>' in talk
+    assert '<a href="../../photos/">All photos of ' in talk
+    gallery = (settings.output_dir / EVENT / "photos/index.html").read_text()
+    assert "extra-29.jpg" in gallery
+
+
 def test_schedule_rebuilds_when_moderation_asks(site):
     settings, items = site
     lines: list[str] = []
