@@ -44,7 +44,7 @@ from .room import read_room
 from .search import entry as search_entry
 from .search import index_block
 from .stats import photo_rows
-from .writer import Writer, file_stamp
+from .writer import KeptFile, Writer, file_stamp
 
 STATIC = Path(__file__).parent / "static"
 Log = Callable[[str], None]
@@ -120,8 +120,13 @@ def _build(
                 gc.freeze()  # the posts live to the end of the build: never traverse them again
             builder.fragments.drop(archive.gone)
             builder.write_static()
-            for family in plan(settings, site, datas, now, builder.fragments):
-                builder.write(family)
+            try:
+                for family in plan(settings, site, datas, now, builder.fragments):
+                    builder.write(family)
+            except BaseException:
+                builder.writer.abandon()
+                raise
+            builder.writer.settle()  # the downloads written beside the pages (write_later)
             builder.fragments.close()
             for data in datas:
                 builder.write_search(data, search)  # decodes posts: in the archive's snapshot
@@ -157,6 +162,8 @@ def plan(
     yield [pages.index_page(site, datas, now)]
     for data in datas:
         yield [pages.event_page(site, data)]
+        # first: the big downloads are written in a thread of their own while the pages render
+        yield downloads.event_downloads(site, data, settings.base_url, fragments)
         yield pages.talk_pages(site, data)
         yield pages.break_pages(site, data)
         yield listings.day_pages(site, data)
@@ -165,7 +172,6 @@ def plan(
         yield [wall.live_page(site, data), pages.search_page(site, data)]
         yield wall.wall_pages(site, data, settings.base_url)
         yield meetups.meetup_pages(site, data)
-        yield downloads.event_downloads(site, data, settings.base_url, fragments)
     yield listings.speaker_pages(site, datas)
 
 
@@ -427,8 +433,14 @@ class _Builder:
         context["canonical"] = f"{self.base}/{url}" if self.base else ""
         return self.env.get_template(page.template).render(context).encode("utf-8")
 
-    def _record(self, path: str, data: bytes, key: str) -> None:
-        if self.writer.write_file(path, data):
+    def _record(self, path: str, data: bytes | KeptFile, key: str) -> None:
+        if isinstance(data, KeptFile):
+            self.writer.write_later(path, data, lambda changed: self._recorded(path, key, changed))
+        else:
+            self._recorded(path, key, self.writer.write_file(path, data))
+
+    def _recorded(self, path: str, key: str, changed: bool) -> None:
+        if changed:
             self.report.written.append(path)
         else:
             self.report.unchanged += 1

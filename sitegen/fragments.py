@@ -184,31 +184,37 @@ class Fragments:
 
     def keep_file(self, name: str, old: Path | None, prefix: int, tail: list[bytes]) -> KeptFile:
         """The download `name` made of the first `prefix` bytes of its last version (`old`,
-        copied by the kernel) and `tail`, kept for the next build and handed to the writer."""
+        copied by the kernel) and `tail`, kept for the next build and handed to the writer, which
+        makes it (KeptFile.make) while pages render."""
         path = self._kept_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kept.")
-        try:
-            if prefix:
-                with open(old, "rb") as source:
-                    _copy_range(source.fileno(), fd, prefix)
-            for part in tail:
-                view = memoryview(part)
-                while view:
-                    view = view[os.write(fd, view) :]
-            os.close(fd)
-            fd = -1
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if fd >= 0:
+
+        def make() -> None:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kept.")
+            try:
+                if prefix:
+                    with open(old, "rb") as source:
+                        _copy_range(source.fileno(), fd, prefix)
+                for part in tail:
+                    view = memoryview(part)
+                    while view:
+                        view = view[os.write(fd, view) :]
                 os.close(fd)
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        st = os.stat(path)
-        self.db.execute("INSERT OR REPLACE INTO kept VALUES (?, ?, ?)",
-                        [name, st.st_size, st.st_mtime_ns])  # fmt: skip
-        return KeptFile(path)
+                fd = -1
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+            except BaseException:
+                if fd >= 0:
+                    os.close(fd)
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+        def made() -> None:
+            st = os.stat(path)
+            self.db.execute("INSERT OR REPLACE INTO kept VALUES (?, ?, ?)",
+                            [name, st.st_size, st.st_mtime_ns])  # fmt: skip
+
+        return KeptFile(path, make, made)
 
     def _kept_path(self, name: str) -> Path:
         return self.folder / "downloads" / (hashlib.sha256(name.encode()).hexdigest()[:20] + ".bin")

@@ -15,6 +15,8 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +29,23 @@ class WriterError(AfaError):
     """A path outside output/, or a second write of one path in one build."""
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class KeptFile:
     """A file's bytes as a file in the build cache (a large download the cache assembles from its
-    last version, Fragments.keep_file): linked into output/ rather than read and written again."""
+    last version, Fragments.keep_file): linked into output/ rather than read and written again.
+    `make` writes it (in write_later's thread: file work only); `made` is told in the build's
+    thread once it is made and linked."""
 
     path: Path
+    make: Callable[[], None] = _nothing
+    made: Callable[[], None] = _nothing
+
+
+Done = Callable[[bool], None]  # told whether a file written later changed
 
 
 @dataclass
@@ -46,6 +59,8 @@ class Writer:
         self.root = Path(self.root).resolve()
         self._folders: dict[str, str] = {}  # folder relative to root -> its real path
         self._prefix = os.path.join(str(self.root), "")  # what a path under root starts with
+        self._pool: ThreadPoolExecutor | None = None
+        self._later: list[tuple[Future, str, KeptFile, Done]] = []
 
     def target(self, relpath: str) -> Path:
         """output/relpath, or WriterError when relpath would leave output/."""
@@ -84,7 +99,10 @@ class Writer:
     def write_file(self, relpath: str, content: str | bytes | KeptFile) -> bool:
         """Write one file; True when its bytes changed. Each path once per build."""
         if isinstance(content, KeptFile):
-            return self._link(relpath, content.path)
+            changed: list[bool] = []
+            self.write_later(relpath, content, changed.append)
+            self.settle()
+            return changed[0]
         data = content.encode("utf-8") if isinstance(content, str) else content
         path, key = self._checked(relpath)
         self.files[key] = hashlib.sha256(data).hexdigest()
@@ -94,33 +112,39 @@ class Writer:
         self.changed.append(key)
         return True
 
-    def _link(self, relpath: str, source: Path) -> bool:
-        """write_file of a KeptFile: a hard link to it (a copy across file systems)."""
+    def write_later(self, relpath: str, kept: KeptFile, done: Done) -> None:
+        """write_file of a KeptFile in a thread of its own, while pages render: making a 100 MB
+        download, its sha256 and freeing its last version are file work that lets the build's
+        thread go on (0.3 s of a session's rebuild at a million posts). settle() waits for it
+        and tells `done`, in the build's thread."""
         path, key = self._checked(relpath)
-        self.files[key] = file_sha256(source)
-        if os.path.exists(path) and (
-            os.path.samefile(path, source)
-            or (
-                os.path.getsize(path) == os.path.getsize(source)
-                and filecmp.cmp(path, source, False)
-            )
-        ):
-            return False
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-        os.close(fd)
-        os.unlink(tmp)
+        self.files[key] = ""  # claimed: a second write of the path in this build is refused
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="afa-writer")
+        self._later.append((self._pool.submit(_link, path, kept), key, kept, done))
+
+    def abandon(self) -> None:
+        """Wait for the files write_later is writing, and forget them (the build failed)."""
+        later, self._later = self._later, []
+        for future, *_ in later:
+            future.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def settle(self) -> None:
+        """Wait for the files write_later is writing; raise the first failure, after all end."""
+        later, self._later = self._later, []
         try:
-            try:
-                os.link(source, tmp)
-            except OSError:
-                shutil.copyfile(source, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.changed.append(key)
-        return True
+            for future, key, kept, done in later:
+                self.files[key], changed = future.result()
+                if changed:
+                    self.changed.append(key)
+                kept.made()
+                done(changed)
+        finally:
+            self._later = later
+            self.abandon()
 
     def _checked(self, relpath: str) -> tuple[str, str]:
         path, key = self._located(relpath)
@@ -154,6 +178,7 @@ class Writer:
 
     def write_manifest(self) -> None:
         """Remove files an earlier build wrote and this one did not, then write the manifest."""
+        self.settle()
         previous = self.read_manifest().get("files", {})
         for key in sorted(set(previous) - set(self.files)):
             path = self.target(key)
@@ -173,6 +198,33 @@ class Writer:
             return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+
+
+def _link(path: str, kept: KeptFile) -> tuple[str, bool]:
+    """Make the kept file, then link it at path (a copy across file systems): (its sha256,
+    whether path's bytes changed)."""
+    kept.make()
+    source = kept.path
+    sha = file_sha256(source)
+    if os.path.exists(path) and (
+        os.path.samefile(path, source)
+        or (os.path.getsize(path) == os.path.getsize(source) and filecmp.cmp(path, source, False))
+    ):
+        return sha, False
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sha, True
 
 
 def file_sha256(path: Path) -> str:

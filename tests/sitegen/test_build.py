@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from core.archive import open_archive
 from sitegen.build import build_site
 from sitegen.cli import cli
-from sitegen.writer import Writer, WriterError
+from sitegen.writer import KeptFile, Writer, WriterError
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
 
@@ -224,6 +225,42 @@ def test_writer_refuses_paths_outside_output_and_double_writes(tmp_path):
     with pytest.raises(WriterError, match="written twice"):
         writer.write_file("a/./index.html", "y")
     assert Writer(tmp_path / "out").write_file("a/index.html", "x") is False
+
+
+def test_writer_makes_kept_files_beside_the_build_and_settles_them_before_the_manifest(tmp_path):
+    """write_later: the download is made and linked in the writer's thread; the build's thread
+    learns whether it changed at settle(), and the manifest never names a file not yet made."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    made, told = [], []
+
+    def kept(name: str, body: bytes) -> KeptFile:
+        return KeptFile(cache / name, lambda: (cache / name).write_bytes(body),
+                        lambda: made.append(name))  # fmt: skip
+
+    writer = Writer(tmp_path / "out")
+    writer.write_later("e/posts.jsonl.gz", kept("a.bin", b"one"), told.append)
+    with pytest.raises(WriterError, match="written twice"):
+        writer.write_file("e/posts.jsonl.gz", "again")
+    writer.write_manifest()
+    assert told == [True] and made == ["a.bin"]
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert manifest["files"]["e/posts.jsonl.gz"] == hashlib.sha256(b"one").hexdigest()
+    assert (tmp_path / "out/e/posts.jsonl.gz").read_bytes() == b"one"
+
+    again = Writer(tmp_path / "out")
+    assert again.write_file("e/posts.jsonl.gz", kept("b.bin", b"one")) is False
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    failing = Writer(tmp_path / "out")
+    failing.write_later("e/posts.jsonl.gz", KeptFile(cache / "c.bin", broken), told.append)
+    failing.write_later("e/other.jsonl", kept("d.bin", b"two"), told.append)
+    with pytest.raises(OSError, match="disk full"):
+        failing.settle()
+    assert told == [True]  # neither file told as written
+    assert failing._pool is None  # the thread ended: nothing writes after a failed build
 
 
 def test_writer_removes_what_an_earlier_build_wrote_and_this_one_did_not(tmp_path):
