@@ -12,7 +12,9 @@ lists that part's posts: pages whose parts are untouched keep their keys without
 and pages over many parts (the event, a day) are made from the tallies.
 
 Files: parts-<event>/meta.marshal (the tallies and arrays, written last) and one marshal file
-per part, named by the build that wrote it; files no meta names are removed after it is written.
+per part, named by the build that wrote it, with its last TAIL posts beside it (<file>.tail: the
+live page, wall, feeds and the event's newest photos read those, not four talks of 18,000 posts);
+files no meta names are removed after it is written.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from .stats import photo_rows
 from .tallies import tally
 from .writer import _replace
 
-FORMAT = 1
+FORMAT = 2
+TAIL = 600  # a part's newest posts, kept in a file of their own: what the newest pages read
 ID, T = itemgetter(0), itemgetter(3)
 TIME_ORDER = itemgetter(3, 0)
 NONE = "u:"  # the place of a post in no talk or break
@@ -102,6 +105,7 @@ class Parts:
         self.gallery: list[str] = []  # gallery pages: seqs digest of each page's photos' posts
         self.blocks: dict[int, list] = {}  # search block -> [indexable posts, digest]
         self.loaded: dict[str, list[Post]] = {}
+        self._tails: dict[str, list[Post]] = {}
         self.dirty: set[str] = set()  # parts to write
         self._by_id: dict[str, dict[int, Post]] = {}
         self._places: dict[str, list[Post]] = {}
@@ -123,11 +127,23 @@ class Parts:
             if file is None:
                 found = []
             else:
-                try:
-                    found = list(map(Post, marshal.loads((self.folder / file).read_bytes())))
-                except (OSError, ValueError, EOFError, TypeError) as exc:
-                    raise DamagedCache(f"{self.folder / file}: {exc}") from exc
+                found = list(map(Post, _read(self.folder / file)))
             self.loaded[name] = found
+        return found
+
+    def tail(self, name: str) -> list[Post]:
+        """A part's last TAIL posts (all of them when it has fewer), time order."""
+        found = self.loaded.get(name)
+        if found is not None:
+            return found[-TAIL:]
+        found = self._tails.get(name)
+        if found is None:
+            file = self.files.get(name)
+            try:
+                found = [] if file is None else list(map(Post, _read(self.folder / f"{file}.tail")))
+            except DamagedCache:
+                return self.rows(name)[-TAIL:]
+            self._tails[name] = found
         return found
 
     def part_names(self, place: str | None = None, day: str | None = None) -> list[str]:
@@ -179,12 +195,10 @@ class Parts:
         for last, name in order:
             if len(found) >= n and last[0] < found[-n][3]:
                 break
-            taken: list[Post] = []  # newest first: the part's last n kept, and ties
-            for post in reversed(self.rows(name)):
-                if len(taken) >= n and post[3] < taken[n - 1][3]:
-                    break
-                if keep is None or keep(post):
-                    taken.append(post)
+            rows = self.tail(name)
+            taken, certain = _newest_of(rows, n, keep)
+            if not certain and len(rows) < self.tallies[name]["n"]:
+                taken = _newest_of(self.rows(name), n, keep)[0]  # the tail ran out: read all
             found += taken
             found.sort(key=TIME_ORDER)
         if found:
@@ -279,8 +293,11 @@ class Parts:
         stamp = time.time_ns()
         for k, name in enumerate(sorted(self.dirty)):
             file = f"{stamp}-{k}.marshal"
-            _replace(self.folder / file, marshal.dumps([tuple(p) for p in self.rows(name)]))
+            rows = [tuple(p) for p in self.rows(name)]
+            _replace(self.folder / file, marshal.dumps(rows))
+            _replace(self.folder / f"{file}.tail", marshal.dumps(rows[-TAIL:]))
             self.files[name] = file
+            self._tails.pop(name, None)
         self.dirty.clear()
         data = {
             "format": FORMAT, "key": self.key, "seq": self.seq, "state": self.state,
@@ -291,7 +308,7 @@ class Parts:
         }  # fmt: skip
         _replace(self.folder / "meta.marshal", marshal.dumps(data))
         self.stale = False
-        named = {*self.files.values(), "meta.marshal"}
+        named = {*self.files.values(), *(f"{f}.tail" for f in self.files.values()), "meta.marshal"}
         for entry in os.scandir(self.folder):
             if entry.name not in named:
                 os.unlink(entry.path)
@@ -475,6 +492,27 @@ class Parts:
             found[1] = f"{seqs(posts)}/{hash(tuple(self.block_pages(posts))) & 0xFFFFFFFF:x}"
             self.stale = True
         return found[1]
+
+
+def _read(path: Path) -> list:
+    try:
+        return marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        raise DamagedCache(f"{path}: {exc}") from exc
+
+
+def _newest_of(
+    rows: list[Post], n: int, keep: Callable[[Post], bool] | None
+) -> tuple[list[Post], bool]:
+    """Newest first, the last n posts of rows (time order) `keep` keeps and the posts at the
+    same time as the nth; and whether that is certain before the start of rows."""
+    taken: list[Post] = []
+    for post in reversed(rows):
+        if len(taken) >= n and post[3] < taken[n - 1][3]:
+            return taken, True
+        if keep is None or keep(post):
+            taken.append(post)
+    return taken, False
 
 
 def _chunk(posts: list[Post]) -> list:

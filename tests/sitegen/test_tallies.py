@@ -7,7 +7,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
-from sitegen import pages, stats, tallies
+import pytest
+
+from sitegen import pages, parts, stats, tallies
 from sitegen.parts import Parts
 from sitegen.posts import Post, micros
 
@@ -89,11 +91,7 @@ def test_the_newest_parts_give_the_newest_posts(tmp_path):
     for seed in range(15):
         rng = random.Random(seed)
         items = posts(rng.randrange(1, 500), seed)
-        parts = Parts(tmp_path, f"e{seed}", "k", [])
-        groups = split(items, rng)
-        parts.names = [f"t:{k}|" for k in range(len(groups))]
-        parts.loaded = dict(zip(parts.names, groups, strict=True))
-        parts.tallies = {name: tallies.tally(rows) for name, rows in parts.loaded.items()}
+        parts = made(tmp_path, seed, items, rng)
         for n in (1, 20, 50, 600):
             assert pages.newest(parts.newest(n), n) == pages.newest(items, n), (seed, n)
             assert parts.newest(n)[-n:] == items[-n:]
@@ -104,3 +102,34 @@ def test_the_newest_parts_give_the_newest_posts(tmp_path):
         assert stats.photos(reversed(newest_photos), limit=12) == stats.photos(
             reversed(items), limit=12
         )
+
+
+def made(folder, seed: int, items: list[Post], rng: random.Random) -> Parts:
+    found = Parts(folder, f"e{seed}", "k", [])
+    groups = split(items, rng)
+    found.names = [f"t:{k}|" for k in range(len(groups))]
+    found.loaded = dict(zip(found.names, groups, strict=True))
+    found.tallies = {name: tallies.tally(rows) for name, rows in found.loaded.items()}
+    return found
+
+
+@pytest.mark.parametrize("tail", [7, 600])
+def test_the_newest_posts_come_from_the_parts_saved_tails(tmp_path, monkeypatch, tail):
+    """Saved parts answer newest() from each part's last TAIL posts (the live page, wall, feeds
+    and newest photos of a million-post event read 600 posts a part, not 18,000), and read
+    the whole part when its tail runs out before the answer is certain."""
+    monkeypatch.setattr(parts, "TAIL", tail)
+    indexable, photo = (lambda p: not p.noindex), stats.shows_photo
+    read_whole = 0
+    for seed in range(12):
+        rng = random.Random(seed)
+        items = posts(rng.randrange(1, 500), seed)
+        whole = made(tmp_path, seed, items, rng)
+        whole.dirty = set(whole.names)
+        whole.save()
+        saved = Parts(tmp_path, f"e{seed}", "k", [])
+        assert saved.load()
+        for n, keep in [(1, None), (20, None), (50, indexable), (12, photo), (600, None)]:
+            assert saved.newest(n, keep) == whole.newest(n, keep), (seed, n)
+        read_whole += len(saved.loaded)
+    assert (read_whole > 0) == (tail == 7)  # a short tail ran out, and only then
