@@ -14,11 +14,15 @@ and pages over many parts (the event, a day) are made from the tallies.
 Files: parts-<event>/meta.marshal (the tallies and arrays, written last) and one marshal file
 per part, named by the build that wrote it, with its last TAIL posts beside it (<file>.tail: the
 live page, wall, feeds and the event's newest photos read those, not four talks of 18,000 posts);
-files no meta names are removed after it is written.
+files no meta names are removed after it is written. A session that only adds posts to a part
+appends them to its file as one more marshal record (a talk of 18,000 posts is not written again
+for 75 new ones); meta holds each file's length, so bytes after it (an append whose build did not
+finish) are never read.
 """
 
 from __future__ import annotations
 
+import io
 import marshal
 import os
 import time
@@ -39,8 +43,9 @@ from .stats import photo_rows
 from .tallies import tally
 from .writer import _replace
 
-FORMAT = 2
-TAIL = 600  # a part's newest posts, kept in a file of their own: what the newest pages read
+FORMAT = 3
+TAIL = 1000  # a part's newest posts, in a file of their own: enough for newest(600) (the wall)
+APPENDS = 16  # a part file takes this many appended records before it is written whole again
 ID, T = itemgetter(0), itemgetter(3)
 TIME_ORDER = itemgetter(3, 0)
 NONE = "u:"  # the place of a post in no talk or break
@@ -97,6 +102,7 @@ class Parts:
         self.names: list[str] = []  # part number -> name (numbers in `where`)
         self.tallies: dict[str, dict] = {}
         self.files: dict[str, str] = {}  # part name -> its file in folder
+        self.sizes: dict[str, int] = {}  # part name -> the length of its file meta vouches for
         self.ids = array("q")  # every visible row id, ascending (arrival order)
         self.where = array("I")  # the part number of each
         self.photo_ids = array("q")  # the rows with gallery photos, ascending
@@ -107,6 +113,8 @@ class Parts:
         self.loaded: dict[str, list[Post]] = {}
         self._tails: dict[str, list[Post]] = {}
         self.dirty: set[str] = set()  # parts to write
+        self.added: dict[str, list[Post]] = {}  # dirty parts that only gained posts: those
+        self._records: dict[str, int] = {}  # part name -> marshal records in its file
         self._by_id: dict[str, dict[int, Post]] = {}
         self._places: dict[str, list[Post]] = {}
         self._pages_of: dict[str, dict[int, int]] = {}
@@ -127,7 +135,15 @@ class Parts:
             if file is None:
                 found = []
             else:
-                found = list(map(Post, _read(self.folder / file)))
+                records = _records(self.folder / file, self.sizes.get(name))
+                self._records[name] = len(records)
+                found = list(map(Post, records[0]))
+                for more in records[1:]:
+                    if more and found and TIME_ORDER(more[0]) < TIME_ORDER(found[-1]):
+                        found += map(Post, more)
+                        found.sort(key=TIME_ORDER)
+                    else:
+                        found += map(Post, more)
             self.loaded[name] = found
         return found
 
@@ -140,7 +156,8 @@ class Parts:
         if found is None:
             file = self.files.get(name)
             try:
-                found = [] if file is None else list(map(Post, _read(self.folder / f"{file}.tail")))
+                tail = _records(self.folder / f"{file}.tail") if file else [[]]
+                found = list(map(Post, tail[0]))
             except DamagedCache:
                 return self.rows(name)[-TAIL:]
             self._tails[name] = found
@@ -278,7 +295,7 @@ class Parts:
         if any(not (self.folder / f).is_file() for f in data["files"].values()):
             return False
         self.seq, self.state, self.names = data["seq"], data["state"], data["names"]
-        self.tallies, self.files = data["tallies"], data["files"]
+        self.tallies, self.files, self.sizes = data["tallies"], data["files"], data["sizes"]
         self.ids.frombytes(data["ids"])
         self.where.frombytes(data["where"])
         self.photo_ids.frombytes(data["photo_ids"])
@@ -292,16 +309,20 @@ class Parts:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = time.time_ns()
         for k, name in enumerate(sorted(self.dirty)):
-            file = f"{stamp}-{k}.marshal"
-            rows = [tuple(p) for p in self.rows(name)]
-            _replace(self.folder / file, marshal.dumps(rows))
-            _replace(self.folder / f"{file}.tail", marshal.dumps(rows[-TAIL:]))
-            self.files[name] = file
+            rows = self.rows(name)
+            file = self.files.get(name)
+            if not self._appended_to(name, file):
+                file = f"{stamp}-{k}.marshal"
+                whole = marshal.dumps([tuple(p) for p in rows])
+                _replace(self.folder / file, whole)
+                self.files[name], self.sizes[name], self._records[name] = file, len(whole), 1
+            _replace(self.folder / f"{file}.tail", marshal.dumps([tuple(p) for p in rows[-TAIL:]]))
             self._tails.pop(name, None)
         self.dirty.clear()
+        self.added.clear()
         data = {
             "format": FORMAT, "key": self.key, "seq": self.seq, "state": self.state,
-            "names": self.names, "tallies": self.tallies, "files": self.files,
+            "names": self.names, "tallies": self.tallies, "files": self.files, "sizes": self.sizes,
             "ids": self.ids.tobytes(), "where": self.where.tobytes(),
             "photo_ids": self.photo_ids.tobytes(), "photo_n": self.photo_n.tobytes(),
             "chunks": self.chunks, "gallery": self.gallery, "blocks": self.blocks,
@@ -312,6 +333,32 @@ class Parts:
         for entry in os.scandir(self.folder):
             if entry.name not in named:
                 os.unlink(entry.path)
+
+    def _appended_to(self, name: str, file: str | None) -> bool:
+        """Append a part's added posts to its file, when that is all that changed and the file
+        is as meta left it; False when the part must be written whole."""
+        added = self.added.get(name)
+        size = self.sizes.get(name)
+        if (
+            added is None
+            or file is None
+            or size is None
+            or self._records.get(name, APPENDS) >= APPENDS
+        ):
+            return False
+        path = self.folder / file
+        try:
+            with open(path, "r+b") as f:
+                if os.fstat(f.fileno()).st_size < size:
+                    return False
+                f.seek(size)
+                f.write(marshal.dumps([tuple(p) for p in added]))
+                f.truncate()
+                self.sizes[name] = f.tell()
+        except OSError:
+            return False
+        self._records[name] += 1
+        return True
 
     # --- filling and changing ---------------------------------------------------------------
 
@@ -329,7 +376,7 @@ class Parts:
             number[post[0]] = name
         self.names = sorted(groups)
         index = {name: k for k, name in enumerate(self.names)}
-        self.loaded, self.dirty = groups, set(groups)
+        self.loaded, self.dirty, self.added = groups, set(groups), {}
         self.tallies = {name: tally(rows) for name, rows in groups.items()}
         arrival = sorted(posts, key=ID)
         self.ids = array("q", map(ID, arrival))
@@ -353,12 +400,14 @@ class Parts:
         """Rows read again since the saved state: a Post, or None for a row no longer shown."""
         old: dict[int, Post] = {}
         touched: dict[str, None] = {}
+        changed_in: set[str] = set()  # parts where a post already there changed or went
         for row_id in changed:
             pos = self.position(row_id)
             if pos < len(self.ids) and self.ids[pos] == row_id:
                 name = self.names[self.where[pos]]
                 touched[name] = None
                 old[row_id] = self._find(name, row_id)
+                changed_in.add(name)
         fresh: dict[str, list[Post]] = {}
         for post in changed.values():
             if post is not None:
@@ -371,6 +420,10 @@ class Parts:
         for name in touched:
             if name not in self.tallies:
                 self.names.append(name)
+            if name in changed_in or (name in self.dirty and name not in self.added):
+                self.added.pop(name, None)  # a post in it changed or went: written whole
+            else:
+                self.added.setdefault(name, []).extend(fresh.get(name, []))
             rows = [p for p in self.rows(name) if p[0] not in changed] + fresh.get(name, [])
             rows.sort(key=TIME_ORDER)
             self.loaded[name], self.tallies[name] = rows, tally(rows)
@@ -494,9 +547,21 @@ class Parts:
         return found[1]
 
 
-def _read(path: Path) -> list:
+def _records(path: Path, size: int | None = None) -> list[list]:
+    """The marshal records of a part file, up to `size` bytes (all of it when None)."""
     try:
-        return marshal.loads(path.read_bytes())
+        data = path.read_bytes()
+        if size is not None:
+            if len(data) < size:
+                raise EOFError(f"{len(data)} bytes, not {size}")
+            data = data[:size]
+        view, found = io.BytesIO(data), []
+        while view.tell() < len(data):
+            record = marshal.load(view)
+            if not isinstance(record, list):
+                raise TypeError("not a list of posts")
+            found.append(record)
+        return found or [[]]
     except (OSError, ValueError, EOFError, TypeError) as exc:
         raise DamagedCache(f"{path}: {exc}") from exc
 

@@ -37,4 +37,6 @@ def test_bench_site_runs_every_step(tmp_path):
     }
     assert figures["search"]["posts"] > 0 and figures["search"]["files"] > 0
     assert figures["session"]["rendered"] > 0 and figures["session"]["written"] > 0
-    assert figures["nochange"]["pages"] == figures["session"]["pages"] > figures["full"]["pages"]
+    assert len(figures["session"]["runs"]) == 3  # the figure is the median of three sessions
+    # (the median session may be an earlier one: a later session can add an archive page)
+    assert figures["nochange"]["pages"] >= figures["session"]["pages"] > figures["full"]["pages"]

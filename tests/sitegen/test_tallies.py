@@ -133,3 +133,43 @@ def test_the_newest_posts_come_from_the_parts_saved_tails(tmp_path, monkeypatch,
             assert saved.newest(n, keep) == whole.newest(n, keep), (seed, n)
         read_whole += len(saved.loaded)
     assert (read_whole > 0) == (tail == 7)  # a short tail ran out, and only then
+
+
+def test_a_part_that_only_gains_posts_is_appended_to_and_reads_back_whole(tmp_path, monkeypatch):
+    """A session's new posts are appended to their part's file as one more record (late ones
+    with older times included); bytes after the length meta vouches for (an append whose build
+    died before its meta was written) are never read; after APPENDS records the file is written
+    whole again; a changed post makes its part be written whole."""
+    monkeypatch.setattr(parts, "APPENDS", 3)
+    items = posts(400, 7)
+    random.Random(3).shuffle(items)  # a session's posts fall among the part's, in time
+    first, later = sorted(items[:300], key=itemgetter(3, 0)), items[300:]
+    saved = Parts(tmp_path, "e", "k", [])
+    saved.fill(first, 1, "1/a")
+    saved.save()
+    [name] = saved.names
+    shown = list(first)
+    for k, batch in enumerate([later[:40], later[40:41], later[41:90], later[90:]], start=2):
+        again = Parts(tmp_path, "e", "k", [])
+        assert again.load()
+        before = again.files[name]
+        again.apply({p[0]: p for p in batch}, k, f"{k}/a")
+        again.save()
+        shown = sorted(shown + batch, key=itemgetter(3, 0))
+        path = tmp_path / "parts-e" / again.files[name]
+        assert (again.files[name] == before) == (k != 4)  # a file of 3 records: written whole
+        with open(path, "ab") as f:
+            f.write(b"\x00half an append")  # never vouched for by meta
+        check = Parts(tmp_path, "e", "k", [])
+        assert check.load()
+        assert check.rows(name) == shown
+        assert check.tallies[name] == tallies.tally(shown)
+    edited = Post(shown[5][:10] + (9, 9) + shown[5][12:])  # new counts for a post already there
+    again = Parts(tmp_path, "e", "k", [])
+    assert again.load()
+    before = again.files[name]
+    again.apply({edited[0]: edited}, 9, "9/a")
+    again.save()
+    assert again.files[name] != before
+    check = Parts(tmp_path, "e", "k", [])
+    assert check.load() and check.rows(name)[5] == edited and len(check.rows(name)) == 400
