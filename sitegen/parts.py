@@ -17,12 +17,12 @@ live page, wall, feeds and the event's newest photos read those, not four talks 
 files no meta names are removed after it is written. A session that only adds posts to a part
 appends them to its file as one more marshal record (a talk of 18,000 posts is not written again
 for 75 new ones); meta holds each file's length, so bytes after it (an append whose build did not
-finish) are never read.
+finish) are never read. The arrays of row ids and their parts are files of their own too
+(12 MB at a million posts), appended to when a session only added posts after all the others.
 """
 
 from __future__ import annotations
 
-import io
 import marshal
 import os
 import time
@@ -43,7 +43,7 @@ from .stats import photo_rows
 from .tallies import tally
 from .writer import _replace
 
-FORMAT = 3
+FORMAT = 4
 TAIL = 1000  # a part's newest posts, in a file of their own: enough for newest(600) (the wall)
 APPENDS = 16  # a part file takes this many appended records before it is written whole again
 ID, T = itemgetter(0), itemgetter(3)
@@ -105,6 +105,8 @@ class Parts:
         self.sizes: dict[str, int] = {}  # part name -> the length of its file meta vouches for
         self.ids = array("q")  # every visible row id, ascending (arrival order)
         self.where = array("I")  # the part number of each
+        self._arrays: tuple[str, str, int] = ("", "", 0)  # their files, and the entries saved
+        self._intact = 0  # how many of the first entries are as saved
         self.photo_ids = array("q")  # the rows with gallery photos, ascending
         self.photo_n = array("I")  # how many each
         self.chunks: list[list] = []  # archive pages: [seqs digest, first post, last post, count]
@@ -138,12 +140,13 @@ class Parts:
                 records = _records(self.folder / file, self.sizes.get(name))
                 self._records[name] = len(records)
                 found = list(map(Post, records[0]))
+                ordered = True
                 for more in records[1:]:
                     if more and found and TIME_ORDER(more[0]) < TIME_ORDER(found[-1]):
-                        found += map(Post, more)
-                        found.sort(key=TIME_ORDER)
-                    else:
-                        found += map(Post, more)
+                        ordered = False  # a late post: among the others in time
+                    found += map(Post, more)
+                if not ordered:
+                    found.sort(key=TIME_ORDER)
             self.loaded[name] = found
         return found
 
@@ -296,8 +299,15 @@ class Parts:
             return False
         self.seq, self.state, self.names = data["seq"], data["state"], data["names"]
         self.tallies, self.files, self.sizes = data["tallies"], data["files"], data["sizes"]
-        self.ids.frombytes(data["ids"])
-        self.where.frombytes(data["where"])
+        ids_file, where_file, count = self._arrays = data["arrays"]
+        for file, values in ((ids_file, self.ids), (where_file, self.where)):
+            try:
+                values.frombytes((self.folder / file).read_bytes()[: count * values.itemsize])
+            except (OSError, ValueError) as exc:
+                raise DamagedCache(f"{self.folder / file}: {exc}") from exc
+            if len(values) != count:
+                raise DamagedCache(f"{self.folder / file}: {len(values)} entries, not {count}")
+        self._intact = count
         self.photo_ids.frombytes(data["photo_ids"])
         self.photo_n.frombytes(data["photo_n"])
         self.chunks, self.gallery, self.blocks = data["chunks"], data["gallery"], data["blocks"]
@@ -313,26 +323,56 @@ class Parts:
             file = self.files.get(name)
             if not self._appended_to(name, file):
                 file = f"{stamp}-{k}.marshal"
-                whole = marshal.dumps([tuple(p) for p in rows])
+                whole = _record(rows)
                 _replace(self.folder / file, whole)
                 self.files[name], self.sizes[name], self._records[name] = file, len(whole), 1
-            _replace(self.folder / f"{file}.tail", marshal.dumps([tuple(p) for p in rows[-TAIL:]]))
+            _replace(self.folder / f"{file}.tail", _record(rows[-TAIL:]))
             self._tails.pop(name, None)
         self.dirty.clear()
         self.added.clear()
+        self._save_arrays(stamp)
         data = {
             "format": FORMAT, "key": self.key, "seq": self.seq, "state": self.state,
             "names": self.names, "tallies": self.tallies, "files": self.files, "sizes": self.sizes,
-            "ids": self.ids.tobytes(), "where": self.where.tobytes(),
+            "arrays": self._arrays,
             "photo_ids": self.photo_ids.tobytes(), "photo_n": self.photo_n.tobytes(),
             "chunks": self.chunks, "gallery": self.gallery, "blocks": self.blocks,
         }  # fmt: skip
         _replace(self.folder / "meta.marshal", marshal.dumps(data))
         self.stale = False
-        named = {*self.files.values(), *(f"{f}.tail" for f in self.files.values()), "meta.marshal"}
+        named = {*self.files.values(), *(f"{f}.tail" for f in self.files.values()),
+                 *self._arrays[:2], "meta.marshal"}  # fmt: skip
         for entry in os.scandir(self.folder):
             if entry.name not in named:
                 os.unlink(entry.path)
+
+    def _save_arrays(self, stamp: int) -> None:
+        """Append the entries added after all the saved ones to the arrays' files; write new
+        files when an entry the saved meta vouches for changed (a crash then leaves the old)."""
+        ids_file, where_file, count = self._arrays
+        if ids_file and self._intact >= count and self._append(ids_file, self.ids, count):
+            if self._append(where_file, self.where, count):
+                self._arrays = (ids_file, where_file, len(self.ids))
+                self._intact = len(self.ids)
+                return
+        ids_file, where_file = f"{stamp}-ids.bin", f"{stamp}-where.bin"
+        _replace(self.folder / ids_file, self.ids.tobytes())
+        _replace(self.folder / where_file, self.where.tobytes())
+        self._arrays = (ids_file, where_file, len(self.ids))
+        self._intact = len(self.ids)
+
+    def _append(self, file: str, values: array, count: int) -> bool:
+        try:
+            with open(self.folder / file, "r+b") as f:
+                at = count * values.itemsize
+                if os.fstat(f.fileno()).st_size < at:
+                    return False
+                f.seek(at)
+                f.write(values[count:].tobytes())
+                f.truncate()
+        except OSError:
+            return False
+        return True
 
     def _appended_to(self, name: str, file: str | None) -> bool:
         """Append a part's added posts to its file, when that is all that changed and the file
@@ -352,7 +392,7 @@ class Parts:
                 if os.fstat(f.fileno()).st_size < size:
                     return False
                 f.seek(size)
-                f.write(marshal.dumps([tuple(p) for p in added]))
+                f.write(_record(added))
                 f.truncate()
                 self.sizes[name] = f.tell()
         except OSError:
@@ -364,6 +404,7 @@ class Parts:
 
     def fill(self, posts: list[Post], seq: int, state: str) -> None:
         """Every visible post (time order), as read whole from the archive."""
+        self.files, self.sizes, self._intact = {}, {}, 0  # every file written anew
         groups: dict[str, list[Post]] = {}
         number: dict[int, str] = {}
         spans = self.spans
@@ -473,9 +514,11 @@ class Parts:
         if gone:
             shift = self.position(gone[0])
             self.ids, self.where = _without(self.ids, self.where, gone, self.position)
+            self._intact = min(self._intact, shift)
         for row_id in added:
             pos = self.position(row_id)
             shift = min(shift, pos)
+            self._intact = min(self._intact, pos)
             name = part_name(changed[row_id], self.spans)
             self.ids.insert(pos, row_id)
             self.where.insert(pos, index[name])
@@ -483,7 +526,9 @@ class Parts:
         for row_id, post in changed.items():
             if post is not None and row_id in old:
                 pos = self.position(row_id)
-                self.where[pos] = index[part_name(post, self.spans)]
+                if self.where[pos] != index[part_name(post, self.spans)]:
+                    self.where[pos] = index[part_name(post, self.spans)]
+                    self._intact = min(self._intact, pos)
                 edited.add(pos // paging.ARCHIVE_PAGE)
         self._by_id.clear()
         size = paging.ARCHIVE_PAGE
@@ -547,20 +592,29 @@ class Parts:
         return found[1]
 
 
+def _record(rows: list[Post]) -> bytes:
+    """One record of a part file: its length, then the posts as one marshal'd list."""
+    data = marshal.dumps([tuple(p) for p in rows])
+    return len(data).to_bytes(8, "little") + data
+
+
 def _records(path: Path, size: int | None = None) -> list[list]:
-    """The marshal records of a part file, up to `size` bytes (all of it when None)."""
+    """The records of a part file (_record), up to `size` bytes (all of it when None)."""
     try:
         data = path.read_bytes()
         if size is not None:
             if len(data) < size:
                 raise EOFError(f"{len(data)} bytes, not {size}")
-            data = data[:size]
-        view, found = io.BytesIO(data), []
-        while view.tell() < len(data):
-            record = marshal.load(view)
+        end, at, view, found = len(data) if size is None else size, 0, memoryview(data), []
+        while at < end:
+            length = int.from_bytes(view[at : at + 8], "little")
+            if length <= 0 or at + 8 + length > end:
+                raise EOFError(f"a record of {length} bytes at {at}")
+            record = marshal.loads(view[at + 8 : at + 8 + length])
             if not isinstance(record, list):
                 raise TypeError("not a list of posts")
             found.append(record)
+            at += 8 + length
         return found or [[]]
     except (OSError, ValueError, EOFError, TypeError) as exc:
         raise DamagedCache(f"{path}: {exc}") from exc

@@ -173,3 +173,29 @@ def test_a_part_that_only_gains_posts_is_appended_to_and_reads_back_whole(tmp_pa
     assert again.files[name] != before
     check = Parts(tmp_path, "e", "k", [])
     assert check.load() and check.rows(name)[5] == edited and len(check.rows(name)) == 400
+
+
+def test_the_arrival_arrays_are_appended_to_only_when_posts_were_only_added(tmp_path):
+    """The row ids in arrival order (and each one's part) are files of their own: a session that
+    adds posts after all others appends to them; a deleted post makes new files, and the old
+    meta's files stay as they were until the new meta names others."""
+    items = sorted(posts(300, 11), key=itemgetter(0))  # arrival order
+    saved = Parts(tmp_path, "e", "k", [])
+    saved.fill(sorted(items[:200], key=itemgetter(3, 0)), 1, "1/a")
+    saved.save()
+    files = saved._arrays[:2]
+    again = Parts(tmp_path, "e", "k", [])
+    assert again.load()
+    again.apply({p[0]: p for p in items[200:]}, 2, "2/a")  # ids 200..299: after all the others
+    again.save()
+    assert again._arrays == (*files, 300)
+    check = Parts(tmp_path, "e", "k", [])
+    assert check.load() and list(check.ids) == [p[0] for p in items]
+    assert list(check.where) == list(again.where)
+    check.apply({items[0][0]: None}, 3, "3/a")  # a delete: entries the saved meta vouches for move
+    before = {f: (tmp_path / "parts-e" / f).read_bytes() for f in files}
+    check.save()
+    assert check._arrays[:2] != files and check._arrays[2] == 299
+    last = Parts(tmp_path, "e", "k", [])
+    assert last.load() and list(last.ids) == [p[0] for p in items[1:]]
+    assert not any((tmp_path / "parts-e" / f).exists() for f in before)  # removed once unnamed
