@@ -434,10 +434,7 @@ class _Builder:
         return self.env.get_template(page.template).render(context).encode("utf-8")
 
     def _record(self, path: str, data: bytes | KeptFile, key: str) -> None:
-        if isinstance(data, KeptFile):
-            self.writer.write_later(path, data, lambda changed: self._recorded(path, key, changed))
-        else:
-            self._recorded(path, key, self.writer.write_file(path, data))
+        self.writer.write_later(path, data, lambda changed: self._recorded(path, key, changed))
 
     def _recorded(self, path: str, key: str, changed: bool) -> None:
         if changed:

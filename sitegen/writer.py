@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 from core.errors import AfaError
 
 MANIFEST = "manifest.json"
+PENDING = 32  # files handed to the writer's thread and not yet taken in
 
 
 class WriterError(AfaError):
@@ -60,7 +62,7 @@ class Writer:
         self._folders: dict[str, str] = {}  # folder relative to root -> its real path
         self._prefix = os.path.join(str(self.root), "")  # what a path under root starts with
         self._pool: ThreadPoolExecutor | None = None
-        self._later: list[tuple[Future, str, KeptFile, Done]] = []
+        self._later: deque[tuple[Future, str, bytes | KeptFile, Done]] = deque()
 
     def target(self, relpath: str) -> Path:
         """output/relpath, or WriterError when relpath would leave output/."""
@@ -98,34 +100,30 @@ class Writer:
 
     def write_file(self, relpath: str, content: str | bytes | KeptFile) -> bool:
         """Write one file; True when its bytes changed. Each path once per build."""
-        if isinstance(content, KeptFile):
-            changed: list[bool] = []
-            self.write_later(relpath, content, changed.append)
-            self.settle()
-            return changed[0]
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        path, key = self._checked(relpath)
-        self.files[key] = hashlib.sha256(data).hexdigest()
-        if _same_bytes(Path(path), data):
-            return False
-        _replace(Path(path), data)
-        self.changed.append(key)
-        return True
+        changed: list[bool] = []
+        self.write_later(relpath, content, changed.append)
+        self.settle()
+        return changed[0]
 
-    def write_later(self, relpath: str, kept: KeptFile, done: Done) -> None:
-        """write_file of a KeptFile in a thread of its own, while pages render: making a 100 MB
-        download, its sha256 and freeing its last version are file work that lets the build's
-        thread go on (0.3 s of a session's rebuild at a million posts). settle() waits for it
-        and tells `done`, in the build's thread."""
+    def write_later(self, relpath: str, content: str | bytes | KeptFile, done: Done) -> None:
+        """write_file in the writer's thread, while the build's thread renders the next pages:
+        hashing, writing and freeing a file's last version (a 100 MB download, or a page) is
+        file work that leaves the other core to rendering. The path is checked and claimed
+        here; settle() waits for the files and tells each `done`, in the build's thread. At most
+        PENDING files wait, so a full build never holds more than a few pages' bytes."""
         path, key = self._checked(relpath)
         self.files[key] = ""  # claimed: a second write of the path in this build is refused
+        self._drain(PENDING - 1)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="afa-writer")
-        self._later.append((self._pool.submit(_link, path, kept), key, kept, done))
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        job = _link if isinstance(content, KeptFile) else _write
+        self._later.append((self._pool.submit(job, path, content), key, content, done))
 
     def abandon(self) -> None:
         """Wait for the files write_later is writing, and forget them (the build failed)."""
-        later, self._later = self._later, []
+        later, self._later = self._later, deque()
         for future, *_ in later:
             future.cancel()
         if self._pool is not None:
@@ -133,18 +131,28 @@ class Writer:
             self._pool = None
 
     def settle(self) -> None:
-        """Wait for the files write_later is writing; raise the first failure, after all end."""
-        later, self._later = self._later, []
+        """Wait for every file write_later is writing; raise the first failure, after all end."""
         try:
-            for future, key, kept, done in later:
-                self.files[key], changed = future.result()
-                if changed:
-                    self.changed.append(key)
-                kept.made()
-                done(changed)
+            self._drain(0)
         finally:
-            self._later = later
             self.abandon()
+
+    def _drain(self, limit: int) -> None:
+        """Take the oldest written files in, until at most `limit` wait."""
+        while len(self._later) > limit:
+            future, key, content, done = self._later[0]
+            try:
+                sha, changed = future.result()
+            except BaseException:
+                self.abandon()
+                raise
+            self._later.popleft()
+            self.files[key] = sha
+            if changed:
+                self.changed.append(key)
+            if isinstance(content, KeptFile):
+                content.made()
+            done(changed)
 
     def _checked(self, relpath: str) -> tuple[str, str]:
         path, key = self._located(relpath)
@@ -198,6 +206,15 @@ class Writer:
             return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+
+
+def _write(path: str, data: bytes) -> tuple[str, bool]:
+    """Write bytes at path unless they are there already: (their sha256, whether written)."""
+    sha = hashlib.sha256(data).hexdigest()
+    if _same_bytes(Path(path), data):
+        return sha, False
+    _replace(Path(path), data)
+    return sha, True
 
 
 def _link(path: str, kept: KeptFile) -> tuple[str, bool]:

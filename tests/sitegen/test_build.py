@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from core.archive import open_archive
+from sitegen import writer as writer_module
 from sitegen.build import build_site
 from sitegen.cli import cli
 from sitegen.writer import KeptFile, Writer, WriterError
@@ -261,6 +262,22 @@ def test_writer_makes_kept_files_beside_the_build_and_settles_them_before_the_ma
         failing.settle()
     assert told == [True]  # neither file told as written
     assert failing._pool is None  # the thread ended: nothing writes after a failed build
+
+
+def test_writer_holds_few_files_waiting_and_tells_each_in_order(tmp_path, monkeypatch):
+    """Pages go to the writer's thread too: at most PENDING wait (a full build renders faster
+    than it could hold every page's bytes), each is told once, in the order it was handed in."""
+    monkeypatch.setattr(writer_module, "PENDING", 2)
+    writer, told = Writer(tmp_path), []
+    for n in range(20):
+        writer.write_later(f"p{n}/index.html", f"page {n}", lambda changed, n=n: told.append(n))
+        assert len(writer._later) <= 2
+    writer.write_manifest()
+    assert told == list(range(20))
+    assert (tmp_path / "p19/index.html").read_text() == "page 19"
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["files"]["p7/index.html"] == hashlib.sha256(b"page 7").hexdigest()
+    assert len(manifest["changed"]) == 20
 
 
 def test_writer_removes_what_an_earlier_build_wrote_and_this_one_did_not(tmp_path):
