@@ -100,6 +100,10 @@ class EventData:
         """A talk's or break's seqs digest (or page digests, "pages"), without reading it."""
         return self.parts.place_tally(self._place(slug), field)
 
+    def tallies(self, slug: str) -> list[dict]:
+        """The tallies of a talk's or break's parts (one part, unless it spans days)."""
+        return [self.parts.tallies[n] for n in self.parts.part_names(self._place(slug))]
+
     def unplaced(self) -> list[Post]:
         return self.parts.place(NONE)
 
@@ -260,13 +264,13 @@ def _talk_context(
             "chart": span_chart(event, posts, talk.start, talk.end + event.grace, talk.title),
             "previous": previous,
             "next": following,
-            "links": stats.top_links(posts),
+            "links": tallies.top_links(data.tallies(talk.slug)),  # as stats.top_links(posts)
             "photos": photos[:TALK_PHOTOS],
             "all_photos": "../../photos/" if len(photos) > TALK_PHOTOS else "",
             "boosted": data.whole(stats.most(posts, "boosts")),
             "liked": data.whole(stats.most(posts, "likes")),
             "counts_as_of": data.counts_as_of,
-            "people": stats.participants(posts),
+            "people": tallies.participants(data.tallies(talk.slug)),
             "og_description": _talk_summary(talk, posts),
             "og_image": _first_photo(posts),
         }

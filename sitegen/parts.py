@@ -40,7 +40,7 @@ from core.events import Day, Event
 from . import paging, search
 from .posts import Post, micros, seqs
 from .stats import photo_rows
-from .tallies import tally
+from .tallies import grown, tally
 from .writer import _replace
 
 FORMAT = 4
@@ -467,7 +467,10 @@ class Parts:
                 self.added.setdefault(name, []).extend(fresh.get(name, []))
             rows = [p for p in self.rows(name) if p[0] not in changed] + fresh.get(name, [])
             rows.sort(key=TIME_ORDER)
-            self.loaded[name], self.tallies[name] = rows, tally(rows)
+            counted = None
+            if name not in changed_in and name in self.tallies:
+                counted = grown(self.tallies[name], rows, fresh.get(name, []))
+            self.loaded[name], self.tallies[name] = rows, counted or tally(rows)
             self._by_id.pop(name, None)
             self.dirty.add(name)
         self._places.clear()

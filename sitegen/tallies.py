@@ -14,14 +14,14 @@ from operator import itemgetter
 from urllib.parse import urlsplit
 
 from . import charts, paging
-from .posts import Post, micros, seqs
+from .posts import Post, by_arrival, micros, seqs
 from .stats import Link, Photo, photos, shows_photo
 
 FEED_POSTS = 50  # posts in a feed
 FIRST_PHOTOS = 24  # the most photos a page takes from the start of some parts (a day's page)
 MINUTE = 60_000_000  # microseconds
 _WEB = ("http://", "https://")
-_AUTHOR, _T = itemgetter(5), itemgetter(3)
+_AUTHOR, _T, _ID, _TIME_ORDER = itemgetter(5), itemgetter(3), itemgetter(0), itemgetter(3, 0)
 
 
 def tally(posts: list[Post]) -> dict:
@@ -51,7 +51,58 @@ def tally(posts: list[Post]) -> dict:
         "pages": [seqs(chunk) for chunk in paging.paged(posts)]
         if len(posts) > paging.PAGE
         else None,
+        "top": max(map(_ID, posts), default=0),  # the newest row id: grown() appends after it
     }
+
+
+def grown(before: dict, posts: list[Post], added: list[Post]) -> dict | None:
+    """tally(posts), where posts are the part's earlier posts (tallied in `before`) and `added`,
+    all in time order, from `before` and the added posts alone: a session adds 75 posts to a talk
+    of 20,000, whose links, authors and minutes are not counted again. None unless every added
+    post arrived after the earlier ones (row id), so that no earlier post changes page."""
+    if not added or min(map(_ID, added)) <= before["top"]:
+        return None
+    added = sorted(added, key=_TIME_ORDER)
+    links = {url: list(value) for url, value in before["links"].items()}
+    for post in added:
+        if post[8]:
+            for i, url in enumerate(dict.fromkeys(post[8])):
+                if url.startswith(_WEB):
+                    found = links.get(url)
+                    if found is None:
+                        links[url] = [1, post[3], post[0], i]
+                    else:
+                        found[0] += 1
+                        found[1:] = min(found[1:], [post[3], post[0], i])
+    minutes = Counter(before["minutes"])
+    minutes.update(t // MINUTE for t in map(_T, added))
+    photos = sorted([*map(Post, before["photos"]), *_photo_posts(added, FIRST_PHOTOS)],
+                    key=_TIME_ORDER)[:FIRST_PHOTOS]  # fmt: skip
+    return {
+        "n": len(posts),
+        "seqs": seqs(posts),
+        "links": links,
+        "authors": sorted(set(before["authors"]).union(map(_AUTHOR, added))),
+        "photos": [tuple(p) for p in photos],
+        "minutes": dict(minutes),
+        "first": (posts[0][3], posts[0][0]),
+        "last": (posts[-1][3], posts[-1][0]),
+        "feed": seqs(newest_indexable(posts)),
+        "pages": _grown_pages(before, posts),
+        "top": max(before["top"], *map(_ID, added)),
+    }
+
+
+def _grown_pages(before: dict, posts: list[Post]) -> list[str] | None:
+    """The page digests of a part that only gained posts after its others: the full pages
+    before its last one keep theirs."""
+    if len(posts) <= paging.PAGE:
+        return None
+    kept = (before["n"] // paging.PAGE) if before["pages"] else 0
+    ids = sorted(map(_ID, posts))
+    start = ids[kept * paging.PAGE]
+    later = [p for p in posts if p[0] >= start]
+    return (before["pages"] or [])[:kept] + [seqs(c) for c in paging.cut(by_arrival(later), paging.PAGE)]
 
 
 def newest_indexable(items: Sequence[Post]) -> list[Post]:

@@ -199,3 +199,28 @@ def test_the_arrival_arrays_are_appended_to_only_when_posts_were_only_added(tmp_
     last = Parts(tmp_path, "e", "k", [])
     assert last.load() and list(last.ids) == [p[0] for p in items[1:]]
     assert not any((tmp_path / "parts-e" / f).exists() for f in before)  # removed once unnamed
+
+
+def test_a_grown_tally_is_the_tally_of_all_its_posts():
+    """tallies.grown: a part's tally after a session added posts that arrived after its others,
+    made from the earlier tally and the added posts, equals the tally of every post (links'
+    first sighting, first photos, page digests across a half-full last page included); posts
+    that arrived before the newest earlier one are refused."""
+    from sitegen import paging
+
+    for seed in range(30):
+        rng = random.Random(seed)
+        items = sorted(posts(rng.randrange(2, 1400), seed), key=itemgetter(0))  # arrival
+        cut = rng.randrange(1, len(items))
+        for page in (paging.PAGE, 7):
+            paging.PAGE, saved = page, paging.PAGE
+            try:
+                before = sorted(items[:cut], key=itemgetter(3, 0))
+                every = sorted(items, key=itemgetter(3, 0))
+                made = tallies.grown(tallies.tally(before), every, items[cut:])
+                assert made == tallies.tally(every), (seed, page)
+                late = items[cut - 1 : cut]  # arrived before the newest earlier post
+                rest = sorted(items[: cut - 1] + items[cut:], key=itemgetter(3, 0))
+                assert tallies.grown(tallies.tally(rest), every, late) is None
+            finally:
+                paging.PAGE = saved
