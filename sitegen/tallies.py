@@ -102,7 +102,9 @@ def _grown_pages(before: dict, posts: list[Post]) -> list[str] | None:
     ids = sorted(map(_ID, posts))
     start = ids[kept * paging.PAGE]
     later = [p for p in posts if p[0] >= start]
-    return (before["pages"] or [])[:kept] + [seqs(c) for c in paging.cut(by_arrival(later), paging.PAGE)]
+    return (before["pages"] or [])[:kept] + [
+        seqs(c) for c in paging.cut(by_arrival(later), paging.PAGE)
+    ]
 
 
 def newest_indexable(items: Sequence[Post]) -> list[Post]:
