@@ -108,33 +108,33 @@ def _build(
     builder = _Builder(Writer(settings.output_dir), cache, log)
     builder.site = digest(ctx.code, _settings_key(settings), site, events, _statuses(events, now))
     builder.base = (settings.base_url or site.base_url).rstrip("/")
-    with Archive(ctx) as archive:
-        builder.states = archive.states(events)
-        if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
-            log("nothing changed since the last build")
-        else:
-            builder.use_fragments(Fragments(ctx.cache, ctx.code), ctx)
-            archive.memo, archive.prerender = builder.fragments.memo, builder.prerender
-            with _no_gc():
-                datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
-                gc.freeze()  # the posts live to the end of the build: never traverse them again
-            builder.fragments.drop(archive.gone)
-            builder.write_static()
-            try:
+    try:
+        with Archive(ctx) as archive:
+            builder.states = archive.states(events)
+            if builder.site == cache.site and builder.states == cache.states and builder.keep_all():
+                log("nothing changed since the last build")
+            else:
+                builder.use_fragments(Fragments(ctx.cache, ctx.code), ctx)
+                archive.memo, archive.prerender = builder.fragments.memo, builder.prerender
+                with _no_gc():
+                    datas = [archive.read_event(e, log, builder.states[e.slug]) for e in events]
+                    gc.freeze()  # the posts live to the end of the build: never traverse them again
+                builder.fragments.drop(archive.gone)
+                builder.write_static()
                 for family in plan(settings, site, datas, now, builder.fragments):
                     builder.write(family)
-            except BaseException:
-                builder.writer.abandon()
-                raise
-            builder.writer.settle()  # the downloads written beside the pages (write_later)
-            builder.fragments.close()
-            for data in datas:
-                builder.write_search(data, search)  # decodes posts: in the archive's snapshot
-    if builder.fragments is not None:
-        builder.report.posts = sum(d.total for d in datas)
-        builder.report.unplaced = sum(d.count_unplaced() for d in datas)
-    gc.unfreeze()
-    builder.finish(ctx.cache)
+                builder.writer.settle()  # the downloads written beside the pages (write_later)
+                builder.fragments.close()
+                for data in datas:
+                    builder.write_search(data, search)  # decodes posts: in the archive's snapshot
+        if builder.fragments is not None:
+            builder.report.posts = sum(d.total for d in datas)
+            builder.report.unplaced = sum(d.count_unplaced() for d in datas)
+        gc.unfreeze()
+        builder.finish(ctx.cache)
+    except BaseException:
+        builder.writer.abandon()  # the writer's thread ends with the failed build
+        raise
     return builder.report
 
 
@@ -315,9 +315,17 @@ class _Builder:
             return fragments.html(post, tz, lambda: macro(whole(post[0]), tz))
 
         self.env.globals["post"] = cached
-        self.env.globals["post_list"] = lambda posts, tz: post_list(
-            fragments.html_texts(posts, tz, lambda post: macro(whole(post[0]), tz))
-        )
+
+        def listed(posts, tz: str, key: str | None = None):
+            def make():
+                fragments.prefetch(posts)
+                return post_list(fragments.html_texts(posts, tz, lambda p: macro(whole(p[0]), tz)))
+
+            if key is None:
+                return make()
+            return fragments.memo(digest("post-list", tz, key), make)  # one row, not 500
+
+        self.env.globals["post_list"] = listed
 
     def prerender(self, event: Event) -> Prerender:
         """What renders each post the archive reader decodes, for the fragment store."""
@@ -427,7 +435,7 @@ class _Builder:
             return page.body()
         root = "../" * page.path.count("/")
         context = {**page.context(), "root": root, "static": self.static}
-        if self.fragments is not None and page.template in SHOWN:
+        if self.fragments is not None and page.template in SHOWN and not context.get("shown_key"):
             self.fragments.prefetch(context[SHOWN[page.template]])
         url = page.path.removesuffix("index.html")
         context["canonical"] = f"{self.base}/{url}" if self.base else ""

@@ -214,7 +214,7 @@ class Fragments:
             self.db.execute("INSERT OR REPLACE INTO kept VALUES (?, ?, ?)",
                             [name, st.st_size, st.st_mtime_ns])  # fmt: skip
 
-        return KeptFile(path, make, made)
+        return KeptFile(path, make, made, sum(map(len, tail)))
 
     def _kept_path(self, name: str) -> Path:
         return self.folder / "downloads" / (hashlib.sha256(name.encode()).hexdigest()[:20] + ".bin")

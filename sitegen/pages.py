@@ -259,6 +259,8 @@ def _talk_context(
             "abstract": markdown(data.memo, talk.abstract),
             "posts": posts,
             "shown": chunks[0],
+            # a full first page keeps its posts as the talk grows: its list is kept whole
+            "shown_key": data.seqs(chunks[0]) if len(chunks) > 1 else None,
             "pager": paging.pager(1, len(chunks)),
             "locate": paging.locator(chunks) if len(chunks) > 1 else None,
             "chart": span_chart(event, posts, talk.start, talk.end + event.grace, talk.title),

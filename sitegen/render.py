@@ -88,7 +88,7 @@ def make_env(
         return whole(post) if whole is not None and isinstance(post, Post) else post
 
     env.globals["post"] = lambda item, tz: post_macro(env)(item_of(item), tz)
-    env.globals["post_list"] = lambda posts, tz: post_list(
+    env.globals["post_list"] = lambda posts, tz, key=None: post_list(
         post_macro(env)(item_of(p), tz) for p in posts
     )
     return env

@@ -24,7 +24,8 @@ from pathlib import Path
 from core.errors import AfaError
 
 MANIFEST = "manifest.json"
-PENDING = 32  # files handed to the writer's thread and not yet taken in
+PENDING = 32  # files handed to the writer's thread and not yet taken in ...
+PENDING_BYTES = 64 << 20  # ... and the bytes they hold (a full build's talk downloads: 12 MB each)
 
 
 class WriterError(AfaError):
@@ -45,6 +46,7 @@ class KeptFile:
     path: Path
     make: Callable[[], None] = _nothing
     made: Callable[[], None] = _nothing
+    held: int = 0  # the bytes `make` holds in memory until it runs
 
 
 Done = Callable[[bool], None]  # told whether a file written later changed
@@ -63,6 +65,7 @@ class Writer:
         self._prefix = os.path.join(str(self.root), "")  # what a path under root starts with
         self._pool: ThreadPoolExecutor | None = None
         self._later: deque[tuple[Future, str, bytes | KeptFile, Done]] = deque()
+        self._held = 0  # the bytes the waiting files hold
 
     def target(self, relpath: str) -> Path:
         """output/relpath, or WriterError when relpath would leave output/."""
@@ -113,17 +116,19 @@ class Writer:
         PENDING files wait, so a full build never holds more than a few pages' bytes."""
         path, key = self._checked(relpath)
         self.files[key] = ""  # claimed: a second write of the path in this build is refused
-        self._drain(PENDING - 1)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="afa-writer")
         if isinstance(content, str):
             content = content.encode("utf-8")
+        held = content.held if isinstance(content, KeptFile) else len(content)
+        self._drain(PENDING - 1, PENDING_BYTES - held)
+        self._held += held
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="afa-writer")
         job = _link if isinstance(content, KeptFile) else _write
         self._later.append((self._pool.submit(job, path, content), key, content, done))
 
     def abandon(self) -> None:
         """Wait for the files write_later is writing, and forget them (the build failed)."""
-        later, self._later = self._later, deque()
+        later, self._later, self._held = self._later, deque(), 0
         for future, *_ in later:
             future.cancel()
         if self._pool is not None:
@@ -137,9 +142,10 @@ class Writer:
         finally:
             self.abandon()
 
-    def _drain(self, limit: int) -> None:
-        """Take the oldest written files in, until at most `limit` wait."""
-        while len(self._later) > limit:
+    def _drain(self, limit: int, held: int | None = None) -> None:
+        """Take the oldest written files in, until at most `limit` wait (holding at most `held`
+        bytes)."""
+        while len(self._later) > limit or (held is not None and self._later and self._held > held):
             future, key, content, done = self._later[0]
             try:
                 sha, changed = future.result()
@@ -147,6 +153,7 @@ class Writer:
                 self.abandon()
                 raise
             self._later.popleft()
+            self._held -= content.held if isinstance(content, KeptFile) else len(content)
             self.files[key] = sha
             if changed:
                 self.changed.append(key)

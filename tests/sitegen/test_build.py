@@ -274,6 +274,13 @@ def test_writer_holds_few_files_waiting_and_tells_each_in_order(tmp_path, monkey
         assert len(writer._later) <= 2
     writer.write_manifest()
     assert told == list(range(20))
+    monkeypatch.setattr(writer_module, "PENDING_BYTES", 10)  # and by the bytes they hold
+    again = Writer(tmp_path / "again")
+    for n in range(5):
+        again.write_later(f"q{n}.html", b"8 bytes!", lambda changed: None)
+        assert len(again._later) == 1 and again._held == 8
+    again.settle()
+    assert again._held == 0 and (tmp_path / "again/q4.html").read_bytes() == b"8 bytes!"
     assert (tmp_path / "p19/index.html").read_text() == "page 19"
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["files"]["p7/index.html"] == hashlib.sha256(b"page 7").hexdigest()
