@@ -27,15 +27,7 @@ _AUTHOR, _T, _ID, _TIME_ORDER = itemgetter(5), itemgetter(3), itemgetter(0), ite
 def tally(posts: list[Post]) -> dict:
     """One part's tally, from its posts in time order (marshal-able: builtins only)."""
     links: dict[str, list] = {}
-    for post in posts:
-        if post[8]:
-            for i, url in enumerate(dict.fromkeys(post[8])):
-                if url.startswith(_WEB):
-                    found = links.get(url)
-                    if found is None:
-                        links[url] = [1, post[3], post[0], i]  # count, then where first seen
-                    else:
-                        found[0] += 1
+    _count_links(links, posts)
     first = posts[0] if posts else None
     last = posts[-1] if posts else None
     return {
@@ -64,16 +56,7 @@ def grown(before: dict, posts: list[Post], added: list[Post]) -> dict | None:
         return None
     added = sorted(added, key=_TIME_ORDER)
     links = {url: list(value) for url, value in before["links"].items()}
-    for post in added:
-        if post[8]:
-            for i, url in enumerate(dict.fromkeys(post[8])):
-                if url.startswith(_WEB):
-                    found = links.get(url)
-                    if found is None:
-                        links[url] = [1, post[3], post[0], i]
-                    else:
-                        found[0] += 1
-                        found[1:] = min(found[1:], [post[3], post[0], i])
+    _count_links(links, added)
     minutes = Counter(before["minutes"])
     minutes.update(t // MINUTE for t in map(_T, added))
     photos = sorted([*map(Post, before["photos"]), *_photo_posts(added, FIRST_PHOTOS)],
@@ -91,6 +74,22 @@ def grown(before: dict, posts: list[Post], added: list[Post]) -> dict | None:
         "pages": _grown_pages(before, posts),
         "top": max(before["top"], *map(_ID, added)),
     }
+
+
+def _count_links(links: dict[str, list], posts: list[Post]) -> None:
+    """Count the web links of posts (time order) into links: url -> [count, then where it was
+    first seen: time, row id, place in its post]."""
+    for post in posts:
+        if post[8]:
+            for i, url in enumerate(dict.fromkeys(post[8])):
+                if url.startswith(_WEB):
+                    found = links.get(url)
+                    if found is None:
+                        links[url] = [1, post[3], post[0], i]
+                    else:  # seen before: earlier, unless an earlier tally counted later posts
+                        found[0] += 1
+                        if [post[3], post[0], i] < found[1:]:
+                            found[1:] = [post[3], post[0], i]
 
 
 def _grown_pages(before: dict, posts: list[Post]) -> list[str] | None:
