@@ -86,6 +86,7 @@ def assembled(
         same += 1
     old = cache.kept_file(name) if same else None
     start = same if old is not None else 0
+    cache.unkeep(name)  # until the new file is made: a build that dies here must not build on it
     tail = []
     for n, (key, make) in enumerate(members[start:], start=start + 1):
         if n <= same:
