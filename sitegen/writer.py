@@ -64,7 +64,7 @@ class Writer:
         self._folders: dict[str, str] = {}  # folder relative to root -> its real path
         self._prefix = os.path.join(str(self.root), "")  # what a path under root starts with
         self._pool: ThreadPoolExecutor | None = None
-        self._later: deque[tuple[Future, str, bytes | KeptFile, Done]] = deque()
+        self._later: deque[tuple[Future, str, bytes | KeptFile, int, Done]] = deque()
         self._held = 0  # the bytes the waiting files hold
 
     def target(self, relpath: str) -> Path:
@@ -124,7 +124,7 @@ class Writer:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="afa-writer")
         job = _link if isinstance(content, KeptFile) else _write
-        self._later.append((self._pool.submit(job, path, content), key, content, done))
+        self._later.append((self._pool.submit(job, path, content), key, content, held, done))
 
     def abandon(self) -> None:
         """Wait for the files write_later is writing, and forget them (the build failed)."""
@@ -146,14 +146,14 @@ class Writer:
         """Take the oldest written files in, until at most `limit` wait (holding at most `held`
         bytes)."""
         while len(self._later) > limit or (held is not None and self._later and self._held > held):
-            future, key, content, done = self._later[0]
+            future, key, content, held_by_it, done = self._later[0]
             try:
                 sha, changed = future.result()
             except BaseException:
                 self.abandon()
                 raise
             self._later.popleft()
-            self._held -= content.held if isinstance(content, KeptFile) else len(content)
+            self._held -= held_by_it
             self.files[key] = sha
             if changed:
                 self.changed.append(key)
