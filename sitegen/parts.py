@@ -362,17 +362,7 @@ class Parts:
         self._intact = len(self.ids)
 
     def _append(self, file: str, values: array, count: int) -> bool:
-        try:
-            with open(self.folder / file, "r+b") as f:
-                at = count * values.itemsize
-                if os.fstat(f.fileno()).st_size < at:
-                    return False
-                f.seek(at)
-                f.write(values[count:].tobytes())
-                f.truncate()
-        except OSError:
-            return False
-        return True
+        return _append_at(self.folder / file, count * values.itemsize, values[count:].tobytes())
 
     def _appended_to(self, name: str, file: str | None) -> bool:
         """Append a part's added posts to its file, when that is all that changed and the file
@@ -386,17 +376,9 @@ class Parts:
             or self._records.get(name, APPENDS) >= APPENDS
         ):
             return False
-        path = self.folder / file
-        try:
-            with open(path, "r+b") as f:
-                if os.fstat(f.fileno()).st_size < size:
-                    return False
-                f.seek(size)
-                f.write(_record(added))
-                f.truncate()
-                self.sizes[name] = f.tell()
-        except OSError:
+        if not _append_at(self.folder / file, size, record := _record(added)):
             return False
+        self.sizes[name] = size + len(record)
         self._records[name] += 1
         return True
 
@@ -593,6 +575,21 @@ class Parts:
             found[1] = f"{seqs(posts)}/{hash(tuple(self.block_pages(posts))) & 0xFFFFFFFF:x}"
             self.stale = True
         return found[1]
+
+
+def _append_at(path: Path, at: int, data: bytes) -> bool:
+    """Write data at offset `at` of a file at least that long, and end the file there; False
+    when the file is shorter or cannot be written (the caller then writes a new file)."""
+    try:
+        with open(path, "r+b") as f:
+            if os.fstat(f.fileno()).st_size < at:
+                return False
+            f.seek(at)
+            f.write(data)
+            f.truncate()
+    except OSError:
+        return False
+    return True
 
 
 def _record(rows: list[Post]) -> bytes:
