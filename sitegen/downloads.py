@@ -23,6 +23,7 @@ from xml.etree import ElementTree as ET
 from core.events import Event, Presentation, Site
 from core.items import Item, format_time, item_to_dict
 
+from . import kept
 from .fragments import Fragments
 from .pages import EventData, Page, seqs
 from .posts import Post, Store
@@ -74,19 +75,19 @@ def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes | KeptFil
 def assembled(
     cache: Fragments | None, name: str, members: list[tuple[str, Callable[[], bytes]]]
 ) -> bytes | KeptFile:
-    """A download made of members (key, make), each kept in the cache by key: the members up to
-    the first changed one are the start of the download's last version, copied by the kernel
-    (a 100 MB file after a session is not read, joined and written again); the rest are the
-    saved bytes of an unchanged member or made now."""
+    """A download made of members (key, make), each kept in the cache by key: the file is the
+    kept file of its version before last, rewritten from its first changed member (kept.py: a
+    100 MB file after a session is not read, joined and written again); the members after
+    that are the saved bytes of an unchanged member or made now."""
     if cache is None:
         return b"".join(make() for _, make in members)
     saved = cache.member_keys(name)
+    keys = [key for key, _ in members]
     same = 0
-    while same < len(members) and saved.get(same + 1, ("",))[0] == members[same][0]:
+    while same < len(members) and saved.get(same + 1, ("",))[0] == keys[same]:
         same += 1
-    old = cache.kept_file(name) if same else None
-    start = same if old is not None else 0
-    cache.unkeep(name)  # until the new file is made: a build that dies here must not build on it
+    slot, base, start, in_place = kept.choose(cache.kept_slots(name), keys, same)
+    cache.unkeep(name, slot)  # until it is made again: a build that dies here must not use it
     tail = []
     for n, (key, make) in enumerate(members[start:], start=start + 1):
         if n <= same:
@@ -95,8 +96,8 @@ def assembled(
             tail.append(make())
             cache.save_member(name, n, key, tail[-1])
     cache.drop_members(name, len(members))
-    prefix = sum(saved[n][1] for n in range(1, start + 1))
-    return cache.keep_file(name, old, prefix, tail)
+    plan = kept.Plan(base, start, in_place, keys[start:], tail, twin=base is None)
+    return cache.keep_file(name, slot, plan)
 
 
 def atom(

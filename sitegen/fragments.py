@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
-import shutil
 import sqlite3
-import tempfile
+import time
 from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
@@ -26,6 +26,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from . import kept
+from .kept import Slot
 from .writer import KeptFile
 
 FLUSH = 2000  # rows held before they are written
@@ -53,14 +55,17 @@ class Fragments:
             CREATE TABLE IF NOT EXISTS member_index (event TEXT NOT NULL, n INTEGER NOT NULL,
                                                      key TEXT NOT NULL, size INTEGER NOT NULL,
                                                      PRIMARY KEY (event, n));
-            CREATE TABLE IF NOT EXISTS kept (name TEXT PRIMARY KEY, size INTEGER NOT NULL,
-                                             mtime INTEGER NOT NULL);
+            DROP TABLE IF EXISTS kept;
+            CREATE TABLE IF NOT EXISTS kept_slot (name TEXT NOT NULL, slot INTEGER NOT NULL,
+                                                  size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+                                                  made INTEGER NOT NULL, members BLOB NOT NULL,
+                                                  PRIMARY KEY (name, slot));
             """
         )
         if self.db.execute("SELECT digest FROM code").fetchone() != (code,):
             self.db.executescript("DELETE FROM code; DELETE FROM html; DELETE FROM line;"
                                   "DELETE FROM member; DELETE FROM member_index; DELETE FROM memo;"
-                                  "DELETE FROM kept;")  # fmt: skip
+                                  "DELETE FROM kept_slot;")  # fmt: skip
             self.db.execute("INSERT INTO code VALUES (?)", [code])
         self.empty = {
             t: self.db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
@@ -178,56 +183,56 @@ class Fragments:
         row = self.db.execute("SELECT data FROM member WHERE event = ? AND n = ?", [name, n])
         return row.fetchone()[0]
 
-    def kept_file(self, name: str) -> Path | None:
-        """The download `name` as the last build kept it (keep_file), if it is still as written."""
-        row = self.db.execute("SELECT size, mtime FROM kept WHERE name = ?", [name]).fetchone()
-        path = self._kept_path(name)
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return path if row is not None and (st.st_size, st.st_mtime_ns) == row else None
-
-    def unkeep(self, name: str) -> None:
-        """Forget the download `name` as kept (keep_file's `made` records it again)."""
-        self.db.execute("DELETE FROM kept WHERE name = ?", [name])
-
-    def keep_file(self, name: str, old: Path | None, prefix: int, tail: list[bytes]) -> KeptFile:
-        """The download `name` made of the first `prefix` bytes of its last version (`old`,
-        copied by the kernel) and `tail`, kept for the next build and handed to the writer, which
-        makes it (KeptFile.make) while pages render."""
-        path = self._kept_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-        def make() -> None:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kept.")
+    def kept_slots(self, name: str) -> dict[int, Slot]:
+        """The download `name`'s kept files (keep_file) that are still as written, by slot."""
+        rows = self.db.execute(
+            "SELECT slot, size, mtime, made, members FROM kept_slot WHERE name = ?", [name]
+        )
+        found = {}
+        for slot, size, mtime, made, members in rows:
+            path = self._kept_path(name, slot)
             try:
-                if prefix:
-                    with open(old, "rb") as source:
-                        _copy_range(source.fileno(), fd, prefix)
-                for part in tail:
-                    view = memoryview(part)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                os.close(fd)
-                fd = -1
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-            except BaseException:
-                if fd >= 0:
-                    os.close(fd)
-                Path(tmp).unlink(missing_ok=True)
-                raise
+                st = os.stat(path)
+                entries = marshal.loads(members)
+            except (OSError, ValueError, EOFError, TypeError):
+                continue
+            if (st.st_size, st.st_mtime_ns) == (size, mtime):
+                found[slot] = Slot(slot, path, made, entries, st.st_nlink)
+        return found
+
+    def unkeep(self, name: str, slot: int) -> None:
+        """Forget a kept file of `name` (keep_file's `made` records it again once it is made)."""
+        self.db.execute("DELETE FROM kept_slot WHERE name = ? AND slot = ?", [name, slot])
+
+    def keep_file(self, name: str, slot: int, plan: kept.Plan) -> KeptFile:
+        """The download `name` in its kept file `slot`, made as `plan` says (kept.py) by the
+        writer's thread while pages render, and recorded for the next build once made."""
+        path = self._kept_path(name, slot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        twin = self._kept_path(name, 1 - slot) if plan.twin else None
+        entries: list[tuple] = []
+
+        def make() -> str | None:
+            sha, made = kept.make(path, plan, twin)
+            entries[:] = made
+            return sha
 
         def made() -> None:
-            st = os.stat(path)
-            self.db.execute("INSERT OR REPLACE INTO kept VALUES (?, ?, ?)",
-                            [name, st.st_size, st.st_mtime_ns])  # fmt: skip
+            generation = time.time_ns()
+            for n, where in ((slot, path), (1 - slot, twin)):
+                if where is not None:
+                    st = os.stat(where)
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO kept_slot VALUES (?, ?, ?, ?, ?, ?)",
+                        [name, n, st.st_size, st.st_mtime_ns, generation - (n != slot),
+                         marshal.dumps(entries)],
+                    )  # fmt: skip
 
-        return KeptFile(path, make, made, sum(map(len, tail)))
+        return KeptFile(path, make, made, sum(map(len, plan.tail)))
 
-    def _kept_path(self, name: str) -> Path:
-        return self.folder / "downloads" / (hashlib.sha256(name.encode()).hexdigest()[:20] + ".bin")
+    def _kept_path(self, name: str, slot: int) -> Path:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:20]
+        return self.folder / "downloads" / f"{digest}-{slot}.bin"
 
     def save_member(self, event: str, n: int, key: str, data: bytes) -> None:
         self.db.execute("INSERT OR REPLACE INTO member VALUES (?, ?, ?, ?)", [event, n, key, data])
@@ -303,29 +308,3 @@ class Fragments:
     def close(self) -> None:
         self.flush()
         self.db.close()
-
-
-def _copy_range(source: int, target: int, size: int) -> None:
-    """The first `size` bytes of file `source` onto the end of `target`, in the kernel."""
-    left = size
-    try:
-        while left:
-            done = os.copy_file_range(source, target, left, size - left)
-            if not done:
-                raise OSError("copy_file_range copied nothing")
-            left -= done
-    except OSError:  # not supported here: copy through user space
-        os.lseek(source, size - left, os.SEEK_SET)
-        with open(source, "rb", closefd=False) as f, open(target, "wb", closefd=False) as t:
-            shutil.copyfileobj(_Limited(f, left), t)
-
-
-class _Limited:
-    def __init__(self, f, left: int) -> None:
-        self.f, self.left = f, left
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n < 0 else min(n, self.left)
-        data = self.f.read(n)
-        self.left -= len(data)
-        return data

@@ -40,11 +40,12 @@ def _nothing() -> None:
 class KeptFile:
     """A file's bytes as a file in the build cache (a large download the cache assembles from its
     last version, Fragments.keep_file): linked into output/ rather than read and written again.
-    `make` writes it (in write_later's thread: file work only); `made` is told in the build's
-    thread once it is made and linked."""
+    `make` writes it (in write_later's thread: file work only) and gives its sha256 when it knows
+    it (None: the file is read to hash it); `made` is told in the build's thread once it is made
+    and linked."""
 
     path: Path
-    make: Callable[[], None] = _nothing
+    make: Callable[[], str | None] = _nothing
     made: Callable[[], None] = _nothing
     held: int = 0  # the bytes `make` holds in memory until it runs
 
@@ -227,9 +228,9 @@ def _write(path: str, data: bytes) -> tuple[str, bool]:
 def _link(path: str, kept: KeptFile) -> tuple[str, bool]:
     """Make the kept file, then link it at path (a copy across file systems): (its sha256,
     whether path's bytes changed)."""
-    kept.make()
+    sha = kept.make()
     source = kept.path
-    sha = file_sha256(source)
+    sha = sha or file_sha256(source)
     if os.path.exists(path) and (
         os.path.samefile(path, source)
         or (os.path.getsize(path) == os.path.getsize(source) and filecmp.cmp(path, source, False))
