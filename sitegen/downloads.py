@@ -75,29 +75,24 @@ def jsonl_gz(data: EventData, cache: Fragments | None = None) -> bytes | KeptFil
 def assembled(
     cache: Fragments | None, name: str, members: list[tuple[str, Callable[[], bytes]]]
 ) -> bytes | KeptFile:
-    """A download made of members (key, make), each kept in the cache by key: the file is the
-    kept file of its version before last, rewritten from its first changed member (kept.py: a
-    100 MB file after a session is not read, joined and written again); the members after
-    that are the saved bytes of an unchanged member or made now."""
+    """A download made of members (key, make): the kept file of its version before last,
+    rewritten from its first changed member (kept.py: a 100 MB file after a session is not
+    read, joined and written again); the members after that are read from the last version's
+    file when it has them, else made."""
     if cache is None:
         return b"".join(make() for _, make in members)
-    saved = cache.member_keys(name)
     keys = [key for key, _ in members]
-    same = 0
-    while same < len(members) and saved.get(same + 1, ("",))[0] == keys[same]:
-        same += 1
-    slot, base, start, in_place = kept.choose(cache.kept_slots(name), keys, same)
-    cache.unkeep(name, slot)  # until it is made again: a build that dies here must not use it
-    tail = []
-    for n, (key, make) in enumerate(members[start:], start=start + 1):
-        if n <= same:
-            tail.append(cache.member(name, n))
-        else:
-            tail.append(make())
-            cache.save_member(name, n, key, tail[-1])
-    cache.drop_members(name, len(members))
-    plan = kept.Plan(base, start, in_place, keys[start:], tail, twin=base is None)
-    return cache.keep_file(name, slot, plan)
+    choice = kept.choose(cache.kept_slots(name), keys)
+    cache.unkeep(name, choice.slot)  # until it is made again: a build that dies must not use it
+    start, known = choice.start, choice.known
+    tail = kept.members_of(choice.linked, start, known) if known > start else None
+    if tail is None:
+        tail, known = [], start
+    tail += [make() for _, make in members[max(start, known) :]]
+    plan = kept.Plan(
+        choice.base, start, choice.in_place, keys[start:], tail, twin=choice.linked is None
+    )
+    return cache.keep_file(name, choice.slot, plan)
 
 
 def atom(

@@ -1,8 +1,8 @@
 """What one post renders to, kept between builds: its HTML (the `post` macro of _post.html) and its
-JSON Lines line, keyed by row id and seq (any edit gives a new seq), and the members of the JSON
-Lines downloads (the event's gzip members, a talk's pages of lines). A page lists posts by joining these, so a talk page with 2,000
-posts costs 2,000 look-ups, not 2,000 renders, and a post shown on a talk page and an archive page
-is rendered once.
+JSON Lines line, keyed by row id and seq (any edit gives a new seq), with the records of the
+large downloads' kept files (kept.py). A page lists posts by joining these, so a talk page with
+2,000 posts costs 2,000 look-ups, not 2,000 renders, and a post shown on a talk page and an
+archive page is rendered once.
 
 It is a SQLite file in the build's cache folder (cache.cache_dir), emptied when sitegen's code changes (the same
 digest that decides whether any cached page may be kept). A post's HTML depends on the post, the
@@ -49,13 +49,9 @@ class Fragments:
             CREATE TABLE IF NOT EXISTS line (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
                                              line TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS member (event TEXT NOT NULL, n INTEGER NOT NULL,
-                                               key TEXT NOT NULL, data BLOB NOT NULL,
-                                               PRIMARY KEY (event, n));
-            CREATE TABLE IF NOT EXISTS member_index (event TEXT NOT NULL, n INTEGER NOT NULL,
-                                                     key TEXT NOT NULL, size INTEGER NOT NULL,
-                                                     PRIMARY KEY (event, n));
             DROP TABLE IF EXISTS kept;
+            DROP TABLE IF EXISTS member;
+            DROP TABLE IF EXISTS member_index;
             CREATE TABLE IF NOT EXISTS kept_slot (name TEXT NOT NULL, slot INTEGER NOT NULL,
                                                   size INTEGER NOT NULL, mtime INTEGER NOT NULL,
                                                   made INTEGER NOT NULL, members BLOB NOT NULL,
@@ -64,8 +60,7 @@ class Fragments:
         )
         if self.db.execute("SELECT digest FROM code").fetchone() != (code,):
             self.db.executescript("DELETE FROM code; DELETE FROM html; DELETE FROM line;"
-                                  "DELETE FROM member; DELETE FROM member_index; DELETE FROM memo;"
-                                  "DELETE FROM kept_slot;")  # fmt: skip
+                                  "DELETE FROM memo; DELETE FROM kept_slot;")  # fmt: skip
             self.db.execute("INSERT INTO code VALUES (?)", [code])
         self.empty = {
             t: self.db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
@@ -166,23 +161,6 @@ class Fragments:
         self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", [key, value])
         return Markup(value)
 
-    def members(self, event: str) -> dict[int, tuple[str, bytes]]:
-        """A download's saved members (the event's gzip members, a talk's pages of lines):
-        page number -> (key, bytes)."""
-        rows = self.db.execute("SELECT n, key, data FROM member WHERE event = ?", [event])
-        return {n: (key, data) for n, key, data in rows}
-
-    def member_keys(self, name: str) -> dict[int, tuple[str, int]]:
-        """A download's saved members without their bytes: page number -> (key, length). From
-        an index of their own: the members' rows are large, so reading 2,000 of them for their
-        keys read 2,000 scattered pages (0.3 s of a session whose store is not in memory)."""
-        rows = self.db.execute("SELECT n, key, size FROM member_index WHERE event = ?", [name])
-        return {n: (key, size) for n, key, size in rows}
-
-    def member(self, name: str, n: int) -> bytes:
-        row = self.db.execute("SELECT data FROM member WHERE event = ? AND n = ?", [name, n])
-        return row.fetchone()[0]
-
     def kept_slots(self, name: str) -> dict[int, Slot]:
         """The download `name`'s kept files (keep_file) that are still as written, by slot."""
         rows = self.db.execute(
@@ -234,11 +212,6 @@ class Fragments:
         digest = hashlib.sha256(name.encode()).hexdigest()[:20]
         return self.folder / "downloads" / f"{digest}-{slot}.bin"
 
-    def save_member(self, event: str, n: int, key: str, data: bytes) -> None:
-        self.db.execute("INSERT OR REPLACE INTO member VALUES (?, ?, ?, ?)", [event, n, key, data])
-        self.db.execute("INSERT OR REPLACE INTO member_index VALUES (?, ?, ?, ?)",
-                        [event, n, key, len(data)])  # fmt: skip
-
     def prefetch(self, posts, table: str = "html") -> None:
         """Read the stored HTML (or lines) of many posts in one query (a page's worth) before
         rendering; each is used once, then dropped."""
@@ -269,10 +242,6 @@ class Fragments:
                 [json.dumps(ids)],
             )
         self.db.execute("COMMIT")
-
-    def drop_members(self, event: str, after: int) -> None:
-        self.db.execute("DELETE FROM member WHERE event = ? AND n > ?", [event, after])
-        self.db.execute("DELETE FROM member_index WHERE event = ? AND n > ?", [event, after])
 
     def _get(self, table: str, row_id: int, columns: str) -> tuple | None:
         held = self.pending[table].get(row_id)

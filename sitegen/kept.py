@@ -8,7 +8,8 @@ each touched talk's posts.jsonl are neither read nor written again, and the repl
 stays whole for anyone still reading it. Each member's entry keeps the SHA-256 state after it
 (resumable_hash.py), so the new file's hash for the manifest starts there too.
 
-A first build writes both slots (the second is a copy of the first: the next session then has a
+A member's bytes are read from the file output/ links when it has them, else made again (the
+build cache keeps no other copy). A first build writes both slots (the second is a copy of the first: the next session then has a
 file to rewrite). A file is rewritten in place only when it is as its record says and has no
 other link; otherwise the new file is a copy of the start of the linked one, made anew.
 """
@@ -48,22 +49,55 @@ class Plan:
     twin: bool  # write the other slot too (a first build)
 
 
-def choose(
-    slots: dict[int, Slot], keys: list[str], same: int
-) -> tuple[int, Slot | None, int, bool]:
-    """(the slot to make, the slot to start from, how many members to keep from it, in place?)
-    for a download of members `keys`, whose first `same` members' bytes the store has."""
+@dataclass(frozen=True)
+class Choice:
+    slot: int  # the slot to make
+    base: Slot | None  # the file to start from
+    start: int  # how many of base's first members to keep
+    in_place: bool  # base is the slot being made (rewritten in place), else copied from
+    linked: Slot | None  # the slot output/ links: the new file's members up to `known` are its
+    known: int
+
+
+def choose(slots: dict[int, Slot], keys: list[str]) -> Choice:
+    """How to make a download of members `keys` from its kept files (a dict by slot)."""
     linked = max(slots.values(), key=lambda s: s.made, default=None)
     slot = 1 - linked.n if linked is not None else 0
-    other = slots.get(slot)
-    base = other if other is not None and other.links == 1 else linked
-    if base is None:
-        return slot, None, 0, False
-    start = 0
-    limit = min(same, len(base.members))
-    while start < limit and base.members[start][0] == keys[start]:
-        start += 1
-    return slot, base, start, base is other
+    known = _same(linked, keys)
+    spare = slots.get(slot)
+    if spare is not None and spare.links == 1:
+        return Choice(slot, spare, _same(spare, keys), True, linked, known)
+    return Choice(slot, linked, known, False, linked, known)
+
+
+def _same(slot: Slot | None, keys: list[str]) -> int:
+    """How many of the first members of `slot` are those keyed `keys`."""
+    n = 0
+    if slot is not None:
+        limit = min(len(slot.members), len(keys))
+        while n < limit and slot.members[n][0] == keys[n]:
+            n += 1
+    return n
+
+
+def members_of(slot: Slot, lo: int, hi: int) -> list[bytes] | None:
+    """The bytes of members lo+1..hi of a kept file, in one read; None if it cannot be read."""
+    if hi <= lo:
+        return []
+    sizes = [size for _, size, _ in slot.members[:hi]]
+    at, length = sum(sizes[:lo]), sum(sizes[lo:])
+    try:
+        with open(slot.path, "rb") as f:
+            data = os.pread(f.fileno(), length, at)
+    except OSError:
+        return None
+    if len(data) != length:
+        return None
+    found = []
+    for size in sizes[lo:]:
+        found.append(data[:size])
+        data = data[size:]
+    return found
 
 
 def make(path: Path, plan: Plan, twin: Path | None) -> tuple[str | None, list[Entry]]:

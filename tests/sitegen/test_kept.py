@@ -5,6 +5,7 @@ rewritten in place."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -128,9 +129,54 @@ def test_choose_starts_from_the_unlinked_slot_only_while_nothing_else_links_it(t
         return kept.Slot(n, tmp_path / f"{n}.bin", made, [(k, 1, None) for k in keys], links)
 
     linked, spare = slot(0, 2, "abcd", links=2), slot(1, 1, "abx")
-    assert kept.choose({0: linked, 1: spare}, list("abcde"), 4) == (1, spare, 2, True)
-    assert kept.choose({0: linked, 1: spare}, list("abcde"), 1) == (1, spare, 1, True)
+    assert kept.choose({0: linked, 1: spare}, list("abcde")) == kept.Choice(
+        1, spare, 2, True, linked, 4
+    )
     held = slot(1, 1, "abx", links=2)
-    assert kept.choose({0: linked, 1: held}, list("abcde"), 4) == (1, linked, 4, False)
-    assert kept.choose({0: linked}, list("abcde"), 4) == (1, linked, 4, False)
-    assert kept.choose({}, list("ab"), 0) == (0, None, 0, False)
+    assert kept.choose({0: linked, 1: held}, list("abcde")) == kept.Choice(
+        1, linked, 4, False, linked, 4
+    )
+    assert kept.choose({0: linked}, list("abyde")) == kept.Choice(1, linked, 2, False, linked, 2)
+    assert kept.choose({}, list("ab")) == kept.Choice(0, None, 0, False, None, 0)
+
+
+def test_members_are_read_from_the_linked_file_in_one_piece(tmp_path):
+    path = tmp_path / "0.bin"
+    path.write_bytes(b"aaBBBcccc")
+    slot = kept.Slot(0, path, 1, [("a", 2, None), ("b", 3, None), ("c", 4, None)], 2)
+    assert kept.members_of(slot, 1, 3) == [b"BBB", b"cccc"]
+    assert kept.members_of(slot, 2, 2) == []
+    path.write_bytes(b"aaBB")  # shorter than its record: not read
+    assert kept.members_of(slot, 1, 3) is None
+
+
+def test_a_member_changed_last_session_is_read_from_the_linked_file(
+    make_settings, sg, tmp_path, monkeypatch
+):
+    """The spare slot is two versions old: a member the last session changed (an edit in an
+    early page) is read from the file output/ links, not made again, and the result is a fresh
+    build's file."""
+    monkeypatch.setattr(paging, "ARCHIVE_PAGE", 20)
+    settings = make_settings()
+    items = [sg.make_item(n, at(2 * n), text=f"post {n}") for n in range(60)]
+    db = open_archive(settings.archive_path)
+    save_batch(db, EVENT, items, "test", None)
+    db.close()
+    build_site(settings, search=False)
+    db = open_archive(settings.archive_path)
+    edited = dataclasses.replace(items[25], html="<p>edited words</p>", edited_at=at(200))
+    save_batch(db, EVENT, [edited], "test", None)
+    db.close()
+    build_site(settings, search=False)
+    read = []
+    members_of = kept.members_of
+    monkeypatch.setattr(kept, "members_of", lambda *a: read.append(a[1:]) or members_of(*a))
+    add(settings, sg, [60])
+    build_site(settings, search=False)
+    event_reads = [r for r in read if r == (1, 3)]  # member 2 (the edit) and 3 from the linked
+    assert event_reads
+    download = (settings.output_dir / EVENT / "posts.jsonl.gz").read_bytes()
+    fresh = dataclasses.replace(settings, output_dir=tmp_path / "fresh", var_dir=tmp_path / "var2")
+    build_site(fresh, search=False)
+    assert download == (fresh.output_dir / EVENT / "posts.jsonl.gz").read_bytes()
+    assert b"edited words" in gzip.decompress(download)
