@@ -30,7 +30,7 @@ from core.events import Event, Site
 from core.items import Item, parse_time
 from core.settings import Settings
 
-from . import downloads, listings, meetups, pages, wall
+from . import downloads, listings, meetups, pages, render_pool, wall
 from .cache import BuildCache, digest
 from .content import load_content
 from .context import BuildContext
@@ -228,7 +228,8 @@ class Archive:
             return _empty(self.settings, event, self.ctx.cache)
         prerender = self.prerender(event) if self.prerender else None
         key = digest(self.ctx.code, event)
-        reader = EventPosts(self.ctx.store, event, self.ctx.cache, key, prerender)
+        reader = EventPosts(self.ctx.store, event, self.ctx.cache, key, prerender,
+                            prerender.many if prerender is not None else None)  # fmt: skip
         parts, seq = reader.read(state)
         data = _empty(self.settings, event, self.ctx.cache, parts)
         data.last_seq = seq
@@ -269,16 +270,34 @@ def _empty(settings: Settings, event: Event, folder: Path, parts: Parts | None =
 class Prerender:
     """Renders each post the archive reader decodes (a full build: every post; a rebuild: the
     changed ones) into the fragment store there and then, in batches, so no page has to decode
-    it again and the build never holds every whole post at once."""
+    it again and the build never holds every whole post at once. A first build past
+    render_pool.POOL_MIN posts has worker processes decode and render them (`many`)."""
 
-    def __init__(self, fragments: Fragments, macro: Callable, tz: str) -> None:
-        self.fragments, self.macro, self.tz = fragments, macro, tz
+    def __init__(self, fragments: Fragments, macro: Callable, event: Event) -> None:
+        self.fragments, self.macro, self.tz = fragments, macro, event.timezone
+        self.event = event
         self.rows: list[tuple[int, int, Item]] = []
+        count = render_pool.workers()
+        self.many = (
+            (lambda rows: self._many(rows, count)) if count and fragments.filling() else None
+        )
 
     def __call__(self, row_id: int, item: Item) -> None:
         self.rows.append((row_id, item.extra["seq"], item))
         if len(self.rows) >= FLUSH:
             self.flush()
+
+    def _many(self, rows, count: int):
+        """The summaries of rows (id, data, seq, version), rendered by worker processes."""
+        made = []
+        for found, html, line in render_pool.rendered(rows, self.event, count):
+            if html is not None:
+                made.append((found[0], found[1], html, line))
+                if len(made) >= FLUSH:
+                    self.fragments.keep_made(made, self.tz)
+                    made = []
+            yield found
+        self.fragments.keep_made(made, self.tz)
 
     def flush(self) -> None:
         tz = self.tz
@@ -329,7 +348,7 @@ class _Builder:
 
     def prerender(self, event: Event) -> Prerender:
         """What renders each post the archive reader decodes, for the fragment store."""
-        return Prerender(self.fragments, post_macro(self.env), event.timezone)
+        return Prerender(self.fragments, post_macro(self.env), event)
 
     def keep_all(self) -> bool:
         """Keep every file of the last build as it is; False (keeping nothing) if any was touched.

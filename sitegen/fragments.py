@@ -133,6 +133,16 @@ class Fragments:
             if (row_id, seq) not in has["line"]:
                 self._put("line", (row_id, seq, line(item)))
 
+    def keep_made(self, rows: list[tuple[int, int, str, str]], tz: str) -> None:
+        """Store posts rendered elsewhere (render_pool.py): (row id, seq, HTML in tz, line)."""
+        for row_id, seq, html, line in rows:
+            self._put("html", (row_id, seq, tz, html))
+            self._put("line", (row_id, seq, line))
+
+    def filling(self) -> bool:
+        """Whether the store had nothing and this build put nothing in it yet (a first build)."""
+        return all(self.empty[t] and not self.put[t] and not self.pending[t] for t in self.empty)
+
     def _have(self, table: str, rows: list[tuple], tz: str) -> set[tuple[int, int]]:
         """(row id, seq) of the rows whose version the store (or this build) holds already."""
         found = set()

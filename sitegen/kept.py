@@ -9,9 +9,10 @@ stays whole for anyone still reading it. Each member's entry keeps the SHA-256 s
 (resumable_hash.py), so the new file's hash for the manifest starts there too.
 
 A member's bytes are read from the file output/ links when it has them, else made again (the
-build cache keeps no other copy). A first build writes both slots (the second is a copy of the first: the next session then has a
-file to rewrite). A file is rewritten in place only when it is as its record says and has no
-other link; otherwise the new file is a copy of the start of the linked one, made anew.
+build cache keeps no other copy). A first build writes both slots (the second is a copy of the
+first: the next session then has a file to rewrite). A file is rewritten in place only when it
+is as its record says and has no other link; otherwise the new file is a copy of the start of
+the linked one, made anew.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ look-up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from core.archive import archive_state, item_rows, last_seq, logged_items, rows_
 from core.events import Event
 from core.items import Item
 
+from . import render_pool
 from .parts import Parts, spans_of
 from .posts import TIME_ORDER, Post, Store, decode, place_of, summary
 
 DELTA_LIMIT = 20_000  # more changed rows than this: read the event whole instead
 Decoded = Callable[[int, Item], None]  # (row id, whole post): told of each post read
+Many = Callable[[Iterator[tuple]], Iterable[tuple]]  # rows (id, data, seq, version) -> summaries
 VISIBLE = itemgetter(12)
 
 
@@ -30,10 +33,17 @@ class EventPosts:
     """Reads one event's visible posts into its Parts; see the module docstring."""
 
     def __init__(
-        self, store: Store, event: Event, folder: Path, key: str, decoded: Decoded | None = None
+        self,
+        store: Store,
+        event: Event,
+        folder: Path,
+        key: str,
+        decoded: Decoded | None = None,
+        many: Many | None = None,
     ) -> None:
         self.db, self.event = store.db, event
         self.decoded = decoded or (lambda row_id, item: None)
+        self.many = many  # summarises (and tells `decoded`'s owner of) many rows at once
         self.parts = Parts(folder, event.slug, key, spans_of(event))
         self.how = ""  # "cached", "delta" or "whole", for the build's log
         self.gone: list[int] = []  # rows pages may have shown and show no more
@@ -80,11 +90,14 @@ class EventPosts:
         return True
 
     def _whole(self) -> list[Post]:
-        rows = [
-            self._summary(row_id, data, seq, version)
-            for row_id, data, seq, version, _ in item_rows(self.db, self.event.slug)
-        ]
-        return list(map(Post, sorted(filter(VISIBLE, rows), key=TIME_ORDER)))
+        """Every visible post; past render_pool.POOL_MIN rows, `many` summarises the rest."""
+        rows = (row[:4] for row in item_rows(self.db, self.event.slug))
+        found = [self._summary(*row) for row in islice(rows, render_pool.POOL_MIN)]
+        if len(found) == render_pool.POOL_MIN and self.many is not None:
+            found += self.many(rows)
+        else:
+            found += [self._summary(*row) for row in rows]
+        return list(map(Post, sorted(filter(VISIBLE, found), key=TIME_ORDER)))
 
     def _summary(self, row_id: int, data: str, seq: int, version: int) -> tuple:
         """The row's summary; the whole post goes to `decoded` (the build renders what it shows

@@ -3,6 +3,7 @@
 
 Measures, each step in its own child process (peak RSS from resource.getrusage):
   full      a first build into an empty output/
+            (peak memory: the build's process and its render workers together, render_pool.py)
   session   a rebuild after one session ended, with 300 posts added within that session; three
             sessions one after another, and the figure is their median
   nochange  a rebuild with nothing changed
@@ -161,6 +162,7 @@ def settings_for(work: Path) -> Settings:
 
 def child(step: str, work: Path) -> dict:
     """One measured step, run in a fresh process so that maxrss is its own."""
+    from sitegen import render_pool
     from sitegen.build import build_site
 
     settings = settings_for(work)
@@ -172,8 +174,9 @@ def child(step: str, work: Path) -> dict:
     if step == "search":
         return search_session(settings)
     report = build_site(settings, now=now, search=False)
+    workers = sum(render_pool.peak_kb) / 1024  # a first build's render workers (render_pool.py)
     return {"seconds": time.perf_counter() - started, "pages": report.pages, "rendered": report.rendered,
-            "written": len(report.written), "rss_mb": rss_mb()}  # fmt: skip
+            "written": len(report.written), "rss_mb": rss_mb() + workers, "workers_mb": workers}  # fmt: skip
 
 
 def search_session(settings: Settings) -> dict:
@@ -317,7 +320,8 @@ def run_size(posts: int, keep: Path | None, search: bool) -> dict:
               flush=True)  # fmt: skip
         results = {"posts": posts, "full": run_child("full", work)}
         full = results["full"]
-        print(f"  full build:          {full['seconds']:.2f} s, peak {full['rss_mb']:.0f} MB,"
+        print(f"  full build:          {full['seconds']:.2f} s, peak {full['rss_mb']:.0f} MB"
+              f" ({full['workers_mb']:.0f} MB of it the render workers),"
               f" {full['pages']} pages", flush=True)  # fmt: skip
         results["floor"] = run_child("floor", work)
         print(f"  floor (plain loop):  {results['floor']['seconds']:.2f} s", flush=True)
