@@ -19,6 +19,7 @@ import marshal
 import os
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
@@ -31,6 +32,7 @@ from .kept import Slot
 from .writer import KeptFile
 
 FLUSH = 2000  # rows held before they are written
+COMPRESS = 8192  # memo values this long or longer are kept compressed
 
 
 class Fragments:
@@ -163,12 +165,16 @@ class Fragments:
         return found & wanted
 
     def memo(self, key: str, make: Callable[[], str]) -> Markup:
-        """A chart (or any HTML) whose inputs digest to `key`: made once, then kept."""
+        """A chart (or any HTML) whose inputs digest to `key`: made once, then kept. A large
+        value (a talk's first page of posts: 1 MB) is kept compressed, so reading it back from
+        disk is a few dozen pages, not 250 scattered ones."""
         row = self.db.execute("SELECT value FROM memo WHERE key = ?", [key]).fetchone()
         if row is not None:
-            return Markup(row[0])
+            value = row[0]
+            return Markup(zlib.decompress(value).decode() if isinstance(value, bytes) else value)
         value = str(make())
-        self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", [key, value])
+        kept = zlib.compress(value.encode(), 1) if len(value) >= COMPRESS else value
+        self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", [key, kept])
         return Markup(value)
 
     def kept_slots(self, name: str) -> dict[int, Slot]:

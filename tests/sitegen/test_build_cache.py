@@ -66,3 +66,19 @@ def test_the_sample_content_is_cached(make_settings):
     build_site(settings, search=False)
     saved = json.loads((cache_dir(settings) / "content.json").read_text())
     assert decode(saved["events"]) == load_events(settings.content_dir)
+
+
+def test_a_large_memo_is_kept_compressed_and_comes_back_the_same(tmp_path):
+    from sitegen.fragments import COMPRESS, Fragments
+
+    store = Fragments(tmp_path, "code")
+    big = "<li><p>a post &amp; its words</p></li>" * (COMPRESS // 10)
+    made = []
+    assert store.memo("big", lambda: made.append(1) or big) == big
+    assert store.memo("small", lambda: "<b>x</b>") == "<b>x</b>"
+    assert store.memo("big", lambda: made.append(1) or "other") == big and made == [1]
+    [(kind, size)] = store.db.execute(
+        "SELECT typeof(value), length(value) FROM memo WHERE key = 'big'"
+    )
+    assert kind == "blob" and size < len(big) // 4
+    store.close()
