@@ -8,6 +8,11 @@ each one's summary, HTML and line, in the archive's order, while it reads the ne
 workers render with the same templates and code, so the bytes are the same (tests hold both
 ways to the same site). A rebuild after a session renders a few hundred posts in the build's
 own process, as does a build on a machine of one core.
+
+Workers are started with "spawn" (a fresh interpreter: nothing of the build's threads, locks
+or open archive is inherited), which imports the program's main module again, the way
+multiprocessing always does: a script that calls build_site must do so under
+`if __name__ == "__main__":` (`afa`, `python -m sitegen` and the rebuild loop do).
 """
 
 from __future__ import annotations
@@ -62,11 +67,18 @@ def _render(rows: list[tuple[int, str, int, int]]) -> list[Made]:
 
 
 def rendered(rows: Iterable[tuple[int, str, int, int]], event: Event, count: int) -> Iterator[Made]:
-    """Each row's summary, HTML and line, in order, made by `count` worker processes."""
-    context = multiprocessing.get_context("spawn")  # nothing of the build's state is inherited
+    """Each row's summary, HTML and line, in order, made by `count` worker processes (or here,
+    where worker processes cannot be started: no /dev/shm for their locks, say)."""
     rows = iter(rows)
-    with ProcessPoolExecutor(count, mp_context=context, initializer=_start,
-                             initargs=(event,)) as pool:  # fmt: skip
+    try:
+        pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start, initargs=(event,))  # fmt: skip
+    except (OSError, ImportError, NotImplementedError):
+        _start(event)
+        while batch := list(islice(rows, BATCH)):
+            yield from _render(batch)
+        return
+    with pool:
         waiting: deque = deque()
         while batch := list(islice(rows, BATCH)):
             waiting.append(pool.submit(_render, batch))

@@ -72,3 +72,25 @@ def test_posts_rendered_by_workers_are_the_posts_rendered_at_home(make_settings,
     build_site(pooled, search=False)  # a rebuild on the store the workers filled
     build_site(settings, search=False)
     assert files(pooled.output_dir) == files(settings.output_dir)
+
+
+def test_where_workers_cannot_start_the_posts_are_rendered_at_home(make_settings, sg, monkeypatch):
+    settings = make_settings()
+    start = datetime(2026, 10, 24, 7, 30, tzinfo=UTC)
+    items = [sg.make_item(n, start + timedelta(minutes=3 * n)) for n in range(60)]
+    db = open_archive(settings.archive_path)
+    save_batch(db, EVENT, items, "test", None)
+    db.close()
+
+    def no_semaphores(*args, **kwargs):
+        raise OSError("no /dev/shm")
+
+    monkeypatch.setattr(render_pool, "ProcessPoolExecutor", no_semaphores)
+    monkeypatch.setattr(render_pool, "POOL_MIN", 20)
+    monkeypatch.setattr(render_pool, "workers", lambda: 2)
+    here = settings.with_overrides(output_dir=settings.output_dir.parent / "here")
+    build_site(here, search=False)
+    monkeypatch.setattr(render_pool, "POOL_MIN", 10**9)
+    build_site(settings, search=False)
+    assert files(here.output_dir) == files(settings.output_dir)
+    assert (here.output_dir / EVENT / "posts.jsonl.gz").stat().st_size > 100
