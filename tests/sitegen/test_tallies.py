@@ -224,3 +224,19 @@ def test_a_grown_tally_is_the_tally_of_all_its_posts():
                 assert tallies.grown(tallies.tally(rest), every, late) is None
             finally:
                 paging.PAGE = saved
+
+
+def test_a_place_in_several_parts_is_tallied_over_all_of_them(tmp_path):
+    """place_tally reads a talk's one part's tally; a place whose posts fall in two days' spans
+    (two parts) is tallied again over every post of both, in time order."""
+    items = posts(300, 11)
+    middle = items[150][3]
+    spans = [(items[0][3], middle, "2026-10-24"), (middle, items[-1][3] + 1, "2026-10-25")]
+    placed = [Post((*p[:4], "t:x", *p[5:])) for p in items]
+    parts = Parts(tmp_path, "e", "k", spans)
+    parts.fill(placed, 1, "s")
+    assert len(parts.part_names("t:x")) == 2
+    whole = tallies.tally(placed)
+    for field in ("seqs", "pages", "feed"):
+        assert parts.place_tally("t:x", field) == whole[field]
+    assert parts.place_tally("t:none", "seqs") == tallies.tally([])["seqs"]
