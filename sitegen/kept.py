@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import resumable_hash
+from .writer import write_at
 
 Entry = tuple[str, int, bytes | None]  # a member of a kept file: key, length, hash state after it
 
@@ -107,7 +108,10 @@ def make(path: Path, plan: Plan, twin: Path | None) -> tuple[str | None, list[En
     kept = plan.base.members[: plan.start] if plan.base is not None else []
     prefix = sum(size for _, size, _ in kept)
     if plan.in_place:
-        _rewrite_from(path, prefix, plan.tail)
+        if not write_at(path, prefix, plan.tail):
+            raise OSError(
+                f"{path}: cannot rewrite it from the {prefix} bytes its record vouches for"
+            )
     else:
         _new_file(path, plan.base.path if kept else None, prefix, plan.tail)
     if twin is not None:
@@ -121,17 +125,6 @@ def make(path: Path, plan: Plan, twin: Path | None) -> tuple[str | None, list[En
         sha.update(part)
         entries.append((key, len(part), sha.state()))
     return sha.hexdigest(), entries
-
-
-def _rewrite_from(path: Path, at: int, tail: list[bytes]) -> None:
-    """Write tail at offset `at` of the file and end it there."""
-    with open(path, "r+b") as f:
-        if os.fstat(f.fileno()).st_size < at:
-            raise OSError(f"{path} is shorter than the {at} bytes its record vouches for")
-        f.seek(at)
-        for part in tail:
-            f.write(part)
-        f.truncate()
 
 
 def _new_file(path: Path, source: Path | None, prefix: int, tail: list[bytes]) -> None:

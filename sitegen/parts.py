@@ -41,7 +41,7 @@ from . import paging, search
 from .posts import Post, micros, seqs
 from .stats import photo_rows
 from .tallies import grown, tally
-from .writer import _replace
+from .writer import _replace, write_at
 
 FORMAT = 4
 TAIL = 1000  # a part's newest posts, in a file of their own: enough for newest(600) (the wall)
@@ -362,7 +362,7 @@ class Parts:
         self._intact = len(self.ids)
 
     def _append(self, file: str, values: array, count: int) -> bool:
-        return _append_at(self.folder / file, count * values.itemsize, values[count:].tobytes())
+        return write_at(self.folder / file, count * values.itemsize, [values[count:].tobytes()])
 
     def _appended_to(self, name: str, file: str | None) -> bool:
         """Append a part's added posts to its file, when that is all that changed and the file
@@ -376,7 +376,7 @@ class Parts:
             or self._records.get(name, APPENDS) >= APPENDS
         ):
             return False
-        if not _append_at(self.folder / file, size, record := _record(added)):
+        if not write_at(self.folder / file, size, [record := _record(added)]):
             return False
         self.sizes[name] = size + len(record)
         self._records[name] += 1
@@ -575,21 +575,6 @@ class Parts:
             found[1] = f"{seqs(posts)}/{hash(tuple(self.block_pages(posts))) & 0xFFFFFFFF:x}"
             self.stale = True
         return found[1]
-
-
-def _append_at(path: Path, at: int, data: bytes) -> bool:
-    """Write data at offset `at` of a file at least that long, and end the file there; False
-    when the file is shorter or cannot be written (the caller then writes a new file)."""
-    try:
-        with open(path, "r+b") as f:
-            if os.fstat(f.fileno()).st_size < at:
-                return False
-            f.seek(at)
-            f.write(data)
-            f.truncate()
-    except OSError:
-        return False
-    return True
 
 
 def _record(rows: list[Post]) -> bytes:

@@ -277,6 +277,23 @@ def _same_bytes(path: Path, data: bytes) -> bool:
     )
 
 
+def write_at(path: Path, at: int, parts: list[bytes]) -> bool:
+    """Write parts at offset `at` of a file at least that long, and end the file there (a file
+    appended to, or rewritten from where it changed); False when the file is shorter than `at`
+    or cannot be written (the caller then writes a new file, or gives up)."""
+    try:
+        with open(path, "r+b") as f:
+            if os.fstat(f.fileno()).st_size < at:
+                return False
+            f.seek(at)
+            for part in parts:
+                f.write(part)
+            f.truncate()
+    except OSError:
+        return False
+    return True
+
+
 def _replace(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and os.replace: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
