@@ -117,14 +117,14 @@ def make(path: Path, plan: Plan, twin: Path | None) -> tuple[str | None, list[En
     if twin is not None:
         _new_file(twin, None, 0, plan.tail)
     state = kept[-1][2] if kept else None
-    if not resumable_hash.available() or (kept and not resumable_hash.valid(state)):
-        return None, kept + [(key, len(part), None) for key, part in zip(plan.keys, plan.tail, strict=True)]  # fmt: skip
-    sha = resumable_hash.Sha256(state)
+    resumes = resumable_hash.available() and (not kept or resumable_hash.valid(state))
+    sha = resumable_hash.Sha256(state) if resumes else None
     entries = list(kept)
     for key, part in zip(plan.keys, plan.tail, strict=True):
-        sha.update(part)
-        entries.append((key, len(part), sha.state()))
-    return sha.hexdigest(), entries
+        if sha is not None:
+            sha.update(part)
+        entries.append((key, len(part), sha.state() if sha is not None else None))
+    return (sha.hexdigest() if sha is not None else None), entries
 
 
 def _new_file(path: Path, source: Path | None, prefix: int, tail: list[bytes]) -> None:

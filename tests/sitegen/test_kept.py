@@ -180,3 +180,25 @@ def test_a_member_changed_last_session_is_read_from_the_linked_file(
     build_site(fresh, search=False)
     assert download == (fresh.output_dir / EVENT / "posts.jsonl.gz").read_bytes()
     assert b"edited words" in gzip.decompress(download)
+
+
+def test_without_a_resumable_hash_the_writer_hashes_the_file(make_settings, sg, monkeypatch):
+    """No libcrypto SHA256_*: members carry no state and the file is hashed whole; once the hash
+    is back, a start with no saved state is hashed whole too, never taken up from nothing."""
+    monkeypatch.setattr(paging, "ARCHIVE_PAGE", 20)
+    settings = make_settings()
+    download = settings.output_dir / EVENT / "posts.jsonl.gz"
+    rel = f"{EVENT}/posts.jsonl.gz"
+    monkeypatch.setattr(resumable_hash, "available", lambda: False)
+    add(settings, sg, range(50))
+    build_site(settings, search=False)
+    add(settings, sg, [50])
+    build_site(settings, search=False)
+    assert manifest_sha(settings, rel) == hashlib.sha256(download.read_bytes()).hexdigest()
+    monkeypatch.undo()
+    monkeypatch.setattr(paging, "ARCHIVE_PAGE", 20)
+    add(settings, sg, [51])
+    build_site(settings, search=False)
+    data = download.read_bytes()
+    assert len(gzip.decompress(data).splitlines()) == 52
+    assert manifest_sha(settings, rel) == hashlib.sha256(data).hexdigest()
