@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,13 +291,44 @@ def open_archive(path: str | Path, *, create: bool = True) -> sqlite_utils.Datab
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         db = sqlite_utils.Database(conn)
-        db.execute("PRAGMA journal_mode=WAL")
+        _into_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=30000")
-        migrations.apply(db)
+        if migrations.pending(db):
+            _migrate(db)
     except sqlite3.DatabaseError as exc:
         raise ArchiveError(f"cannot open archive {path}: {exc}") from exc
     return db
+
+
+def _into_wal(db: sqlite_utils.Database, wait: float = 30.0) -> None:
+    """Put the archive in WAL mode. Switching a new file's mode takes a lock SQLite does not
+    wait for (no busy handler): a process that opens it while another switches it is told
+    "database is locked" at once, so it tries again, for as long as busy_timeout would wait."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    """Apply the pending migrations under the write lock, taken before they are looked up: the
+    collector, sitegen and the live sidecar open a new archive at the same moment, and two that
+    each found m001 pending would both apply it ("database is locked" when one's read
+    snapshot cannot become a write, "table already exists" when it can). The others wait for
+    the lock (busy_timeout) and find nothing left to do."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)  # each migration in a savepoint of this transaction
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 @dataclass(frozen=True)

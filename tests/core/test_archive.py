@@ -1,3 +1,4 @@
+import multiprocessing
 import os
 import sqlite3
 
@@ -123,3 +124,35 @@ def test_rows_by_id_look_up_by_key_not_by_walking_the_event(tmp_path):
     ids = json.dumps(list(range(300)))
     plan = " | ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + ROWS_BY_ID_SQL, ["e", ids]))
     assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan and "items_event" not in plan, plan
+
+
+def _open_at_once(path, barrier, results) -> None:
+    barrier.wait()
+    try:
+        open_archive(path).close()
+        results.put("ok")
+    except ArchiveError as exc:
+        results.put(str(exc))
+
+
+def test_processes_opening_a_new_archive_at_once_migrate_it_once(tmp_path):
+    """The demo starts the collector, sitegen and the live sidecar together, each opening the
+    new archive: one switches it to WAL and migrates it under the write lock, the others wait
+    and find it done. Before, one in six such openings failed ("database is locked" from the
+    WAL switch or a stale snapshot, or m001's "already exists"); it failed make demo in CI."""
+    context = multiprocessing.get_context("fork")
+    for trial in range(5):
+        path = tmp_path / f"a{trial}.db"
+        barrier, results = context.Barrier(6), context.Queue()
+        openers = [context.Process(target=_open_at_once, args=(path, barrier, results))
+                   for _ in range(6)]  # fmt: skip
+        for opener in openers:
+            opener.start()
+        found = [results.get(timeout=60) for _ in openers]
+        for opener in openers:
+            opener.join(timeout=60)
+        assert found == ["ok"] * 6
+        db = open_archive(path)
+        names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations")]
+        db.close()
+        assert len(names) == len(set(names)) == 8
